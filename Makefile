@@ -1,0 +1,55 @@
+# minescan: every target installs the project into .venv first when needed.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+export MINESCAN_CACHE ?= $(CURDIR)/.cache
+export MPLCONFIGDIR   := $(MINESCAN_CACHE)/matplotlib
+export XDG_CACHE_HOME := $(MINESCAN_CACHE)/xdg
+
+.PHONY: help install test test-all lint format grid train scan monitor bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install minescan (reruns only when pyproject.toml changes)
+
+test: $(STAMP)  ## run the test suite (network blocked, slow tests skipped)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)  ## run every test, slow ones included
+	$(PY) -m pytest -q -m ''
+
+lint: $(STAMP)  ## ruff check and format check
+	$(BIN)/ruff check minescan tests benchmarks
+	$(BIN)/ruff format --check minescan tests benchmarks
+
+format: $(STAMP)  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix minescan tests benchmarks
+	$(BIN)/ruff format minescan tests benchmarks
+
+grid: $(STAMP)  ## build the default training grid
+	@echo "make grid: not built yet"
+
+train: $(STAMP)  ## train the demo detector and screen on the simulated world
+	@echo "make train: will run grid -> chips -> YOLO set + pixel table -> screen -> detector -> export into models/demo"
+
+scan: $(STAMP)  ## the demo sweep: simulated world, shipped model, ~10,000 km2, no network
+	@echo "make scan: will sweep ~10,000 km2 of the simulated world with the shipped model in models/demo and write runs/demo/"
+
+monitor: $(STAMP)  ## per-mine excavation history on a simulated mine
+	@echo "make monitor: not built yet"
+
+bench: $(STAMP)  ## run every benchmark and print its figures
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:  ## remove build outputs (keeps .venv and models/)
+	rm -rf build runs .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Sentinel-2 L2A band names and the band sets used across minescan."""
+
+from __future__ import annotations
+
+from minescan.errors import MinescanError
+
+#: The 12 L2A surface-reflectance bands, in Sentinel-2 order (B10 is absent from L2A).
+S2_BANDS: tuple[str, ...] = (
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12",
+)  # fmt: skip
+
+#: Central wavelengths in nanometres (Sentinel-2A), for plots and documentation.
+WAVELENGTH_NM: dict[str, int] = {
+    "B01": 443, "B02": 490, "B03": 560, "B04": 665, "B05": 705, "B06": 740,
+    "B07": 783, "B08": 842, "B8A": 865, "B09": 945, "B11": 1610, "B12": 2190,
+}  # fmt: skip
+
+#: The detector's default channels: blue, green, red first (so previews are RGB), then NIR, SWIR.
+DETECTOR_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+
+def parse_bands(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Parse ``"B02,B03"`` or a list into a tuple of validated band names.
+
+    Examples
+    --------
+    >>> parse_bands("b2, B03,B8A")
+    ('B02', 'B03', 'B8A')
+    """
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for raw in items:
+        name = raw.strip().upper()
+        if not name:
+            continue
+        if name[0] == "B" and name[1:].isdigit() and len(name) == 2:
+            name = f"B0{name[1]}"
+        if name not in S2_BANDS:
+            raise MinescanError(
+                f"unknown band {raw.strip()!r}; expected one of {', '.join(S2_BANDS)}"
+            )
+        out.append(name)
+    if not out:
+        raise MinescanError("no bands given")
+    return tuple(out)

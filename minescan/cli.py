@@ -1,0 +1,106 @@
+"""The ``minescan`` command: one entry point, one subcommand per pipeline stage.
+
+Subcommands are imported only when called, so ``minescan --help`` stays fast
+even though ``scan`` and ``train`` pull in torch and ultralytics.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from minescan import __version__
+from minescan.errors import MinescanError
+
+#: name -> (module holding a click command called ``cli``, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "grid": ("minescan.grid.cli", "Build positive/negative tile cells from known mine polygons."),
+    "simulate": (
+        "minescan.datasets.sources.simulate_cli",
+        "The simulated Sentinel-2 world: export its truth.",
+    ),
+    "datasets": ("minescan.datasets.cli", "Write chips, the YOLO dataset and the pixel table."),
+    "train": ("minescan.train.cli", "Train the YOLO detector and the LASSO spectral screen."),
+    "scan": ("minescan.detect.cli", "Sweep an area coarse-to-fine and write candidate mine boxes."),
+    "monitor": (
+        "minescan.monitor.cli",
+        "Excavation history, no-go violations and alerts per mine.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in SUBCOMMANDS:
+            return None
+        module_name, short_help = SUBCOMMANDS[name]
+        try:
+            command = importlib.import_module(module_name).cli
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return _not_built(name, short_help)
+        command.short_help = command.short_help or short_help
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing must not import torch: use the static one-line helps.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, helptext) for name, (_, helptext) in SUBCOMMANDS.items()])
+
+
+def _not_built(name: str, short_help: str) -> click.Command:
+    @click.command(name=name, help=f"{short_help}\n\nNot available in this build yet.")
+    def placeholder() -> None:
+        raise MinescanError(f"'minescan {name}' is not available in this build yet")
+
+    return placeholder
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="minescan")
+def app() -> None:
+    """Find surface mines in Sentinel-2 imagery at country scale, then watch each one over time.
+
+    \b
+    Typical sweep:
+      minescan grid --polygons mines.gpkg --out grid/          # training cells
+      minescan datasets chips --cells grid/cells.parquet --out chips/
+      minescan train detector --data yolo/data.yaml --out models/mine
+      minescan scan --aoi country:GHA --out runs/gha           # candidate boxes
+      minescan monitor --candidates runs/gha/candidates.parquet --out runs/gha/monitor
+
+    Every stage reads configs/default.yaml; --config FILE overrides it and flags override both.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; turn :class:`MinescanError` into one line on stderr and exit status 2."""
+    try:
+        app.main(args=argv, prog_name="minescan", standalone_mode=False)
+    except MinescanError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

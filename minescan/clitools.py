@@ -1,0 +1,48 @@
+"""Options and parsers shared by several subcommands, so each flag means one thing everywhere."""
+
+from __future__ import annotations
+
+import click
+
+from minescan.errors import MinescanError
+
+
+def parse_zooms(text: str | list[int] | tuple[int, ...]) -> list[int]:
+    """``"13,14,15"`` to a sorted list of distinct zooms in 0-20.
+
+    Examples
+    --------
+    >>> parse_zooms("15,13,14")
+    [13, 14, 15]
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        zooms = sorted({int(str(z).strip()) for z in items if str(z).strip()})
+    except ValueError:
+        raise MinescanError(f"bad zoom list {text!r}; expected integers such as 13,14,15") from None
+    if not zooms:
+        raise MinescanError("no zoom given")
+    bad = [z for z in zooms if not 0 <= z <= 20]
+    if bad:
+        raise MinescanError(f"zoom {bad[0]} is out of range; zooms go from 0 to 20")
+    return zooms
+
+
+def source_options(func):
+    """``--source`` and ``--config``: every command that reads imagery takes both."""
+    from minescan.datasets.sources import SOURCES
+
+    func = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="YAML file merged over configs/default.yaml (a source's settings sit under source:).",
+    )(func)
+    func = click.option(
+        "--source",
+        type=click.Choice(list(SOURCES)),
+        default=None,
+        help="Imagery source. Default: the config's source.kind (simulated).",
+    )(func)
+    return func

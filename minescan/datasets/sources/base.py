@@ -1,0 +1,62 @@
+"""The ImagerySource protocol every source (simulated, earthengine, stac, geotiff) implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import mercantile
+import numpy as np
+from affine import Affine
+
+from minescan.chip import Chip
+
+
+@dataclass(frozen=True)
+class Cube:
+    """A per-date pixel stack on one 10 m EPSG:3857 grid, for the monitor.
+
+    ``data`` is float32 reflectance ``(T, bands, H, W)``; ``valid`` is bool
+    ``(T, H, W)``, False for cloud, shadow or nodata.
+    """
+
+    data: np.ndarray
+    valid: np.ndarray
+    bands: tuple[str, ...]
+    transform: Affine
+    crs: str = "EPSG:3857"
+
+    def band(self, name: str) -> np.ndarray:
+        """``(T, H, W)`` for one band."""
+        return self.data[:, self.bands.index(name)]
+
+
+@runtime_checkable
+class ImagerySource(Protocol):
+    """Where pixels come from. Everything after ``read`` is source-agnostic."""
+
+    name: str
+
+    def read(
+        self,
+        tile: mercantile.Tile,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> Chip:
+        """A period composite of ``tile`` on a ``size_px`` grid plus ``margin_px`` each side."""
+        ...
+
+    def series(
+        self,
+        geometry,
+        start: str,
+        end: str,
+        bands: tuple[str, ...] | None = None,
+    ) -> tuple[np.ndarray, Cube]:
+        """Per-date observations over ``geometry`` (EPSG:4326) between two ISO dates.
+
+        Returns ``(dates, cube)`` with ``dates`` a ``datetime64[D]`` array of length T.
+        """
+        ...

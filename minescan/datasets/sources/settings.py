@@ -1,0 +1,66 @@
+"""Settings of the imagery source (section ``source:`` of the config)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SourceSettings(BaseModel):
+    """Which imagery source to read, and that source's own knobs.
+
+    Only the fields of the chosen ``kind`` are used; the rest keep their defaults.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(default="simulated", pattern="^(simulated|earthengine|stac|geotiff)$")
+
+    # --- simulated: the embedded default world
+    seed: int = Field(default=0, description="World seed of the simulator.")
+    mines: str | None = Field(
+        default=None, description="Polygon file of mines to place in the simulated world."
+    )
+    mine_density: float = Field(
+        default=0.02, ge=0, description="Simulator-drawn mines per km2 when no file is given."
+    )
+    clouds: bool = Field(default=True, description="Clouds and shadows in per-date observations.")
+    revisit_days: int = Field(default=5, gt=0, description="Days between simulated overpasses.")
+
+    # --- geotiff: the user's own mosaics
+    files: list[str] = Field(
+        default_factory=list, description="One multi-band file, or one file per band."
+    )
+    bands: list[str] = Field(
+        default_factory=list, description="Band names in file band order (multi-band file)."
+    )
+    band_files: dict[str, str] = Field(
+        default_factory=dict, description="Band name -> file, one band per file."
+    )
+    scale: float = Field(default=0.0001, description="Stored value x scale + offset = reflectance.")
+    offset: float = Field(default=0.0)
+    nodata: float | None = Field(default=None, description="Overrides the files' own nodata value.")
+
+    # --- stac: an open STAC API, no account
+    stac_url: str = Field(default="https://earth-search.aws.element84.com/v1")
+    collection: str = Field(default="sentinel-2-c1-l2a")
+    max_cloud: float = Field(
+        default=60.0, ge=0, le=100, description="Scene cloud cover filter, percent."
+    )
+
+    # --- earthengine: the user's own account
+    ee_project: str | None = Field(
+        default=None, description="Earth Engine cloud project (else $EE_PROJECT)."
+    )
+    ee_collection: str = Field(default="COPERNICUS/S2_SR_HARMONIZED")
+    cloud_mask: str = Field(default="cs_plus", pattern="^(cs_plus|scl)$")
+    cs_cdf_threshold: float = Field(
+        default=0.6, ge=0, le=1, description="Cloud Score+ cs_cdf clear threshold."
+    )
+
+    # --- fetching and cache (earthengine, stac)
+    cache_dir: str | None = Field(
+        default=None, description="On-disk chip cache; default <cache>/sources."
+    )
+    max_concurrency: int = Field(default=8, ge=1)
+    retries: int = Field(default=5, ge=0)
+    backoff_s: float = Field(default=1.0, ge=0)

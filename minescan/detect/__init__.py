@@ -1,0 +1,1 @@
+"""minescan.detect."""

@@ -1,0 +1,16 @@
+"""Settings of the grid stage (section ``grid:`` of the config)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GridSettings(BaseModel):
+    """How positive and negative cells are drawn from mine polygons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zooms: list[int] = Field(default=[13, 14, 15], description="Web-mercator zooms, 0-20.")
+    min_overlap: float = Field(
+        default=0.001, ge=0, le=1, description="Overlap that makes a cell positive."
+    )
+    negatives: bool = Field(default=True, description="Draw one negative per positive per zoom.")
+    land_negatives: bool = Field(default=True, description="Negatives must lie on land.")
