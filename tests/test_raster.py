@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from minescan.raster import read_cog, write_cog
+
+
+def test_cog_roundtrip(tmp_path):
+    data = np.random.default_rng(0).random((3, 300, 300), dtype=np.float32)
+    data[0, :5, :5] = np.nan
+    tr = Affine(10, 0, 1000, 0, -10, 5000)
+    path = tmp_path / "x.tif"
+    write_cog(path, data, tr, band_names=["B02", "B03", "B04"], tags={"period": "2019"})
+    back, tr2, names, tags = read_cog(path)
+    np.testing.assert_array_equal(back, data)
+    assert tr2 == tr
+    assert names == ["B02", "B03", "B04"]
+    assert tags["period"] == "2019"
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 3857
+        assert src.profile.get("tiled")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tif"]
+
+
+def test_band_name_count_checked(tmp_path):
+    with pytest.raises(ValueError):
+        write_cog(
+            tmp_path / "x.tif", np.zeros((2, 4, 4), "uint8"), Affine.identity(), band_names=["a"]
+        )
