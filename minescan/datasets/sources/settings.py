@@ -39,12 +39,20 @@ class SourceSettings(BaseModel):
     scale: float = Field(default=0.0001, description="Stored value x scale + offset = reflectance.")
     offset: float = Field(default=0.0)
     nodata: float | None = Field(default=None, description="Overrides the files' own nodata value.")
+    dated_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="ISO date -> multi-band file (source.bands order), for per-date series.",
+    )
 
     # --- stac: an open STAC API, no account
     stac_url: str = Field(default="https://earth-search.aws.element84.com/v1")
     collection: str = Field(default="sentinel-2-c1-l2a")
     max_cloud: float = Field(
         default=60.0, ge=0, le=100, description="Scene cloud cover filter, percent."
+    )
+    stac_assets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Band (or SCL) -> asset key; default: Earth Search c1 names or B02-style keys.",
     )
 
     # --- earthengine: the user's own account

@@ -1,0 +1,133 @@
+"""Where and when a real source reads: period date ranges, tile grids and series grids.
+
+Every source returns pixels on the same EPSG:3857 grids as the simulator: a
+tile's own grid for ``read`` and a ~10 m ground grid around a geometry for
+``series``. These helpers compute those grids and turn a period string into
+the dates a catalogue is searched over.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from typing import NamedTuple
+
+import mercantile
+import numpy as np
+from affine import Affine
+from pyproj import Transformer
+from shapely.geometry import box
+
+from minescan.chip import tile_transform
+from minescan.errors import MinescanError
+
+_TO_4326 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+_TO_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+
+
+class Grid(NamedTuple):
+    """A north-up EPSG:3857 pixel grid."""
+
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in EPSG:3857."""
+        t = self.transform
+        return t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f
+
+    def bounds_4326(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees."""
+        xmin, ymin, xmax, ymax = self.bounds
+        west, south = _TO_4326.transform(xmin, ymin)
+        east, north = _TO_4326.transform(xmax, ymax)
+        return west, south, east, north
+
+    def centre_lat(self) -> float:
+        _, south, _, north = self.bounds_4326()
+        return (south + north) / 2
+
+    def ground_resolution_m(self) -> float:
+        """Pixel size on the ground (web-mercator metres shrink by cos(latitude))."""
+        return self.transform.a * math.cos(math.radians(self.centre_lat()))
+
+
+def tile_grid(tile: mercantile.Tile, size_px: int, margin_px: int = 0) -> Grid:
+    """The chip grid of ``tile``: ``size_px`` square plus ``margin_px`` each side."""
+    n = size_px + 2 * margin_px
+    return Grid(tile_transform(tile, size_px, margin_px), n, n)
+
+
+def series_grid(geometry, buffer_m: float = 100.0, ground_res_m: float = 10.0) -> Grid:
+    """A ~``ground_res_m`` ground grid in EPSG:3857 over ``geometry``'s bounds plus ``buffer_m``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> g = series_grid(Point(0, 0).buffer(0.001))
+    >>> g.width, round(g.transform.a, 3)
+    (43, 10.0)
+    """
+    west, south, east, north = geometry.bounds
+    lat = (south + north) / 2
+    scale = 1.0 / math.cos(math.radians(lat))
+    res = ground_res_m * scale
+    pad = buffer_m * scale
+    xmin, ymin = _TO_3857.transform(west, south)
+    xmax, ymax = _TO_3857.transform(east, north)
+    xmin, ymin, xmax, ymax = xmin - pad, ymin - pad, xmax + pad, ymax + pad
+    width = max(1, math.ceil((xmax - xmin) / res))
+    height = max(1, math.ceil((ymax - ymin) / res))
+    return Grid(Affine(res, 0.0, xmin, 0.0, -res, ymax), width, height)
+
+
+def grid_polygon_4326(grid: Grid):
+    """The grid's footprint as a shapely box in EPSG:4326."""
+    return box(*grid.bounds_4326())
+
+
+def period_range(period: str) -> tuple[str, str]:
+    """Inclusive ISO start and end dates of a period: ``"2019"``, ``"2019-03"`` or ``"A/B"``.
+
+    Examples
+    --------
+    >>> period_range("2019")
+    ('2019-01-01', '2019-12-31')
+    >>> period_range("2020-02")
+    ('2020-02-01', '2020-02-29')
+    >>> period_range("2019-01-01/2019-06-30")
+    ('2019-01-01', '2019-06-30')
+    """
+    text = str(period).strip()
+    try:
+        if "/" in text:
+            start, end = (np.datetime64(p.strip(), "D") for p in text.split("/", 1))
+        elif len(text) == 4:
+            start, end = np.datetime64(f"{text}-01-01"), np.datetime64(f"{text}-12-31")
+        elif len(text) == 7:
+            year, month = int(text[:4]), int(text[5:7])
+            last = calendar.monthrange(year, month)[1]
+            start = np.datetime64(f"{text}-01")
+            end = np.datetime64(f"{text}-{last:02d}")
+        else:
+            start = end = np.datetime64(text, "D")
+    except ValueError:
+        raise MinescanError(
+            f"bad period {period!r}; expected a year (2019), a month (2019-03) or START/END dates"
+        ) from None
+    if end < start:
+        raise MinescanError(f"bad period {period!r}: it ends before it starts")
+    return str(start), str(end)
+
+
+def day_after(date: str) -> str:
+    """ISO date of the next day (APIs that take half-open ranges).
+
+    Examples
+    --------
+    >>> day_after("2019-12-31")
+    '2020-01-01'
+    """
+    return str(np.datetime64(date, "D") + 1)

@@ -1,0 +1,191 @@
+"""A bounded, retrying fetch loop shared by the network sources (earthengine, stac).
+
+Remote imagery APIs fail in two ways: transiently (rate limits, 5xx, timeouts,
+dropped connections), where waiting and asking again works, and permanently
+(bad request, missing band, no credentials), where it never will. The loop
+retries the first kind with exponential backoff and jitter, fails fast on the
+second, and always ends in a one-line :class:`~minescan.errors.MinescanError`
+that names the job (the tile or date) so a scan can report it and resume.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TypeVar
+
+from minescan.errors import MinescanError
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+#: HTTP statuses worth asking again for: rate limits and server-side failures.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+#: Messages of transient failures from clients that only give text (Earth Engine, GDAL).
+_TRANSIENT_TEXT = re.compile(
+    r"\b(429|500|502|503|504)\b|too many (concurrent )?requests|rate limit|quota exceeded"
+    r"|service unavailable|temporarily|deadline exceeded|timed? ?out|connection (reset|refused|aborted)",
+    re.IGNORECASE,
+)
+
+
+class TransientError(Exception):
+    """A failure that may succeed when tried again (raise it from a fetch to force a retry)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to ask again.
+
+    Attempt ``k`` (0-based) that fails transiently waits
+    ``min(max_backoff_s, backoff_s * 2**k) * uniform(1 - jitter, 1)`` seconds.
+    """
+
+    retries: int = 5
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (0-based).
+
+        Examples
+        --------
+        >>> RetryPolicy(backoff_s=1.0, jitter=0.0).delay(3, random.Random(0))
+        8.0
+        """
+        base = min(self.max_backoff_s, self.backoff_s * 2.0**attempt)
+        return base * rng.uniform(1.0 - self.jitter, 1.0)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries (requests, pystac-client, googleapiclient), if any."""
+    for attr in ("status_code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    response = getattr(exc, "response", None) or getattr(exc, "resp", None)
+    for attr in ("status_code", "status"):
+        value = getattr(response, attr, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for rate limits, 5xx, timeouts and dropped connections; False otherwise."""
+    if isinstance(exc, MinescanError):
+        return False
+    if isinstance(exc, TransientError | TimeoutError | ConnectionError | socket.timeout):
+        return True
+    status = http_status(exc)
+    if status is not None:
+        return status in RETRY_STATUSES
+    name = type(exc).__name__
+    if name in {
+        "ConnectionError",
+        "Timeout",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "ChunkedEncodingError",
+    }:
+        return True
+    return bool(_TRANSIENT_TEXT.search(str(exc)))
+
+
+def describe(exc: BaseException) -> str:
+    """One line about ``exc``: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def call_with_retry(
+    fn: Callable[[], V],
+    label: str,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> V:
+    """Call ``fn`` until it succeeds, retrying transient failures per ``policy``.
+
+    Raises
+    ------
+    MinescanError
+        One line naming ``label``: after the last retry of a transient failure,
+        or at once for a permanent one. A ``MinescanError`` from ``fn`` passes
+        through with ``label`` prefixed.
+    """
+    rng = rng or random.Random()
+    for attempt in range(policy.retries + 1):
+        try:
+            return fn()
+        except MinescanError as exc:
+            raise MinescanError(f"{label}: {exc}") from None
+        except Exception as exc:  # classified below: network clients raise anything
+            if not is_transient(exc):
+                raise MinescanError(f"{label}: {describe(exc)}") from exc
+            if attempt == policy.retries:
+                raise MinescanError(
+                    f"{label}: failed after {policy.retries + 1} attempts: {describe(exc)}"
+                ) from exc
+            sleep(policy.delay(attempt, rng))
+    raise AssertionError("unreachable")
+
+
+def fetch_all(
+    jobs: Iterable[K],
+    fetch: Callable[[K], V],
+    label: Callable[[K], str] = str,
+    max_concurrency: int = 8,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    seed: int | None = None,
+) -> Iterator[tuple[K, V]]:
+    """Run ``fetch(job)`` for every job, at most ``max_concurrency`` at a time, with retries.
+
+    Yields ``(job, result)`` in completion order. Only ``max_concurrency``
+    jobs are ever in flight (the rest are not even submitted), so a huge job
+    list costs no memory. The first job that fails for good stops the loop and
+    raises its one-line :class:`MinescanError`; results already yielded stay
+    valid (callers cache them, so a rerun resumes).
+    """
+    if max_concurrency < 1:
+        raise ValueError("max_concurrency must be >= 1")
+    rng = random.Random(seed)
+    pending: dict[Future, K] = {}
+    todo = iter(jobs)
+    with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+        try:
+            while True:
+                while len(pending) < max_concurrency:
+                    job = next(todo, _END)
+                    if job is _END:
+                        break
+                    job_rng = random.Random(rng.random())
+                    pending[
+                        pool.submit(
+                            call_with_retry, _bind(fetch, job), label(job), policy, sleep, job_rng
+                        )
+                    ] = job
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = pending.pop(future)
+                    yield job, future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+_END = object()
+
+
+def _bind(fetch: Callable[[K], V], job: K) -> Callable[[], V]:
+    return lambda: fetch(job)

@@ -1,0 +1,290 @@
+"""The user's own Sentinel-2 GeoTIFF/COG mosaics as an imagery source.
+
+A mosaic may be one multi-band file, several multi-band files that tile a
+country (first file with data wins where they overlap), or one file per band.
+Any CRS works: each read warps only the window under the tile onto the tile's
+EPSG:3857 grid with a GDAL WarpedVRT.
+
+Resampling: ``average`` when the tile's pixels are coarser than the file's
+(e.g. a 10 m mosaic read at z13, ~19 m), so a coarse pixel is the mean of the
+fine ones as in the simulator; ``bilinear`` when the tile's pixels are as fine
+or finer. Nodata (the file's own, or ``source.nodata``) and pixels outside
+every file become NaN with ``valid=False``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import mercantile
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+
+from minescan.bands import S2_BANDS
+from minescan.chip import Chip
+from minescan.datasets.sources.base import Cube
+from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
+from minescan.datasets.sources.settings import SourceSettings
+from minescan.errors import MinescanError
+
+
+class BandRef(NamedTuple):
+    """Where one band lives: a file and its 1-based band index."""
+
+    path: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One raster layer of the source (a mosaic, or one dated scene) as band -> file parts."""
+
+    bands: dict[str, list[BandRef]]
+
+
+class GeoTiffSource:
+    """Reflectance from local GeoTIFF/COG files, reprojected onto tile grids.
+
+    Parameters
+    ----------
+    files
+        Multi-band files in ``bands`` order (parts of one mosaic).
+    bands
+        Band names in file band order. Empty: the files' band descriptions.
+    band_files
+        Band name -> single-band file, instead of (or on top of) ``files``.
+    scale, offset
+        ``stored value * scale + offset`` = reflectance.
+    nodata
+        Overrides the files' own nodata value.
+    dated_files
+        ISO date -> multi-band file (``bands`` order), for :meth:`series`.
+    """
+
+    name = "geotiff"
+
+    def __init__(
+        self,
+        files: Iterable[str] = (),
+        bands: Iterable[str] = (),
+        band_files: dict[str, str] | None = None,
+        scale: float = 1.0,
+        offset: float = 0.0,
+        nodata: float | None = None,
+        dated_files: dict[str, str] | None = None,
+    ):
+        self.scale = float(scale)
+        self.offset = float(offset)
+        self.nodata = nodata
+        self.mosaic = _layer(list(files), list(bands), dict(band_files or {}))
+        self.dated = {
+            str(np.datetime64(date, "D")): _layer([path], list(bands), {})
+            for date, path in sorted((dated_files or {}).items())
+        }
+        if not self.mosaic.bands and not self.dated:
+            raise MinescanError(
+                "geotiff source has no files: set source.files (or source.band_files) in the config"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> GeoTiffSource:
+        return cls(
+            files=settings.files,
+            bands=settings.bands,
+            band_files=settings.band_files,
+            scale=settings.scale,
+            offset=settings.offset,
+            nodata=settings.nodata,
+            dated_files=settings.dated_files,
+        )
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands the mosaic holds, in S2 order."""
+        return tuple(b for b in S2_BANDS if b in self.mosaic.bands)
+
+    def read(
+        self,
+        tile: mercantile.Tile,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> Chip:
+        """The mosaic under ``tile`` (a mosaic has one date: ``period`` is only recorded)."""
+        if not self.mosaic.bands:
+            raise MinescanError(
+                "geotiff source: read() needs a mosaic; set source.files or source.band_files"
+            )
+        period_range(period)
+        bands = tuple(bands or S2_BANDS)
+        grid = tile_grid(tile, size_px, margin_px)
+        data, methods = self._warp(self.mosaic, bands, grid)
+        valid = np.isfinite(data).all(axis=0)
+        return Chip(
+            data=data,
+            bands=bands,
+            transform=grid.transform,
+            period=period,
+            tile=tile,
+            margin_px=margin_px,
+            valid=valid,
+            meta={"source": self.name, "resampling": methods},
+        )
+
+    def series(
+        self,
+        geometry,
+        start: str,
+        end: str,
+        bands: tuple[str, ...] | None = None,
+    ) -> tuple[np.ndarray, Cube]:
+        """One observation per dated file between ``start`` and ``end`` (inclusive)."""
+        if not self.dated:
+            raise MinescanError(
+                "geotiff source: series() is not supported for a single mosaic; "
+                "list one file per date under source.dated_files (DATE: FILE)"
+            )
+        bands = tuple(bands or S2_BANDS)
+        lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
+        dates = [d for d in self.dated if lo <= np.datetime64(d) <= hi]
+        grid = series_grid(geometry)
+        stack = np.full((len(dates), len(bands), grid.height, grid.width), np.nan, np.float32)
+        for i, date in enumerate(dates):
+            stack[i] = self._warp(self.dated[date], bands, grid)[0]
+        cube = Cube(
+            data=stack,
+            valid=np.isfinite(stack).all(axis=1),
+            bands=bands,
+            transform=grid.transform,
+        )
+        return np.array(dates, dtype="datetime64[D]"), cube
+
+    def _warp(self, layer: Layer, bands: tuple[str, ...], grid: Grid) -> tuple[np.ndarray, dict]:
+        missing = [b for b in bands if b not in layer.bands]
+        if missing:
+            raise MinescanError(
+                f"band {missing[0]} is not in the geotiff source "
+                f"(it has {', '.join(b for b in S2_BANDS if b in layer.bands)}); "
+                "map it in source.bands or source.band_files"
+            )
+        out = np.full((len(bands), grid.height, grid.width), np.nan, np.float32)
+        methods: dict[str, str] = {}
+        by_path: dict[str, list[tuple[int, int]]] = {}
+        for i, band in enumerate(bands):
+            for ref in layer.bands[band]:
+                by_path.setdefault(ref.path, []).append((i, ref.index))
+        for path, pairs in by_path.items():
+            read = _read_window(path, [idx for _, idx in pairs], grid, self.nodata)
+            if read is None:
+                continue
+            values, method = read
+            methods[Path(path).name] = method
+            for (i, _), raw in zip(pairs, values, strict=True):
+                fill = np.isnan(out[i]) & ~np.isnan(raw)
+                out[i][fill] = (raw[fill] * self.scale + self.offset).astype(np.float32)
+        return out, methods
+
+
+def _layer(files: list[str], bands: list[str], band_files: dict[str, str]) -> Layer:
+    """Check every file and build band -> parts; one-line errors name the file."""
+    mapping: dict[str, list[BandRef]] = {}
+    for path in files:
+        info = _inspect(path, "source file")
+        names = bands or _described_bands(path, info.descriptions)
+        if len(names) != info.count:
+            raise MinescanError(
+                f"{path} has {info.count} bands but source.bands lists {len(names)}"
+            )
+        for index, name in enumerate(names, start=1):
+            mapping.setdefault(_band_name(name), []).append(BandRef(path, index))
+    for name, path in band_files.items():
+        _inspect(path, f"band {name} maps to a file that")
+        mapping.setdefault(_band_name(name), []).append(BandRef(path, 1))
+    return Layer(mapping)
+
+
+class _Info(NamedTuple):
+    count: int
+    descriptions: tuple[str | None, ...]
+
+
+def _inspect(path: str, what: str) -> _Info:
+    if not os.path.exists(path):
+        raise MinescanError(f"{what} does not exist: {path}")
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise MinescanError(
+                    f"{path} has no CRS; georeference it first "
+                    "(e.g. gdal_edit.py -a_srs EPSG:32630 FILE)"
+                )
+            return _Info(src.count, src.descriptions)
+    except RasterioIOError as exc:
+        raise MinescanError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _described_bands(path: str, descriptions: tuple[str | None, ...]) -> list[str]:
+    names = [d or "" for d in descriptions]
+    if not all(n.upper() in S2_BANDS for n in names if n) or not any(names):
+        raise MinescanError(
+            f"{path}: its bands are not named B01..B12; list them in source.bands (file band order)"
+        )
+    return names
+
+
+def _band_name(name: str) -> str:
+    upper = name.strip().upper()
+    if upper in S2_BANDS:
+        return upper
+    return name.strip()
+
+
+def choose_resampling(src_pixels_across: float, dst_pixels_across: int) -> Resampling:
+    """``average`` when the destination is coarser than the source, else ``bilinear``.
+
+    Examples
+    --------
+    >>> choose_resampling(512, 256).name, choose_resampling(256, 256).name
+    ('average', 'bilinear')
+    """
+    return (
+        Resampling.average if src_pixels_across > dst_pixels_across * 1.01 else Resampling.bilinear
+    )
+
+
+def _read_window(
+    path: str, indexes: list[int], grid: Grid, nodata: float | None
+) -> tuple[np.ndarray, str] | None:
+    """Bands ``indexes`` of ``path`` warped onto ``grid`` as float with NaN nodata; None if disjoint."""
+    with rasterio.open(path) as src:
+        try:
+            xmin, ymin, xmax, ymax = transform_bounds("EPSG:3857", src.crs, *grid.bounds)
+        except Exception:  # the tile is outside the file's CRS domain
+            return None
+        sb = src.bounds
+        if xmax <= sb.left or xmin >= sb.right or ymax <= sb.bottom or ymin >= sb.top:
+            return None
+        resampling = choose_resampling((xmax - xmin) / abs(src.res[0]), grid.width)
+        src_nodata = nodata if nodata is not None else src.nodata
+        with WarpedVRT(
+            src,
+            crs="EPSG:3857",
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=resampling,
+            src_nodata=src_nodata,
+            add_alpha=src_nodata is None,
+        ) as vrt:
+            masked = vrt.read(indexes, masked=True)
+    values = masked.astype(np.float64).filled(np.nan)
+    return values, resampling.name
