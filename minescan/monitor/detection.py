@@ -1,0 +1,104 @@
+"""What every excavation method returns, the temporal and spatial rules they share, and the registry.
+
+A method maps a :class:`~minescan.monitor.preprocess.Series` to a
+:class:`Detection`: the excavated state of every pixel at every clear date,
+and a per-pixel confidence. The rules here (persistence, minimum component
+size, monotonic envelope) are the building blocks the seeds describe.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from minescan.errors import MinescanError
+
+#: method name -> module with ``detect(series, settings) -> Detection``.
+METHODS: dict[str, str] = {
+    "ours": "minescan.monitor.ours",
+    "iforest": "minescan.monitor.iforest",
+    "change": "minescan.monitor.change",
+    "ndvi": "minescan.monitor.ndvi",
+}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Excavated state ``(T, H, W)`` bool per clear date, and confidence ``(H, W)`` in 0-1."""
+
+    state: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def first_index(self) -> np.ndarray:
+        """Index of the first date a pixel is excavated, -1 for never."""
+        hit = self.state.any(axis=0)
+        return np.where(hit, self.state.argmax(axis=0), -1)
+
+    def area_px(self) -> np.ndarray:
+        """Excavated pixel count per date."""
+        return self.state.sum(axis=(1, 2))
+
+
+def detect(series, settings, method: str | None = None) -> Detection:
+    """Run ``method`` (default ``settings.method``) on ``series``."""
+    name = method or settings.method
+    if name not in METHODS:
+        raise MinescanError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    return importlib.import_module(METHODS[name]).detect(series, settings)
+
+
+def persistent(hit: np.ndarray, valid: np.ndarray, n: int = 2) -> np.ndarray:
+    """True at ``t`` when ``hit`` held on ``n`` consecutive clear dates ending at ``t``.
+
+    Cloudy dates in between neither count nor break the run, so a one-date
+    anomaly (a missed cloud, a shadow) never passes with ``n >= 2``.
+
+    Examples
+    --------
+    >>> hit = np.array([[1], [0], [1], [1]], bool); valid = np.ones((4, 1), bool)
+    >>> persistent(hit, valid)[:, 0].tolist()
+    [False, False, False, True]
+    """
+    run = np.zeros(hit.shape[1:], dtype=np.int32)
+    out = np.zeros(hit.shape, dtype=bool)
+    for t in range(hit.shape[0]):
+        run = np.where(valid[t], np.where(hit[t], run + 1, 0), run)
+        out[t] = valid[t] & hit[t] & (run >= n)
+    return out
+
+
+def envelope(state: np.ndarray) -> np.ndarray:
+    """Monotonic envelope: once excavated, always excavated (area may grow, never shrink)."""
+    return np.logical_or.accumulate(state, axis=0)
+
+
+def remove_small(mask: np.ndarray, min_px: int) -> np.ndarray:
+    """Drop 8-connected components of a 2-D mask smaller than ``min_px`` pixels."""
+    if min_px <= 1 or not mask.any():
+        return mask
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= min_px
+    keep[0] = False
+    return keep[labels]
+
+
+def remove_small_each_date(state: np.ndarray, min_px: int) -> np.ndarray:
+    """:func:`remove_small` applied to every date of a ``(T, H, W)`` stack."""
+    return np.stack([remove_small(s, min_px) for s in state]) if len(state) else state
+
+
+def hit_fraction(hit: np.ndarray, valid: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Share of a pixel's clear dates from ``first`` on where ``hit`` held (0 where never excavated).
+
+    A simple confidence: a pit stays a pit, so most later observations agree.
+    """
+    t = np.arange(hit.shape[0])[:, None, None]
+    after = (t >= first[None]) & (first[None] >= 0) & valid
+    n = after.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (hit & after).sum(axis=0) / np.maximum(n, 1), 0.0).astype(np.float32)

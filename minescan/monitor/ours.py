@@ -1,0 +1,203 @@
+"""The default method: the seeds' ideas combined, with cloud and season handling.
+
+1. **Season and atmosphere.** Pixels are grouped into land-cover classes by
+   their behaviour over the first year (KMeans on NDVI quantiles, BSI, NDWI,
+   NIR): forest, seasonal cropland, grass... Each index is then compared, date
+   by date, with the median of the pixel's own class on that same date (seed
+   003's "stable pixels", per class) and scaled by the class's spread. A dry
+   season or a hazy day moves the reference too, so it does not look like
+   digging, even where dry cropland is as bare as a pit.
+2. **Score.** The disturbance score is the mean of the signed robust z-scores
+   of NDVI, NBR, NDMI (drop), BSI and NDWI (rise; seed 000 section 7.1): bare
+   soil, rock and turbid ponds all score high.
+3. **Persistence.** A pixel must score above ``score_threshold`` on
+   ``persistence`` consecutive clear dates (clouds in between do not count),
+   and on at least ``min_after_fraction`` of its clear dates from then on: a
+   mine does not turn green again, a harvested field does.
+4. **Already dug.** A pixel that never greens up in the first year (NDVI 90th
+   percentile under ``ndvi_threshold``) and is not open water is excavated from
+   its first clear date: the mine predates the period.
+5. **Spatial coherence and envelope.** Patches smaller than
+   ``min_component_px`` are dropped and a pixel stays excavated from its
+   onset (the first date of the persistent run) on.
+6. **Confidence** (seed 000 section 7.3): the empirical CDF of the pixel's
+   post-onset score among all pixels, averaged with the agreement of an
+   Isolation Forest and a KMeans(2) fitted on per-pixel summaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.ensemble import IsolationForest
+
+from minescan.monitor.detection import Detection, remove_small
+from minescan.monitor.preprocess import Series
+
+#: index -> the direction excavation moves it.
+SIGNS: dict[str, int] = {"NDVI": -1, "NBR": -1, "NDMI": -1, "BSI": 1, "NDWI": 1}
+
+#: Reflectance under which both NIR and SWIR1 mean open water.
+WATER_REFLECTANCE = 0.05
+
+#: Land-cover classes the seasonal reference is computed in.
+N_CLASSES = 6
+
+#: Smallest robust spread of an index within a class (sensor noise), so a very
+#: uniform forest does not turn every small wobble into a large z-score.
+MIN_SPREAD = 0.02
+
+
+def baseline_window(series: Series, days: int = 365) -> np.ndarray:
+    """``(T, H, W)`` bool: clear observations of the first ``days`` (the whole series if shorter)."""
+    early = series.dates < series.dates[0] + np.timedelta64(days, "D")
+    return series.valid & early[:, None, None]
+
+
+def _quantile(x: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        out = np.nanquantile(np.where(mask, x, np.nan), q, axis=0)
+    return out
+
+
+def baseline_profile(series: Series) -> np.ndarray:
+    """Per-pixel first-year summaries ``(H, W, 6)``: NDVI q10, q50, q90; BSI, NDWI, B08 medians."""
+    window = baseline_window(series)
+    # Pixels with no clear first-year date fall back to the whole series.
+    window |= ~window.any(axis=0)[None] & series.valid
+    f = series.features
+    cols = [_quantile(f["NDVI"], window, q) for q in (0.1, 0.5, 0.9)]
+    cols += [_quantile(f[n], window, 0.5) for n in ("BSI", "NDWI", "B08")]
+    return np.stack(cols, axis=-1)
+
+
+def land_classes(profile: np.ndarray, seed: int) -> np.ndarray:
+    """``(H, W)`` int class per pixel (-1 where never clear) from the first-year profile."""
+    finite = np.isfinite(profile).all(axis=-1)
+    classes = np.full(finite.shape, -1, dtype=np.int32)
+    table = profile[finite]
+    k = min(N_CLASSES, len(np.unique(table.round(3), axis=0)))
+    if k <= 1:
+        classes[finite] = 0
+        return classes
+    scale = table.std(axis=0)
+    table = (table - table.mean(axis=0)) / np.where(scale > 0, scale, 1)
+    model = KMeans(k, n_init=2, random_state=seed).fit(table[:: max(1, len(table) // 20000)])
+    classes[finite] = model.predict(table)
+    return classes
+
+
+def robust_z(
+    series: Series, classes: np.ndarray, exclude: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Signed z-scores ``(T, H, W)`` of each index against the same class on the same date.
+
+    ``exclude`` (``(T, H, W)`` bool) leaves observations out of the reference,
+    so a class that is being dug does not drag its own reference down.
+    """
+    out = {name: np.full(series.valid.shape, np.nan, np.float32) for name in SIGNS}
+    for c in np.unique(classes[classes >= 0]):
+        members = classes == c
+        for name, sign in SIGNS.items():
+            x = series.features[name][:, members]
+            ref_x = x if exclude is None else np.where(exclude[:, members], np.nan, x)
+            with np.errstate(all="ignore"):
+                ref = np.nanmedian(ref_x, axis=1)
+                ref = np.where(np.isfinite(ref), ref, np.nanmedian(ref))
+                spread = 1.4826 * np.nanmedian(np.abs(ref_x - ref[:, None]))
+            spread = max(float(spread), MIN_SPREAD) if np.isfinite(spread) else MIN_SPREAD
+            out[name][:, members] = sign * (x - ref[:, None]) / spread
+    return out
+
+
+def disturbance(z: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean signed z over the indices, ``(T, H, W)``, NaN where not clear."""
+    return np.mean(np.stack(list(z.values())), axis=0)
+
+
+def onsets(hit: np.ndarray, valid: np.ndarray, n: int, min_after: float) -> np.ndarray:
+    """First date of the first run of ``n`` clear hits that later dates confirm; -1 for none.
+
+    Examples
+    --------
+    >>> hit = np.array([0, 1, 0, 1, 1, 1], bool)[:, None]
+    >>> onsets(hit, np.ones_like(hit), 2, 0.6).tolist()
+    [3]
+    """
+    clear_hits = hit & valid
+    later_hits = np.cumsum(clear_hits[::-1], axis=0)[::-1]
+    later_clear = np.cumsum(valid[::-1], axis=0)[::-1]
+    confirmed = later_hits >= min_after * np.maximum(later_clear, 1)
+    onset = np.full(hit.shape[1:], -1, dtype=np.int32)
+    run = np.zeros(hit.shape[1:], dtype=np.int32)
+    run_start = np.zeros(hit.shape[1:], dtype=np.int32)
+    for t in range(hit.shape[0]):
+        run_start = np.where(valid[t] & hit[t] & (run == 0), t, run_start)
+        run = np.where(valid[t], np.where(hit[t], run + 1, 0), run)
+        # Confirmation counts from the run's first date: the run itself is evidence.
+        ok = (run >= n) & (onset < 0)
+        ok &= np.take_along_axis(confirmed, run_start[None], axis=0)[0]
+        onset = np.where(ok, run_start, onset)
+    return onset
+
+
+def already_dug(series: Series, profile: np.ndarray, ndvi_threshold: float) -> np.ndarray:
+    """``(H, W)`` bool: never green in the first year, and not open water (a lake is no pit)."""
+    never_green = profile[..., 2] < ndvi_threshold
+    window = baseline_window(series)
+    window |= ~window.any(axis=0)[None] & series.valid
+    nir = _quantile(series.features["B08"], window, 0.5)
+    swir = _quantile(series.features["B11"], window, 0.5)
+    water = (nir < WATER_REFLECTANCE) & (swir < WATER_REFLECTANCE)
+    return never_green & ~water
+
+
+def summaries(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-pixel median of ``values`` ``(T, H, W)`` over ``mask``."""
+    with np.errstate(all="ignore"):
+        return np.nanmedian(np.where(mask, values, np.nan), axis=0)
+
+
+def confidence(
+    score: np.ndarray, z: dict[str, np.ndarray], valid: np.ndarray, onset: np.ndarray, seed: int
+) -> np.ndarray:
+    """Calibrated confidence ``(H, W)`` that an excavated pixel is excavated (0 elsewhere)."""
+    excavated = onset >= 0
+    if not excavated.any():
+        return np.zeros(onset.shape, dtype=np.float32)
+    t = np.arange(score.shape[0])[:, None, None]
+    window = valid & ((t >= onset[None]) | ~excavated[None])
+    pixel_score = summaries(score, window)
+    finite = np.isfinite(pixel_score)
+    ranks = np.searchsorted(np.sort(pixel_score[finite]), pixel_score, side="right")
+    ecdf = ranks / max(finite.sum(), 1)
+    table = np.stack([summaries(v, window) for v in z.values()], axis=-1)[finite]
+    votes = np.zeros(onset.shape, dtype=np.float32)
+    if len(table) >= 4:
+        forest = IsolationForest(n_estimators=50, random_state=seed).fit(table)
+        votes[finite] += forest.predict(table) == -1
+        clusters = KMeans(2, n_init=3, random_state=seed).fit(table)
+        bare = np.argmax(clusters.cluster_centers_.mean(axis=1))
+        votes[finite] += clusters.labels_ == bare
+    conf = 0.5 * ecdf + 0.25 * votes
+    return np.where(excavated, conf, 0.0).astype(np.float32)
+
+
+def detect(series: Series, settings) -> Detection:
+    """The default excavation history (see the module docstring)."""
+    profile = baseline_profile(series)
+    classes = land_classes(profile, settings.seed)
+    z = robust_z(series, classes)
+    with np.errstate(invalid="ignore"):
+        first_pass = series.valid & (disturbance(z) > settings.score_threshold)
+    z = robust_z(series, classes, exclude=first_pass)
+    score = disturbance(z)
+    with np.errstate(invalid="ignore"):
+        hit = series.valid & (score > settings.score_threshold)
+    onset = onsets(hit, series.valid, settings.persistence, settings.min_after_fraction)
+    old = already_dug(series, profile, settings.ndvi_threshold)
+    onset = np.where(old, np.argmax(series.valid, axis=0), onset)
+    onset[~remove_small(onset >= 0, settings.min_component_px)] = -1
+    t = np.arange(len(series.dates))[:, None, None]
+    state = (onset[None] >= 0) & (t >= onset[None])
+    return Detection(state, confidence(score, z, series.valid, onset, settings.seed))

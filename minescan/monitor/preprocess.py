@@ -1,0 +1,162 @@
+"""From a source's ``(dates, Cube)`` to clean per-observation features (seed 000, preprocessing).
+
+Validate the schema, drop cloudy and invalid observations (NaN, and dates
+with no clear pixel at all), compute the spectral indices and standardise
+them, so every excavation method starts from the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+
+from minescan.datasets.sources.base import Cube
+from minescan.errors import MinescanError
+
+#: Bands the indices need: blue, green, red, NIR, SWIR1, SWIR2.
+MONITOR_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+#: index name -> (positive bands, negative bands) of a normalised difference.
+INDICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "NDVI": (("B08",), ("B04",)),  # vegetation
+    "NBR": (("B08",), ("B12",)),  # burn / disturbance
+    "NDMI": (("B08",), ("B11",)),  # canopy moisture
+    "BSI": (("B11", "B04"), ("B08", "B02")),  # bare soil
+    "NDWI": (("B03",), ("B08",)),  # open water (McFeeters)
+}
+
+
+class NoValidDates(MinescanError):
+    """Every observation of a mine is cloud, shadow or nodata."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """Clear observations of one mine: features ``(T, H, W)`` with NaN where not valid.
+
+    ``features`` holds the raw bands of :data:`MONITOR_BANDS` and every index in
+    :data:`INDICES`. ``n_dropped`` counts dates removed because no pixel was clear.
+    """
+
+    dates: np.ndarray
+    valid: np.ndarray
+    features: dict[str, np.ndarray]
+    transform: Affine
+    crs: str
+    n_dropped: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Grid shape ``(H, W)``."""
+        return self.valid.shape[1:]
+
+    def stack(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Features ``(T, H, W, F)`` in the order of ``names``."""
+        return np.stack([self.features[n] for n in names], axis=-1)
+
+
+def validate(dates: np.ndarray, cube: Cube) -> None:
+    """Raise a one-line :class:`MinescanError` when ``(dates, cube)`` breaks the Cube schema."""
+    data, valid = np.asarray(cube.data), np.asarray(cube.valid)
+    if data.ndim != 4:
+        raise MinescanError(f"cube data must be (T, bands, H, W), got shape {data.shape}")
+    t, b, h, w = data.shape
+    if valid.shape != (t, h, w):
+        raise MinescanError(f"cube valid mask {valid.shape} does not match data {(t, h, w)}")
+    if len(cube.bands) != b:
+        raise MinescanError(f"cube has {b} bands but names {len(cube.bands)}")
+    missing = [name for name in MONITOR_BANDS if name not in cube.bands]
+    if missing:
+        raise MinescanError(f"cube lacks band(s) {', '.join(missing)} needed by the monitor")
+    if len(dates) != t:
+        raise MinescanError(f"{len(dates)} dates for {t} observations")
+    d = np.asarray(dates, dtype="datetime64[D]")
+    if t > 1 and np.any(np.diff(d) <= np.timedelta64(0, "D")):
+        raise MinescanError("observation dates must be strictly increasing")
+
+
+def normalised_difference(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """``(pos - neg) / (pos + neg)``, NaN where the sum is not positive.
+
+    Examples
+    --------
+    >>> normalised_difference(np.array([0.4]), np.array([0.1]))
+    array([0.6])
+    """
+    total = pos + neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, (pos - neg) / total, np.nan)
+
+
+def compute_indices(bands: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every index of :data:`INDICES` from a band-name -> array mapping (any shape)."""
+    out = {}
+    for name, (pos, neg) in INDICES.items():
+        p = sum(bands[b] for b in pos)
+        n = sum(bands[b] for b in neg)
+        out[name] = normalised_difference(p, n).astype(np.float32)
+    return out
+
+
+def preprocess(dates: np.ndarray, cube: Cube) -> Series:
+    """Validate, mask invalid observations, drop empty dates and add the indices.
+
+    Raises
+    ------
+    NoValidDates
+        When no observation of any pixel is valid; the caller flags the mine.
+    """
+    validate(dates, cube)
+    bands = {name: np.asarray(cube.band(name), dtype=np.float32) for name in MONITOR_BANDS}
+    valid = np.asarray(cube.valid, dtype=bool).copy()
+    for arr in bands.values():
+        valid &= np.isfinite(arr)
+    keep = valid.any(axis=(1, 2))
+    if not keep.any():
+        raise NoValidDates("no valid (cloud-free) observation in the period")
+    valid = valid[keep]
+    features = {name: np.where(valid, arr[keep], np.nan) for name, arr in bands.items()}
+    features.update(compute_indices(features))
+    return Series(
+        dates=np.asarray(dates, dtype="datetime64[D]")[keep],
+        valid=valid,
+        features=features,
+        transform=cube.transform,
+        crs=cube.crs,
+        n_dropped=int((~keep).sum()),
+    )
+
+
+def standardise(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Zero mean, unit variance over the finite values (NaN kept); constant input -> zeros.
+
+    Examples
+    --------
+    >>> standardise(np.array([1.0, 3.0, np.nan])).tolist()[:2]
+    [-1.0, 1.0]
+    """
+    mean = np.nanmean(x, axis=axis, keepdims=axis is not None)
+    std = np.nanstd(x, axis=axis, keepdims=axis is not None)
+    std = np.where(std > 0, std, 1.0)
+    return (x - mean) / std
+
+
+def previous_valid(values: np.ndarray, valid: np.ndarray, fill=False) -> np.ndarray:
+    """For every ``(t, ...)``: ``values`` at the last valid date strictly before ``t``.
+
+    ``fill`` where there is none. Used for "anomalous at t and at the previous
+    clear date": a cloud between two observations does not break persistence.
+    """
+    out = np.empty_like(values)
+    last = np.full(values.shape[1:], fill, dtype=values.dtype)
+    for t in range(values.shape[0]):
+        out[t] = last
+        last = np.where(valid[t], values[t], last)
+    return out
+
+
+def carry_forward(values: np.ndarray, valid: np.ndarray, fill=False) -> np.ndarray:
+    """``values`` where valid, else the last valid value (``fill`` before the first)."""
+    return np.where(valid, values, previous_valid(values, valid, fill))
