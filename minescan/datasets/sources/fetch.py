@@ -29,7 +29,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 #: Messages of transient failures from clients that only give text (Earth Engine, GDAL).
 _TRANSIENT_TEXT = re.compile(
-    r"\b(429|500|502|503|504)\b|too many (concurrent )?requests|rate limit|quota exceeded"
+    r"\b(429|500|502|503|504)\b|too many (concurrent )?(requests|aggregations)|rate limit|quota exceeded"
     r"|service unavailable|temporarily|deadline exceeded|timed? ?out|connection (reset|refused|aborted)",
     re.IGNORECASE,
 )
