@@ -141,6 +141,7 @@ def test_fetch_all_retries_each_job_and_is_deterministic_with_a_seed():
         return out, waits
 
     (out1, waits1), (out2, waits2) = run(), run()
+    assert out1 == out2
     assert out1 == {j: j for j in range(9)}
     assert len(waits1) == sum(j % 3 for j in range(9))
     assert waits1 == waits2
@@ -157,7 +158,9 @@ def test_fetch_all_stops_on_first_permanent_failure_naming_the_job():
 
     got = []
     with pytest.raises(MinescanError, match="^tile 2: HttpError: HTTP 403$"):
-        for job, value in fetch_all(range(1000), fetch, label=lambda j: f"tile {j}", max_concurrency=2):
+        for _job, value in fetch_all(
+            range(1000), fetch, label=lambda j: f"tile {j}", max_concurrency=2
+        ):
             got.append(value)
     assert len(started) < 10  # the rest were never submitted
     assert 2 not in got
