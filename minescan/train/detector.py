@@ -1,0 +1,447 @@
+"""Train the YOLO mine detector on N-channel TIFFs, export it to ONNX and write its model card.
+
+ultralytics (>= 8.3) reads a multi-page uint8 TIFF as one image with one channel
+per page when ``data.yaml`` says ``channels: N``; the model is built from a
+yaml (no pretrained download) with that many input channels. Colour
+augmentations (HSV) only touch 3-channel images, and are turned off anyway:
+they assume RGB and would change the band ratios the detector should learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from minescan.errors import MinescanError
+from minescan.io import atomic_path, ensure_dir, write_json, write_text
+
+IMAGE_SUFFIXES = (".tif", ".tiff")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class YoloData:
+    """A YOLO dataset as minescan's datasets stage writes it."""
+
+    yaml_path: Path
+    root: Path
+    channels: int
+    bands: tuple[str, ...]
+    scaling_text: str
+    images: dict[str, list[Path]]  # split -> image files
+    doc: dict  # data.yaml with absolute paths
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _split_images(root: Path, entry) -> list[Path]:
+    entries = entry if isinstance(entry, list) else [entry]
+    files: list[Path] = []
+    for item in entries:
+        p = Path(item) if Path(item).is_absolute() else root / item
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.suffix == ".txt" and p.exists():
+            for line in p.read_text().splitlines():
+                if line.strip():
+                    f = Path(line.strip())
+                    files.append(f if f.is_absolute() else root / f)
+        else:
+            raise MinescanError(
+                f"data.yaml lists {item!r}, which is not a folder or list under {root}"
+            )
+    return files
+
+
+def read_data(data_yaml: str | Path, channels: tuple[str, ...] | None = None) -> YoloData:
+    """Read and check ``data.yaml`` and the ``scaling.json`` beside it.
+
+    ``channels`` (band names), when given, must match the set's channels.
+    """
+    path = Path(data_yaml)
+    if not path.exists():
+        raise MinescanError(f"data.yaml not found: {path}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise MinescanError(f"data.yaml {path} is not valid YAML: {_first_line(exc)}") from None
+    if not isinstance(doc, dict) or "train" not in doc or "val" not in doc:
+        raise MinescanError(f"data.yaml {path} must name train and val image folders")
+    root = Path(doc.get("path") or ".")
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    scaling_path = path.parent / "scaling.json"
+    if not scaling_path.exists():
+        raise MinescanError(f"scaling.json not found beside {path}; the datasets stage writes it")
+    scaling_text = scaling_path.read_text()
+    try:
+        bands = tuple(json.loads(scaling_text)["bands"])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise MinescanError(f"{scaling_path} is not a valid scaling file") from None
+    n = int(doc.get("channels", 3))
+    if n != len(bands):
+        raise MinescanError(
+            f"data.yaml says channels: {n} but scaling.json lists {len(bands)} bands ({','.join(bands)})"
+        )
+    if channels is not None and tuple(channels) != bands:
+        raise MinescanError(
+            f"--channels {','.join(channels)} does not match the YOLO set's channels {','.join(bands)}"
+        )
+    images = {s: _split_images(root, doc[s]) for s in SPLITS if doc.get(s)}
+    if not images.get("train"):
+        raise MinescanError(f"no training images under {root / str(doc['train'])}")
+    if not images.get("val"):
+        raise MinescanError(f"no validation images under {root / str(doc['val'])}")
+    resolved = {**doc, "path": str(root), "channels": n}
+    return YoloData(path, root, n, bands, scaling_text, images, resolved)
+
+
+def check_images(data: YoloData) -> None:
+    """Open every image: each must decode with exactly ``data.channels`` channels."""
+    import cv2
+    from tqdm import tqdm
+    from ultralytics.utils.patches import imread
+
+    files = [f for split in data.images.values() for f in split]
+    for f in tqdm(files, desc="detector: checking images", disable=None, leave=False):
+        im = imread(str(f), cv2.IMREAD_UNCHANGED)
+        if im is None:
+            raise MinescanError(f"corrupt or unreadable image: {f}")
+        if im.shape[2] != data.channels:
+            raise MinescanError(
+                f"image {f} has {im.shape[2]} channels; the YOLO set and model expect {data.channels}"
+            )
+
+
+def label_file(image: Path) -> Path:
+    """ultralytics' rule: the last ``images`` folder in the path becomes ``labels``, suffix .txt."""
+    parts = list(image.parts)
+    i = len(parts) - 1 - parts[::-1].index("images")
+    parts[i] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def data_hash(data: YoloData) -> str:
+    """sha256 over data.yaml, scaling.json, the image list (split/name) and every label file."""
+    h = hashlib.sha256()
+    h.update(data.yaml_path.read_bytes())
+    h.update(data.scaling_text.encode())
+    for split in SPLITS:
+        for image in data.images.get(split, []):
+            h.update(f"{split}/{image.name}\n".encode())
+            lbl = label_file(image)
+            h.update(lbl.read_bytes() if lbl.exists() else b"<no label>")
+    return h.hexdigest()
+
+
+def image_zoom(image: Path) -> int | None:
+    """Zoom of an image named after its cell (``LAT_LON_Z_PCT``); None when not parseable."""
+    parts = image.stem.split("_")
+    for token in reversed(parts[:-1]):
+        if token.isdigit() and 0 <= int(token) <= 20:
+            return int(token)
+    return None
+
+
+def _metrics(result) -> dict:
+    box = result.box
+    return {
+        "mAP50": round(float(box.map50), 4),
+        "mAP50-95": round(float(box.map), 4),
+        "precision": round(float(box.mp), 4),
+        "recall": round(float(box.mr), 4),
+    }
+
+
+def evaluate(
+    weights: Path, data: YoloData, work: Path, imgsz: int, device: str, batch: int
+) -> dict:
+    """Metrics on val and test, overall and per zoom (images grouped by the zoom in their name)."""
+    from minescan import offline
+
+    ul = offline.ultralytics()
+    model = ul.YOLO(str(weights))
+    out: dict = {}
+    for split in ("val", "test"):
+        files = data.images.get(split)
+        if not files:
+            continue
+        groups = {"all": files}
+        zooms = {image_zoom(f) for f in files}
+        if None not in zooms and len(zooms) > 1:
+            for z in sorted(zooms):
+                groups[f"z{z}"] = [f for f in files if image_zoom(f) == z]
+        out[split] = {}
+        for key, group in groups.items():
+            listing = work / f"{split}_{key}.txt"
+            write_text(listing, "\n".join(str(f) for f in group) + "\n")
+            doc = {**data.doc, "val": str(listing)}
+            yaml_path = work / f"{split}_{key}.yaml"
+            write_text(yaml_path, yaml.safe_dump(doc, sort_keys=False))
+            result = model.val(
+                data=str(yaml_path),
+                split="val",
+                imgsz=imgsz,
+                batch=batch,
+                device=device,
+                plots=False,
+                verbose=False,
+                workers=0,
+                project=str(work),
+                name=f"val_{split}_{key}",
+                exist_ok=True,
+            )
+            out[split][key] = {**_metrics(result), "images": len(group)}
+    return out
+
+
+def export_onnx(
+    weights: Path, onnx_path: Path, imgsz: int, bands: tuple[str, ...], scaling_text: str
+) -> Path:
+    """ONNX with dynamic batch and size, plus ``minescan_channels`` and ``minescan_scaling`` props."""
+    import onnx
+
+    from minescan import offline
+
+    ul = offline.ultralytics()
+    work = onnx_path.parent / "_runs" / "export"
+    ensure_dir(work)
+    staged = work / "detector.pt"
+    shutil.copyfile(weights, staged)
+    exported = Path(
+        ul.YOLO(str(staged)).export(
+            format="onnx", simplify=False, dynamic=True, imgsz=imgsz, device="cpu"
+        )
+    )
+    model = onnx.load(str(exported))
+    props = {"minescan_channels": ",".join(bands), "minescan_scaling": scaling_text}
+    for key, value in props.items():
+        for p in list(model.metadata_props):
+            if p.key == key:
+                model.metadata_props.remove(p)
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(onnx_path) as tmp:
+        onnx.save(model, str(tmp))
+    return onnx_path
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    model: str = "yolo11n.yaml"
+    imgsz: int = 256
+    epochs: int = 60
+    device: str = "cpu"
+    batch: int = 16
+    workers: int = 2
+    patience: int = 100
+    seed: int = 0
+
+
+def _check_output(out: Path, resume: bool, force: bool) -> Path:
+    run_dir = out / "_runs" / "train"
+    if (out / "detector.pt").exists() and not (force or resume):
+        raise MinescanError(f"{out} already holds a detector; pass --force to overwrite it")
+    last = run_dir / "weights" / "last.pt"
+    if resume and not last.exists():
+        raise MinescanError(f"nothing to resume: {last} does not exist")
+    if not resume and last.exists() and not force:
+        raise MinescanError(
+            f"an earlier training run is in {run_dir}; pass --resume to continue it or --force to restart"
+        )
+    return run_dir
+
+
+def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
+    """Run ultralytics training (or resume it); return best.pt."""
+    from minescan import offline
+
+    ul = offline.ultralytics()
+    import torch
+
+    if opts.device == "cpu":
+        torch.set_num_threads(2)
+    run_dir = out / "_runs" / "train"
+    if resume:
+        model = ul.YOLO(str(run_dir / "weights" / "last.pt"))
+        model.train(resume=True)
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        data_copy = out / "_runs" / "data.yaml"
+        write_text(data_copy, yaml.safe_dump(data.doc, sort_keys=False))
+        try:
+            model = ul.YOLO(opts.model)
+        except Exception as exc:
+            raise MinescanError(f"cannot build model {opts.model}: {_first_line(exc)}") from None
+        model.train(
+            data=str(data_copy),
+            imgsz=opts.imgsz,
+            epochs=opts.epochs,
+            batch=opts.batch,
+            device=opts.device,
+            workers=opts.workers,
+            patience=opts.patience,
+            seed=opts.seed,
+            pretrained=False,
+            amp=False,
+            plots=False,
+            verbose=False,
+            project=str(out / "_runs"),
+            name="train",
+            exist_ok=True,
+            hsv_h=0.0,
+            hsv_s=0.0,
+            hsv_v=0.0,
+            flipud=0.5,
+            fliplr=0.5,
+            cache=False,
+        )
+    best = run_dir / "weights" / "best.pt"
+    if not best.exists():
+        best = run_dir / "weights" / "last.pt"
+    return best
+
+
+def train_detector(
+    data_yaml: str | Path,
+    out_dir: str | Path,
+    opts: TrainOptions = TrainOptions(),
+    resume: bool = False,
+    force: bool = False,
+    channels: tuple[str, ...] | None = None,
+    command: str | None = None,
+) -> dict:
+    """Train, evaluate, export; write the model folder; return the model card."""
+    out = ensure_dir(out_dir)
+    _check_output(out, resume, force)
+    data = read_data(data_yaml, channels)
+    from minescan import offline
+
+    offline.ultralytics()
+    check_images(data)
+    _check_model_channels(opts.model, data.channels)
+
+    started = time.perf_counter()
+    best = _fit(data, opts, out, resume)
+    train_s = time.perf_counter() - started
+
+    with atomic_path(out / "detector.pt") as tmp:
+        shutil.copyfile(best, tmp)
+    with atomic_path(out / "scaling.json") as tmp:
+        tmp.write_text(data.scaling_text)
+    export_onnx(
+        out / "detector.pt", out / "detector.onnx", opts.imgsz, data.bands, data.scaling_text
+    )
+    metrics = evaluate(
+        out / "detector.pt", data, out / "_runs" / "eval", opts.imgsz, opts.device, opts.batch
+    )
+    card = model_card(data, opts, metrics, train_s, command or _command_line())
+    write_json(out / "model_card.json", card)
+    write_text(out / "model_card.md", card_markdown(card))
+    return card
+
+
+def _check_model_channels(model: str, channels: int) -> None:
+    """A ``.pt`` model must take as many channels as the data; a yaml is built to match."""
+    if model.endswith(".pt"):
+        from minescan import offline
+
+        ul = offline.ultralytics()
+        try:
+            m = ul.YOLO(model)
+        except Exception as exc:
+            raise MinescanError(f"cannot load model {model}: {_first_line(exc)}") from None
+        got = m.model.yaml.get("channels", 3)
+        if got != channels:
+            raise MinescanError(
+                f"model {model} takes {got} channels but the YOLO set has {channels}"
+            )
+
+
+def _command_line() -> str:
+    return "minescan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _device_name(device: str) -> str:
+    import platform
+
+    if device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{device} {torch.cuda.get_device_name(int(device.split(',')[0]))}"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads 2)"
+
+
+def model_card(
+    data: YoloData, opts: TrainOptions, metrics: dict, train_s: float, command: str
+) -> dict:
+    """Everything needed to judge and reproduce the detector."""
+    import ultralytics
+
+    split_rule = None
+    split_json = data.yaml_path.parent / "split.json"
+    if split_json.exists():
+        try:
+            split_rule = json.loads(split_json.read_text()).get("rule")
+        except (json.JSONDecodeError, AttributeError):
+            split_rule = None
+    return {
+        "model": opts.model,
+        "channels": list(data.bands),
+        "imgsz": opts.imgsz,
+        "epochs": opts.epochs,
+        "batch": opts.batch,
+        "data": {
+            "yaml": str(data.yaml_path),
+            "sha256": data_hash(data),
+            "images": {s: len(v) for s, v in data.images.items()},
+            "split_rule": split_rule,
+        },
+        "metrics": metrics,
+        "training_seconds": round(train_s, 1),
+        "device": _device_name(opts.device),
+        "ultralytics": ultralytics.__version__,
+        "command": command,
+    }
+
+
+def card_markdown(card: dict) -> str:
+    """The model card as a short Markdown page."""
+    lines = [
+        "# minescan detector",
+        "",
+        f"- model: `{card['model']}` trained from scratch, {card['epochs']} epochs, imgsz {card['imgsz']}, "
+        f"batch {card['batch']}",
+        f"- channels: {', '.join(card['channels'])} (uint8 scaling in scaling.json and the ONNX metadata)",
+        f"- data: `{card['data']['yaml']}` sha256 `{card['data']['sha256'][:16]}...`, images "
+        + ", ".join(f"{k} {v}" for k, v in card["data"]["images"].items()),
+        f"- split rule: {card['data']['split_rule']}",
+        f"- training time: {card['training_seconds'] / 60:.1f} min on {card['device']}",
+        f"- ultralytics {card['ultralytics']}",
+        "",
+        "| split | images | mAP50 | mAP50-95 | precision | recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split, groups in card["metrics"].items():
+        for key, m in groups.items():
+            label = split if key == "all" else f"{split} {key}"
+            lines.append(
+                f"| {label} | {m['images']} | {m['mAP50']:.3f} | {m['mAP50-95']:.3f} | "
+                f"{m['precision']:.3f} | {m['recall']:.3f} |"
+            )
+    lines += ["", "Reproduce:", "", "```", card["command"], "```", ""]
+    return "\n".join(lines)
