@@ -1,0 +1,194 @@
+"""``minescan datasets``: chips, the YOLO set and the pixel table."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from minescan.bands import parse_bands
+from minescan.clitools import parse_zooms, source_options
+from minescan.config import load_settings
+from minescan.errors import MinescanError
+
+
+@click.group(name="datasets")
+def cli() -> None:
+    """Write chips, the YOLO dataset and the pixel table.
+
+    \b
+      minescan datasets chips  --cells grid/cells.parquet --period 2019 --out chips/
+      minescan datasets yolo   --chips chips/ --out yolo/
+      minescan datasets pixels --chips chips/ --out pixels.parquet --split-from yolo/split.json
+    """
+
+
+@cli.command()
+@click.option("--cells", required=True, help="cells.parquet written by 'minescan grid'.")
+@source_options
+@click.option(
+    "--mines",
+    default=None,
+    help="Mine polygons that label the chips (any GDAL vector or GeoParquet; optional "
+    "year/start_date column). Default: the source's own truth (simulated).",
+)
+@click.option(
+    "--period", default=None, help="Composite period: 2019, 2019-03 or 2019-01-01/2019-06-30."
+)
+@click.option(
+    "--out", required=True, help="Output folder: z{z}/NAME.tif, previews/, chips_report.json."
+)
+@click.option("--size", type=int, default=None, help="Chip width and height in pixels [256].")
+@click.option("--zooms", default=None, help="Only cells at these zooms, e.g. 13,14 [all].")
+@click.option("--limit", type=int, default=None, help="Only the first N cells.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def chips(cells, source, config_file, mines, period, out, size, zooms, limit, workers, quiet):
+    """One labelled COG per cell: 12 S2 bands + '_mine', and an RGB preview.
+
+    Chips already written are skipped on a rerun; a corrupt one is rewritten.
+    """
+    from minescan.datasets.chips import ChipJob, mines_from_file, read_cells, write_chips
+    from minescan.datasets.sources import open_source
+    from minescan.io import ensure_dir, read_vector
+
+    settings = load_settings(
+        config_file,
+        {
+            "source": {"kind": source, "mines": mines},
+            "datasets": {"period": period, "size_px": size},
+        },
+    )
+    ds = settings.datasets
+    if limit is not None and limit < 1:
+        raise MinescanError("--limit must be at least 1")
+    table = read_cells(cells, parse_zooms(zooms) if zooms else None, limit)
+    ensure_dir(out)
+    mines_file = mines or settings.source.mines
+    polygons = None
+    if mines_file:
+        polygons = mines_from_file(read_vector(mines_file, what="mines file"), ds.period)
+    elif settings.source.kind != "simulated":
+        click.echo(
+            f"warning: source {settings.source.kind} has no truth and no --mines was given: "
+            "every chip's _mine band is 0",
+            err=True,
+        )
+    job = ChipJob(
+        out=out,
+        period=ds.period,
+        size_px=ds.size_px,
+        open_source=functools.partial(open_source, settings.source),
+        mines=polygons,
+        min_valid_fraction=ds.min_valid_fraction,
+    )
+    report = write_chips(table, job, workers=workers, progress=not quiet)
+    click.echo(
+        f"{report['cells']} chips in {out}: {report['written']} written, "
+        f"{report['skipped']} already there, {len(report['rewritten'])} rewritten, "
+        f"{len(report['empty'])} flagged empty, {report['with_mine']} with a mine"
+    )
+
+
+@cli.command()
+@click.option("--chips", "chips_dir", required=True, help="Folder written by 'datasets chips'.")
+@click.option("--out", required=True, help="Output folder of the YOLO set.")
+@click.option("--channels", default=None, help="Bands, in page order [B02,B03,B04,B08,B11,B12].")
+@click.option(
+    "--split",
+    "rule",
+    type=click.Choice(["image", "block"]),
+    default=None,
+    help="Split rule [image].",
+)
+@click.option("--block-zoom", type=int, default=None, help="Block tile zoom of --split block [9].")
+@click.option("--split-column", default=None, help="Block split on a chip tag (country...).")
+@click.option("--val", type=float, default=None, help="Share of cells in val [0.15].")
+@click.option("--test", type=float, default=None, help="Share of cells in test [0.15].")
+@click.option("--seed", type=int, default=None, help="Split shuffle seed [0].")
+@click.option("--min-box-px", type=int, default=None, help="Drop mine parts smaller than this [4].")
+@click.option(
+    "--config", "config_file", default=None, help="YAML merged over configs/default.yaml."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def yolo(
+    chips_dir,
+    out,
+    channels,
+    rule,
+    block_zoom,
+    split_column,
+    val,
+    test,
+    seed,
+    min_box_px,
+    config_file,
+    quiet,
+):
+    """YOLO detection set: N-channel uint8 TIFFs, labels, data.yaml, scaling.json, split.json."""
+    from minescan.datasets.yolo import build_yolo
+
+    ds = load_settings(
+        config_file,
+        {
+            "datasets": {
+                "channels": list(parse_bands(channels)) if channels else None,
+                "split": rule,
+                "block_zoom": block_zoom,
+                "split_column": split_column,
+                "val": val,
+                "test": test,
+                "seed": seed,
+                "min_box_px": min_box_px,
+            }
+        },
+    ).datasets
+    if split_column and ds.split != "block":
+        raise MinescanError("--split-column needs --split block")
+    summary = build_yolo(
+        chips_dir,
+        out,
+        parse_bands(ds.channels),
+        rule=ds.split,
+        val=ds.val,
+        test=ds.test,
+        seed=ds.seed,
+        block_zoom=ds.block_zoom,
+        column=ds.split_column if ds.split == "block" else None,
+        min_box_px=ds.min_box_px,
+        progress=not quiet,
+    )
+    counts = summary["counts"]
+    click.echo(
+        f"{summary['images']} images ({counts['train']} train, {counts['val']} val, "
+        f"{counts['test']} test), {summary['boxes']} boxes, {summary['skipped_empty']} empty "
+        f"chips left out -> {out}/data.yaml"
+    )
+
+
+@cli.command()
+@click.option("--chips", "chips_dir", required=True, help="Folder written by 'datasets chips'.")
+@click.option("--out", required=True, help="Output Parquet file.")
+@click.option(
+    "--sample", type=int, default=None, help="Pixels per chip, half inside mines; 0 = all [2000]."
+)
+@click.option(
+    "--split-from", default=None, help="split.json of a YOLO set: fills the split column."
+)
+@click.option("--seed", type=int, default=None, help="Sampling seed [0].")
+@click.option(
+    "--config", "config_file", default=None, help="YAML merged over configs/default.yaml."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def pixels(chips_dir, out, sample, split_from, seed, config_file, quiet):
+    """Pixel table: row, col, B01..B12, signed_distance_m, inside, cell, z, split."""
+    from minescan.datasets.pixels import build_pixels
+    from minescan.datasets.yolo import load_split
+
+    ds = load_settings(config_file, {"datasets": {"sample": sample, "seed": seed}}).datasets
+    splits = load_split(split_from) if split_from else None
+    summary = build_pixels(chips_dir, out, ds.sample, splits, ds.seed, progress=not quiet)
+    click.echo(
+        f"{summary['rows']} pixels ({summary['inside']} inside a mine) from "
+        f"{summary['chips']} chips -> {out}"
+    )
