@@ -1,10 +1,18 @@
 """Settings of the pyramid scan (section ``scan:`` of the config)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ScanSettings(BaseModel):
-    """Zooms, thresholds and execution of the coarse-to-fine sweep."""
+    """Zooms, thresholds and execution of the coarse-to-fine sweep.
+
+    Everything that changes which candidates come out (zooms, thresholds,
+    sizes, batch size) goes into the run id; the execution knobs (``workers``,
+    ``scheduler``, ``threads``, ``device``) do not, so a run resumed on a
+    cluster keeps its id and its checkpoint.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -13,4 +21,53 @@ class ScanSettings(BaseModel):
         default="models/demo", description="Folder with detector.onnx, screen.json, scaling.json."
     )
     period: str = Field(default="2024")
+    backend: str = Field(
+        default="onnx", pattern="^(onnx|ultralytics)$", description="Detector runtime."
+    )
+    conf: dict[int, float] = Field(
+        default={13: 0.05, 14: 0.15, 15: 0.25},
+        description="Detector score threshold per zoom; lower at coarse levels for recall. "
+        "A zoom not listed takes the nearest listed zoom's value.",
+    )
+    iou: float = Field(default=0.5, gt=0, le=1, description="NMS IoU within one chip.")
+    size_px: int = Field(default=256, gt=0, description="Chip size on the tile's own bounds.")
+    margin_px: int = Field(default=16, ge=0, description="Context pixels read around each tile.")
+    batch_size: int = Field(default=32, gt=0, description="Tiles per task (and per checkpoint).")
+    merge_gap_m: float = Field(
+        default=0.0, ge=0, description="Boxes closer than this (metres, EPSG:3857) merge."
+    )
+    screen: bool = Field(default=True, description="Run the spectral screen before the detector.")
+    exhaustive: bool = Field(
+        default=False, description="Every land tile at the finest zoom; no pyramid, no screen."
+    )
+    truth: str | None = Field(default=None, description="Polygons to score the run against.")
     workers: int = Field(default=1, ge=1)
+    scheduler: str | None = Field(default=None, description="Dask scheduler tcp://HOST:PORT.")
+    threads: int = Field(
+        default=0, ge=0, description="Detector threads per worker; 0 = cores / workers."
+    )
+    device: str = Field(default="cpu", description="cpu, cuda or cuda:N.")
+
+    @field_validator("zooms")
+    @classmethod
+    def _zooms_sorted(cls, value: list[int]) -> list[int]:
+        zooms = sorted(set(value))
+        if not zooms or not all(0 <= z <= 20 for z in zooms):
+            raise ValueError("zooms must be a non-empty list of integers in 0-20")
+        return zooms
+
+    def conf_at(self, zoom: int) -> float:
+        """The detector threshold at ``zoom`` (nearest listed zoom when it is not listed).
+
+        Examples
+        --------
+        >>> ScanSettings(conf={13: 0.1, 15: 0.3}).conf_at(16)
+        0.3
+        """
+        nearest = min(self.conf, key=lambda z: (abs(z - zoom), z))
+        return self.conf[nearest]
+
+    def result_fields(self) -> dict:
+        """The settings that decide the candidates (hashed into the run id)."""
+        execution = {"workers", "scheduler", "threads", "device", "truth"}
+        return self.model_dump(exclude=execution)

@@ -1,0 +1,163 @@
+"""Boxes from chip pixels to map space, tile ownership, and merging across tiles.
+
+A chip is read with a margin for context, so the same mine can be seen by two
+neighbouring chips. Each box therefore belongs to exactly one tile, the one that
+holds its centre; and a mine that spans several tiles, seen as one box per tile,
+is merged back into one candidate in map space (EPSG:3857).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from affine import Affine
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def to_map(boxes_px: np.ndarray, transform: Affine) -> np.ndarray:
+    """``(k, 5)`` pixel boxes (x1, y1, x2, y2, score) to map boxes (xmin, ymin, xmax, ymax, score).
+
+    ``transform`` is the chip's pixel -> EPSG:3857 affine (north-up).
+
+    Examples
+    --------
+    >>> t = Affine(10, 0, 1000, 0, -10, 5000)
+    >>> to_map(np.array([[0, 0, 2, 1, 0.5]]), t).tolist()
+    [[1000.0, 4990.0, 1020.0, 5000.0, 0.5]]
+    """
+    boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
+    t = transform
+    xa = t.a * boxes_px[:, 0] + t.b * boxes_px[:, 1] + t.c
+    ya = t.d * boxes_px[:, 0] + t.e * boxes_px[:, 1] + t.f
+    xb = t.a * boxes_px[:, 2] + t.b * boxes_px[:, 3] + t.c
+    yb = t.d * boxes_px[:, 2] + t.e * boxes_px[:, 3] + t.f
+    return np.stack(
+        [
+            np.minimum(xa, xb),
+            np.minimum(ya, yb),
+            np.maximum(xa, xb),
+            np.maximum(ya, yb),
+            boxes_px[:, 4],
+        ],
+        axis=1,
+    )
+
+
+def owned(boxes_px: np.ndarray, size_px: int, margin_px: int) -> np.ndarray:
+    """Which boxes have their centre inside the tile's own pixels (not in the margin).
+
+    The core spans ``[margin, margin + size)`` on both axes, so a centre on the
+    shared edge of two tiles belongs to exactly one of them.
+
+    Examples
+    --------
+    >>> owned(np.array([[0, 0, 10, 10, 1], [20, 20, 30, 30, 1]]), size_px=256, margin_px=16)
+    array([False,  True])
+    """
+    boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
+    cx = (boxes_px[:, 0] + boxes_px[:, 2]) / 2
+    cy = (boxes_px[:, 1] + boxes_px[:, 3]) / 2
+    lo, hi = margin_px, margin_px + size_px
+    return (cx >= lo) & (cx < hi) & (cy >= lo) & (cy < hi)
+
+
+def touches_core(boxes_px: np.ndarray, size_px: int, margin_px: int) -> np.ndarray:
+    """Which boxes reach into the tile's own pixels; such a box opens the tile's children.
+
+    Opening every tile a box reaches, not only its owner, keeps the whole of a
+    mine that straddles a tile edge in the next level.
+    """
+    boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
+    lo, hi = margin_px, margin_px + size_px
+    return (
+        (boxes_px[:, 2] > lo)
+        & (boxes_px[:, 0] < hi)
+        & (boxes_px[:, 3] > lo)
+        & (boxes_px[:, 1] < hi)
+    )
+
+
+def components(bounds: np.ndarray, gap: float = 0.0) -> np.ndarray:
+    """Label boxes so that boxes touching or overlapping (or within ``gap``) share a label.
+
+    Pairs come from an STRtree query; the labels are the connected components of
+    that pair graph (a union-find in effect), numbered 0..n-1 in first-seen order.
+
+    Examples
+    --------
+    >>> components(np.array([[0, 0, 1, 1], [1, 0, 2, 1], [5, 5, 6, 6]])).tolist()
+    [0, 0, 1]
+    """
+    bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
+    n = len(bounds)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    geoms = shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3])
+    tree = shapely.STRtree(geoms)
+    if gap > 0:
+        left, right = tree.query(geoms, predicate="dwithin", distance=gap)
+    else:
+        left, right = tree.query(geoms, predicate="intersects")
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def merge(boxes: np.ndarray, gap: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Merge touching or overlapping map boxes into one box each; score = the highest.
+
+    Merged boxes are the envelopes of their groups. An envelope can reach a box
+    of another group, so merging repeats until no two results touch.
+
+    Parameters
+    ----------
+    boxes
+        ``(n, 5)``: xmin, ymin, xmax, ymax, score.
+    gap
+        Boxes closer than this merge too (map units).
+
+    Returns
+    -------
+    merged
+        ``(m, 5)`` boxes, sorted north to south, then west to east.
+    best
+        ``(m,)`` index into ``boxes`` of the highest-scoring member of each group.
+
+    Examples
+    --------
+    >>> b = np.array([[0, 0, 2, 2, .4], [2, 0, 4, 2, .9], [9, 9, 10, 10, .5]])
+    >>> merged, best = merge(b)
+    >>> merged.tolist(), best.tolist()
+    ([[9.0, 9.0, 10.0, 10.0, 0.5], [0.0, 0.0, 4.0, 2.0, 0.9]], [2, 1])
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    group = np.arange(len(boxes))  # group of each input box
+    current = boxes
+    while True:
+        labels = components(current[:, :4], gap)
+        group = labels[group]
+        if labels.max(initial=-1) + 1 == len(current):
+            break
+        current = _envelopes(boxes, group)
+    merged = _envelopes(boxes, group)
+    best = np.array(
+        [np.flatnonzero(group == g)[np.argmax(boxes[group == g, 4])] for g in range(len(merged))],
+        dtype=np.int64,
+    )
+    order = np.lexsort((merged[:, 0], -merged[:, 3]))
+    return merged[order], best[order]
+
+
+def _envelopes(boxes: np.ndarray, group: np.ndarray) -> np.ndarray:
+    n = group.max(initial=-1) + 1
+    out = np.empty((n, 5))
+    out[:, 0] = np.full(n, np.inf)
+    out[:, 1] = np.full(n, np.inf)
+    out[:, 2:] = -np.inf
+    np.minimum.at(out[:, 0], group, boxes[:, 0])
+    np.minimum.at(out[:, 1], group, boxes[:, 1])
+    np.maximum.at(out[:, 2], group, boxes[:, 2])
+    np.maximum.at(out[:, 3], group, boxes[:, 3])
+    np.maximum.at(out[:, 4], group, boxes[:, 4])
+    return out

@@ -1,0 +1,362 @@
+"""The coarse-to-fine sweep: screen and detect level by level, open children where a level hits.
+
+One level is a sorted list of tiles cut into fixed batches. A batch is a
+:class:`Task` (picklable: tiles plus the settings a worker needs), and
+:func:`run_task` turns it into a :class:`BatchResult` anywhere: in this
+process, in a pool process or on a Dask worker. Each finished batch is
+checkpointed; the tiles of the next level are the children of this level's
+hit tiles that touch the AOI and land.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minescan.bands import S2_BANDS
+from minescan.detect.boxes import owned, to_map, touches_core
+from minescan.errors import MinescanError
+
+# ---------------------------------------------------------------- tile arrays
+
+
+def children(tiles: np.ndarray) -> np.ndarray:
+    """The 4 children of each ``(x, y, z)`` row.
+
+    Examples
+    --------
+    >>> children(np.array([[1, 2, 3]])).tolist()
+    [[2, 4, 4], [3, 4, 4], [2, 5, 4], [3, 5, 4]]
+    """
+    tiles = np.asarray(tiles, dtype=np.int64).reshape(-1, 3)
+    x, y, z = (2 * tiles[:, 0])[:, None], (2 * tiles[:, 1])[:, None], tiles[:, 2][:, None] + 1
+    dx, dy = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])
+    out = np.stack(np.broadcast_arrays(x + dx, y + dy, z), axis=-1)
+    return out.reshape(-1, 3)
+
+
+def zorder(tiles: np.ndarray) -> np.ndarray:
+    """Tiles sorted along a Z curve (quadkey order at one zoom), duplicates removed.
+
+    Neighbouring tiles land in the same batch, which keeps a batch compact on the map.
+
+    Examples
+    --------
+    >>> zorder(np.array([[1, 1, 1], [0, 0, 1], [1, 0, 1], [0, 1, 1], [0, 0, 1]])).tolist()
+    [[0, 0, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]]
+    """
+    tiles = np.unique(np.asarray(tiles, dtype=np.int64).reshape(-1, 3), axis=0)
+    code = np.zeros(len(tiles), dtype=np.uint64)
+    x, y = tiles[:, 0].astype(np.uint64), tiles[:, 1].astype(np.uint64)
+    for bit in range(30):
+        b = np.uint64(bit)
+        code |= ((x >> b) & np.uint64(1)) << np.uint64(2 * bit)
+        code |= ((y >> b) & np.uint64(1)) << np.uint64(2 * bit + 1)
+    return tiles[np.lexsort((code, tiles[:, 2]))]
+
+
+# ---------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True)
+class Task:
+    """One batch of one level: what a worker needs, and nothing it can rebuild itself.
+
+    ``spec`` is the JSON of the source and scan settings; workers build (and
+    cache) their source, detector and screen from it.
+    """
+
+    spec: str
+    zoom: int
+    index: int
+    tiles: np.ndarray
+    conf: float
+    use_screen: bool
+
+
+@dataclass
+class BatchResult:
+    """What one batch found. ``boxes`` are owned map boxes (EPSG:3857) with their tile row."""
+
+    zoom: int
+    index: int
+    tiles: np.ndarray
+    kept: np.ndarray
+    hit: np.ndarray
+    max_score: np.ndarray
+    boxes: np.ndarray
+    box_tile: np.ndarray
+    seconds: dict = field(default_factory=dict)
+
+    def to_record(self) -> dict:
+        """A JSON-able dict (floats round-trip exactly)."""
+        return {
+            "tiles": self.tiles.tolist(),
+            "kept": self.kept.tolist(),
+            "hit": self.hit.tolist(),
+            "max_score": self.max_score.tolist(),
+            "boxes": self.boxes.tolist(),
+            "box_tile": self.box_tile.tolist(),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> BatchResult:
+        """Inverse of :meth:`to_record` (``zoom`` and ``index`` come from the checkpoint)."""
+        try:
+            return cls(
+                zoom=int(record["zoom"]),
+                index=int(record["index"]),
+                tiles=np.asarray(record["tiles"], dtype=np.int64).reshape(-1, 3),
+                kept=np.asarray(record["kept"], dtype=bool),
+                hit=np.asarray(record["hit"], dtype=bool),
+                max_score=np.asarray(record["max_score"], dtype=np.float64),
+                boxes=np.asarray(record["boxes"], dtype=np.float64).reshape(-1, 5),
+                box_tile=np.asarray(record["box_tile"], dtype=np.int64),
+                seconds=dict(record.get("seconds", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MinescanError(
+                f"checkpoint batch z{record.get('zoom')}/{record.get('index')} is corrupt ({exc}); "
+                "delete it to redo it"
+            ) from None
+
+
+@dataclass
+class Tools:
+    """A worker's imagery source, detector and screen, and the bands it reads."""
+
+    source: object
+    detector: object
+    screen: object | None
+    bands: tuple[str, ...]
+
+
+def source_bands(source) -> tuple[str, ...]:
+    """Bands a source can read; sources that do not say offer all 12 S2 bands."""
+    return tuple(getattr(source, "bands", None) or S2_BANDS)
+
+
+def make_tools(source, detector, screen=None) -> Tools:
+    """Bundle the tools and check that the source has every band the model needs."""
+    needed = list(detector.channels)
+    if screen is not None:
+        from minescan.detect.screen import bands_needed
+
+        needed += [b for b in bands_needed(screen.features) if b not in needed]
+    offered = source_bands(source)
+    missing = [b for b in needed if b not in offered]
+    if missing:
+        raise MinescanError(
+            f"the model needs band(s) {','.join(missing)} that source {source.name!r} does not "
+            f"provide (it has {','.join(offered)})"
+        )
+    return Tools(source, detector, screen, tuple(b for b in S2_BANDS if b in needed))
+
+
+@functools.lru_cache(maxsize=4)
+def worker_tools(spec: str) -> Tools:
+    """Build source, detector and screen from a task's spec, once per process."""
+    from minescan.datasets.sources import SourceSettings, open_source
+    from minescan.detect.backends import load_detector
+    from minescan.detect.settings import ScanSettings
+
+    doc = json.loads(spec)
+    scan = ScanSettings.model_validate(doc["scan"])
+    source = open_source(SourceSettings.model_validate(doc["source"]))
+    detector = load_detector(scan.model, scan.backend, scan.device, doc["threads"])
+    screen = None
+    if scan.screen and not scan.exhaustive:
+        from minescan.detect.screen import Screen
+
+        screen = Screen.load(_screen_file(scan.model))
+    return make_tools(source, detector, screen)
+
+
+def _screen_file(model_dir: str):
+    from pathlib import Path
+
+    path = Path(model_dir) / "screen.json"
+    if not path.is_file():
+        raise MinescanError(f"model file missing: {path} (the pyramid needs the spectral screen)")
+    return path
+
+
+def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
+    """Read, screen and detect one batch of tiles.
+
+    A tile is a hit when a box at or above ``task.conf`` reaches into its own
+    pixels; only boxes whose centre lies in the tile are kept as its boxes.
+    """
+    import mercantile
+
+    from minescan.detect.settings import ScanSettings
+
+    tools = tools or worker_tools(task.spec)
+    scan = ScanSettings.model_validate(json.loads(task.spec)["scan"])
+    size, margin = scan.size_px, scan.margin_px
+    t0 = time.perf_counter()
+    chips = [
+        tools.source.read(
+            mercantile.Tile(*map(int, t)),
+            size_px=size,
+            period=scan.period,
+            bands=tools.bands,
+            margin_px=margin,
+        )
+        for t in task.tiles
+    ]
+    t1 = time.perf_counter()
+    if task.use_screen and tools.screen is not None:
+        kept = np.array([tools.screen.keep(c, task.zoom) for c in chips], dtype=bool)
+    else:
+        kept = np.ones(len(chips), dtype=bool)
+    t2 = time.perf_counter()
+    rows = np.flatnonzero(kept)
+    predictions = []
+    if len(rows):
+        batch = np.stack([chips[i].select(tools.detector.channels).data for i in rows])
+        predictions = tools.detector.predict(
+            tools.detector.scaling.to_uint8(batch), task.conf, scan.iou
+        )
+    t3 = time.perf_counter()
+    n = len(chips)
+    hit, max_score = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float64)
+    boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
+    for i, pred in zip(rows, predictions, strict=True):
+        reach = pred[touches_core(pred, size, margin)]
+        hit[i] = len(reach) > 0
+        max_score[i] = float(reach[:, 4].max(initial=0.0))
+        mine = pred[owned(pred, size, margin)]
+        boxes.append(to_map(mine, chips[i].transform))
+        box_tile.append(np.full(len(mine), i, dtype=np.int64))
+    return BatchResult(
+        zoom=task.zoom,
+        index=task.index,
+        tiles=np.asarray(task.tiles, dtype=np.int64).reshape(-1, 3),
+        kept=kept,
+        hit=hit,
+        max_score=max_score,
+        boxes=np.concatenate(boxes),
+        box_tile=np.concatenate(box_tile),
+        seconds={"read": t1 - t0, "screen": t2 - t1, "detect": t3 - t2},
+    )
+
+
+def run_task(task: Task) -> BatchResult:
+    """The function executors ship to workers (module level, so it pickles by name)."""
+    return scan_batch(task)
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+@dataclass
+class Level:
+    """One finished level: its batches in index order and its figures."""
+
+    zoom: int
+    results: list[BatchResult]
+    seconds: float
+
+    @property
+    def tiles(self) -> np.ndarray:
+        """All tiles of the level, ``(n, 3)``."""
+        return np.concatenate([r.tiles for r in self.results] or [np.zeros((0, 3), np.int64)])
+
+    def column(self, name: str) -> np.ndarray:
+        """One per-tile array (``kept``, ``hit``, ``max_score``) over the whole level."""
+        return np.concatenate([getattr(r, name) for r in self.results] or [np.zeros(0)])
+
+    def summary(self) -> dict:
+        """Tiles, screened out, detector calls, hits, wall and task seconds."""
+        kept, hit = self.column("kept").astype(bool), self.column("hit").astype(bool)
+        task_s = {}
+        for r in self.results:
+            for k, v in r.seconds.items():
+                task_s[k] = task_s.get(k, 0.0) + v
+        return {
+            "tiles": int(len(kept)),
+            "screened_out": int((~kept).sum()),
+            "detector_calls": int(kept.sum()),
+            "hits": int(hit.sum()),
+            "seconds": round(self.seconds, 3),
+            "task_seconds": {k: round(v, 3) for k, v in task_s.items()},
+        }
+
+
+def batches(tiles: np.ndarray, size: int) -> list[np.ndarray]:
+    """Fixed slices of ``size`` tiles: batch ``i`` is the same on every (re)run."""
+    return [tiles[i : i + size] for i in range(0, len(tiles), size)]
+
+
+def sweep(
+    first: np.ndarray,
+    zooms: list[int],
+    make_task: Callable[[int, int, np.ndarray], Task],
+    executor,
+    checkpoint,
+    next_filter: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+    run: Callable[[Task], BatchResult] = run_task,
+    progress: bool = True,
+) -> list[Level]:
+    """Run every level; return them in zoom order.
+
+    Parameters
+    ----------
+    first
+        Tiles of the first level, ``(n, 3)``.
+    make_task
+        ``(zoom, index, tiles) -> Task``.
+    next_filter
+        Keeps the children worth scanning (inside the AOI, on land): tiles -> bool mask.
+    run
+        The batch function the executor calls (tests pass one with stand-in tools).
+    """
+    from tqdm import tqdm
+
+    levels, tiles = [], zorder(first)
+    for depth, zoom in enumerate(zooms):
+        t0 = time.perf_counter()
+        parts = batches(tiles, batch_size)
+        done = {i: BatchResult.from_record(r) for i, r in checkpoint.load(zoom).items()}
+        for i, result in done.items():
+            if i >= len(parts) or not np.array_equal(result.tiles, parts[i]):
+                raise MinescanError(
+                    f"checkpoint batch {checkpoint.batch_path(zoom, i)} does not match this "
+                    "run's tiles; delete the checkpoint folder to start over"
+                )
+        todo = (make_task(zoom, i, p) for i, p in enumerate(parts) if i not in done)
+        bar = tqdm(
+            total=len(tiles),
+            initial=sum(len(r.tiles) for r in done.values()),
+            desc=f"z{zoom}",
+            unit="tile",
+            disable=not progress,
+            leave=True,
+        )
+        pruned = sum(int((~r.kept).sum()) for r in done.values())
+        hits = sum(int(r.hit.sum()) for r in done.values())
+        for result in executor.map_unordered(run, todo):
+            checkpoint.write(zoom, result.index, result.to_record())
+            done[result.index] = result
+            pruned += int((~result.kept).sum())
+            hits += int(result.hit.sum())
+            bar.set_postfix(pruned=pruned, hits=hits, refresh=False)
+            bar.update(len(result.tiles))
+        bar.close()
+        level = Level(zoom, [done[i] for i in range(len(parts))], time.perf_counter() - t0)
+        levels.append(level)
+        if depth + 1 < len(zooms):
+            tiles = level.tiles[level.column("hit").astype(bool)]
+            for _ in range(zooms[depth + 1] - zoom):
+                tiles = children(tiles)
+            tiles = zorder(tiles)
+            tiles = tiles[next_filter(tiles)] if len(tiles) else tiles
+    return levels

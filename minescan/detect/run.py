@@ -1,0 +1,291 @@
+"""One scan run, start to finish: cover, sweep, candidates, score, and the run folder.
+
+``RUNDIR`` receives ``candidates.parquet`` / ``.geojson``, ``scan_report.json``,
+``map.html``, ``summary.png``, ``manifest.json`` and ``_checkpoint/``. Nothing
+is written anywhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from minescan import __version__
+from minescan.config import Settings
+from minescan.detect import boxes as boxlib
+from minescan.detect.checkpoint import Checkpoint
+from minescan.detect.executors import make_executor
+from minescan.detect.pyramid import (
+    Level,
+    Task,
+    run_task,
+    scan_batch,
+    sweep,
+    worker_tools,
+)
+from minescan.detect.scoring import EQUAL_AREA, score
+from minescan.errors import MinescanError
+from minescan.grid.aoi import AOI, land
+from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
+from minescan.io import ensure_dir, read_vector, write_geoparquet, write_json, write_vector
+
+MODEL_FILES = {"onnx": "detector.onnx", "ultralytics": "detector.pt"}
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_hashes(model_dir: Path, backend: str, use_screen: bool) -> dict[str, str]:
+    """SHA-256 of the model files this run reads; one-line error for a missing one."""
+    names = [MODEL_FILES[backend], "scaling.json"] + (["screen.json"] if use_screen else [])
+    if not model_dir.is_dir():
+        raise MinescanError(f"model folder not found: {model_dir}")
+    out = {}
+    for name in names:
+        path = model_dir / name
+        if not path.is_file():
+            raise MinescanError(f"model file missing: {path}")
+        out[name] = file_sha256(path)
+    return out
+
+
+def run_id_of(settings: Settings, model: dict[str, str], inputs: dict[str, str], aoi: AOI) -> str:
+    """A short id fixed by what decides the candidates: settings, model, inputs and AOI.
+
+    Execution settings (workers, scheduler, threads, device) are left out, so
+    a run resumed elsewhere keeps its id and its checkpoint.
+    """
+    scan = settings.scan.result_fields()
+    scan["model"] = "-"  # the model's content counts, not where it sits
+    doc = {
+        "source": settings.source.model_dump(exclude={"mines", "cache_dir"}),
+        "scan": scan,
+        "model": model,
+        "inputs": {k: v for k, v in inputs.items() if k != "truth"},
+        "aoi": shapely.to_wkb(aoi.geometry, hex=True),
+    }
+    blob = json.dumps(doc, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def input_hashes(settings: Settings, aoi_spec: str) -> dict[str, str]:
+    """SHA-256 of every input file the run reads (mines, truth, AOI file)."""
+    files = {"mines": settings.source.mines, "truth": settings.scan.truth, "aoi": aoi_spec}
+    return {k: file_sha256(v) for k, v in files.items() if v and Path(v).is_file()}
+
+
+def land_area_km2(geometry) -> float:
+    """Land area of an EPSG:4326 geometry in km2 (equal-area projection)."""
+    import geopandas as gpd
+
+    part = shapely.intersection(geometry, land())
+    return float(gpd.GeoSeries([part], crs=4326).to_crs(EQUAL_AREA).area.iloc[0] / 1e6)
+
+
+def first_tiles(geometry, zoom: int) -> np.ndarray:
+    """Land tiles covering the AOI at ``zoom``."""
+    tiles = np.asarray(tiles_covering(geometry, zoom), dtype=np.int64).reshape(-1, 3)
+    return tiles[np.asarray(land_tiles(tiles), dtype=bool)] if len(tiles) else tiles
+
+
+def on_land_in(geometry):
+    """A filter for the next level's tiles: inside the AOI and on land."""
+
+    def keep(tiles: np.ndarray) -> np.ndarray:
+        inside = tiles_intersecting(geometry, tiles)
+        out = np.zeros(len(tiles), dtype=bool)
+        out[inside] = np.asarray(land_tiles(tiles[inside]), dtype=bool)
+        return out
+
+    return keep
+
+
+def candidates_of(level: Level, settings: Settings, run_id: str):
+    """Owned boxes of the finest level, merged in map space, as the candidates GeoDataFrame."""
+    import geopandas as gpd
+
+    boxes = np.concatenate([r.boxes for r in level.results] or [np.zeros((0, 5))])
+    owners = np.concatenate(
+        [r.tiles[r.box_tile] for r in level.results] or [np.zeros((0, 3), np.int64)]
+    )
+    merged, best = boxlib.merge(boxes, settings.scan.merge_gap_m)
+    geoms = shapely.box(merged[:, 0], merged[:, 1], merged[:, 2], merged[:, 3])
+    table = gpd.GeoDataFrame(
+        {
+            "score": merged[:, 4].round(4),
+            "zoom": np.full(len(merged), level.zoom, dtype=np.int64),
+            "tile": list(quadkeys(owners[best, 0], owners[best, 1], level.zoom)),
+        },
+        geometry=geoms,
+        crs="EPSG:3857",
+    ).to_crs(4326)
+    table["area_km2"] = (table.to_crs(EQUAL_AREA).area / 1e6).round(6).to_numpy()
+    table["run_id"] = run_id
+    return table[["geometry", "score", "zoom", "tile", "area_km2", "run_id"]]
+
+
+def load_truth(settings: Settings, source, aoi: AOI):
+    """The truth to score against: ``--truth FILE``, else the simulated world's own mines."""
+    if settings.scan.truth:
+        try:
+            truth = read_vector(settings.scan.truth, what="truth file")
+        except MinescanError as exc:
+            if "no CRS" in str(exc):
+                raise MinescanError(
+                    f"truth file {settings.scan.truth} has no CRS; set one (e.g. ogr2ogr -a_srs "
+                    "EPSG:4326) and rerun"
+                ) from None
+            raise
+        return truth[truth.intersects(aoi.geometry)].reset_index(drop=True)
+    if hasattr(source, "mines_in"):
+        from minescan.datasets.sources.simulated import period_date
+
+        truth = source.mines_in(aoi.geometry, date=period_date(settings.scan.period))
+        return truth[~truth.geometry.is_empty].reset_index(drop=True)
+    return None
+
+
+def scan(
+    aoi: AOI,
+    settings: Settings,
+    out: str | Path,
+    aoi_spec: str = "",
+    progress: bool = True,
+    tools=None,
+) -> dict:
+    """Run the sweep described by ``settings`` over ``aoi`` into ``out``; return the report.
+
+    ``tools`` (source, detector, screen bundled by :func:`~minescan.detect.pyramid.make_tools`)
+    replaces the ones built from the settings; it runs in this process only.
+    """
+    t_start = time.perf_counter()
+    out = ensure_dir(out)
+    cfg = settings.scan
+    model_dir = Path(cfg.model).resolve()
+    use_screen = cfg.screen and not cfg.exhaustive
+    if tools is None:
+        model = model_hashes(model_dir, cfg.backend, use_screen)
+    else:
+        model = {"tools": type(tools.detector).__name__}
+    if (cfg.workers > 1 or cfg.scheduler) and tools is not None:
+        raise MinescanError("stand-in tools run in this process only; drop --workers/--scheduler")
+    inputs = input_hashes(settings, aoi_spec)
+    run_id = run_id_of(settings, model, inputs, aoi)
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
+    scan_doc = cfg.model_dump()
+    scan_doc["model"] = str(model_dir)
+    spec = json.dumps(
+        {"source": settings.source.model_dump(), "scan": scan_doc, "threads": threads},
+        sort_keys=True,
+    )
+    if tools is None:
+        tools = worker_tools(spec)  # fail early: missing model files, channels vs bands
+        run = run_task
+    else:
+        run = functools.partial(scan_batch, tools=tools)
+
+    zooms = [cfg.zooms[-1]] if cfg.exhaustive else cfg.zooms
+    tiles = first_tiles(aoi.geometry, zooms[0])
+    if len(tiles) == 0:
+        raise MinescanError(f"AOI {aoi.name!r} holds no land tile; nothing to scan")
+    area = land_area_km2(aoi.geometry)
+
+    checkpoint = Checkpoint(out / "_checkpoint", run_id)
+    resumed = checkpoint.open()
+
+    def make_task(zoom: int, index: int, part: np.ndarray) -> Task:
+        return Task(spec, zoom, index, part, cfg.conf_at(zoom), use_screen)
+
+    executor = make_executor(cfg.workers, cfg.scheduler)
+    try:
+        levels = sweep(
+            tiles,
+            zooms,
+            make_task,
+            executor,
+            checkpoint,
+            on_land_in(aoi.geometry),
+            cfg.batch_size,
+            run=run,
+            progress=progress,
+        )
+    finally:
+        executor.close()
+    t_swept = time.perf_counter()
+
+    candidates = candidates_of(levels[-1], settings, run_id)
+    write_geoparquet(candidates, out / "candidates.parquet")
+    write_vector(candidates, out / "candidates.geojson", driver="GeoJSON")
+    truth = load_truth(settings, tools.source, aoi)
+    seconds = time.perf_counter() - t_start
+    report = {
+        "run_id": run_id,
+        "aoi": aoi.name,
+        "mode": "exhaustive" if cfg.exhaustive else "pyramid",
+        "levels": {f"z{lv.zoom}": lv.summary() for lv in levels},
+        "totals": {
+            "area_km2": round(area, 1),
+            "tiles": sum(lv.summary()["tiles"] for lv in levels),
+            "detector_calls": sum(lv.summary()["detector_calls"] for lv in levels),
+            "candidates": int(len(candidates)),
+            "seconds": round(seconds, 3),
+            "km2_per_s": round(area / seconds, 2),
+            "resumed_batches": resumed,
+            "workers": cfg.workers,
+            "scheduler": cfg.scheduler,
+        },
+    }
+    if truth is not None:
+        report["truth"] = score(candidates, truth)
+    write_json(out / "scan_report.json", report)
+
+    from minescan.detect.report import write_map, write_summary
+
+    write_map(out / "map.html", levels, candidates, truth, aoi.geometry)
+    write_summary(out / "summary.png", levels, candidates, truth)
+    write_json(
+        out / "manifest.json",
+        {
+            "run_id": run_id,
+            "command": sys.argv,
+            "aoi": {"spec": aoi_spec, "name": aoi.name, "bounds": list(aoi.geometry.bounds)},
+            "config": settings.model_dump(),
+            "versions": versions(),
+            "model": {"folder": str(model_dir), "sha256": model},
+            "inputs_sha256": inputs,
+            "timings_s": {
+                "sweep": round(t_swept - t_start, 3),
+                "total": round(time.perf_counter() - t_start, 3),
+                **{f"z{lv.zoom}": round(lv.seconds, 3) for lv in levels},
+            },
+        },
+    )
+    return report
+
+
+def versions() -> dict[str, str]:
+    """Versions of minescan, Python and the libraries that decide the results."""
+    import importlib.metadata as md
+
+    out = {"minescan": __version__, "python": platform.python_version()}
+    for name in ("numpy", "shapely", "onnxruntime", "torch", "ultralytics", "geopandas", "dask"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out

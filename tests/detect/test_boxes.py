@@ -1,0 +1,73 @@
+import numpy as np
+from affine import Affine
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minescan.detect.boxes import components, merge, owned, to_map, touches_core
+
+
+def test_to_map_flips_rows_to_north_up_bounds():
+    t = Affine(2.0, 0, 100.0, 0, -2.0, 50.0)
+    out = to_map(np.array([[1, 2, 3, 5, 0.7]]), t)
+    assert out.tolist() == [[102.0, 40.0, 106.0, 46.0, 0.7]]
+
+
+def test_to_map_empty():
+    assert to_map(np.zeros((0, 5)), Affine.identity()).shape == (0, 5)
+
+
+@given(st.floats(0, 288 - 1e-6), st.floats(0, 288 - 1e-6))
+def test_a_centre_on_the_shared_edge_belongs_to_exactly_one_of_two_neighbours(cx, cy):
+    # Tile B sits one tile (256 px) east of tile A; the same map box in each one's pixels.
+    size, margin = 256, 16
+    box_a = np.array([[cx - 2, cy - 2, cx + 2, cy + 2, 1.0]])
+    box_b = box_a - np.array([[size, 0, size, 0, 0]])
+    in_a, in_b = owned(box_a, size, margin)[0], owned(box_b, size, margin)[0]
+    assert not (in_a and in_b)
+    if margin <= cy < margin + size and margin + size - 2 <= cx <= margin + size + 2:
+        assert in_a or in_b
+
+
+def test_margin_boxes_are_not_owned_but_can_touch_the_core():
+    size, margin = 256, 16
+    b = np.array([[0, 100, 20, 110, 0.9], [0, 100, 10, 110, 0.9]])
+    assert owned(b, size, margin).tolist() == [False, False]
+    assert touches_core(b, size, margin).tolist() == [True, False]
+
+
+def test_components_touching_and_apart():
+    b = np.array([[0, 0, 1, 1], [1, 1, 2, 2], [3, 0, 4, 1], [3.5, 0.5, 5, 1]])
+    assert components(b).tolist() == [0, 0, 1, 1]
+    assert components(b, gap=1.5).tolist() == [0, 0, 0, 0]
+    assert components(np.zeros((0, 4))).tolist() == []
+
+
+def test_merge_takes_the_envelope_and_the_best_score():
+    b = np.array([[0, 0, 2, 2, 0.3], [2, 1, 4, 3, 0.8], [10, 10, 11, 11, 0.5]])
+    merged, best = merge(b)
+    assert len(merged) == 2
+    big = merged[np.argmax(merged[:, 2] - merged[:, 0])]
+    assert big.tolist() == [0, 0, 4, 3, 0.8]
+    assert sorted(best.tolist()) == [1, 2]
+
+
+def test_merge_repeats_when_an_envelope_reaches_another_box():
+    # An L of two boxes; its envelope covers a third box that touches neither.
+    b = np.array([[0, 0, 10, 1, 0.5], [9, 0, 10, 10, 0.5], [2, 5, 3, 6, 0.9]])
+    merged, best = merge(b)
+    assert merged.tolist() == [[0, 0, 10, 10, 0.9]]
+    assert best.tolist() == [2]
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100), st.floats(0.1, 20)), max_size=30))
+def test_merged_boxes_never_touch_each_other_and_cover_every_input(specs):
+    b = np.array([[x, y, x + w, y + w, 0.5] for x, y, w in specs]).reshape(-1, 5)
+    merged, _ = merge(b)
+    assert (components(merged[:, :4]) == np.arange(len(merged))).all()
+    for x0, y0, x1, y1, _ in b:
+        assert (
+            (merged[:, 0] <= x0)
+            & (merged[:, 1] <= y0)
+            & (merged[:, 2] >= x1)
+            & (merged[:, 3] >= y1)
+        ).any()
