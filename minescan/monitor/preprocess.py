@@ -116,9 +116,11 @@ def preprocess(dates: np.ndarray, cube: Cube) -> Series:
     keep = valid.any(axis=(1, 2))
     if not keep.any():
         raise NoValidDates("no valid (cloud-free) observation in the period")
-    valid = valid[keep]
-    features = {name: np.where(valid, arr[keep], np.nan) for name, arr in bands.items()}
+    features = {name: arr[keep] for name, arr in bands.items()}
     features.update(compute_indices(features))
+    # An index with a zero or negative denominator (dark water, noise) makes the observation unusable.
+    valid = valid[keep] & np.logical_and.reduce([np.isfinite(x) for x in features.values()])
+    features = {name: np.where(valid, x, np.float32(np.nan)) for name, x in features.items()}
     return Series(
         dates=np.asarray(dates, dtype="datetime64[D]")[keep],
         valid=valid,

@@ -1,0 +1,132 @@
+"""Per-mine files: excavation.tif, area_profile.csv, violations.parquet, alerts.csv, summary.png.
+
+``excavation.tif`` holds, per pixel, the first date it is excavated as an
+int32 ``YYYYMMDD`` (``20190314``), readable by eye in QGIS; 0 means never.
+Every write is atomic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from minescan.io import atomic_path, write_geoparquet
+from minescan.monitor.compliance import PIXEL_M2
+from minescan.monitor.nogo import Zones
+from minescan.raster import write_cog
+
+#: Hectares per 10 m pixel.
+PIXEL_HA = PIXEL_M2 / 10_000
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def yyyymmdd(dates: np.ndarray) -> np.ndarray:
+    """``datetime64`` -> int ``YYYYMMDD``.
+
+    Examples
+    --------
+    >>> yyyymmdd(np.array(["2019-03-14"], dtype="datetime64[D]")).tolist()
+    [20190314]
+    """
+    text = np.datetime_as_string(np.asarray(dates, dtype="datetime64[D]"), unit="D")
+    return np.char.replace(text, "-", "").astype(np.int32)
+
+
+def first_date_map(first_index: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """``(H, W)`` int32 ``YYYYMMDD`` of the first excavated date, 0 for never."""
+    codes = yyyymmdd(dates)
+    return np.where(first_index >= 0, codes[np.maximum(first_index, 0)], 0).astype(np.int32)
+
+
+def write_excavation(path: Path, first_index, dates, transform, crs: str, method: str) -> None:
+    """The excavation map as a COG (band ``first_excavated``)."""
+    write_cog(
+        path,
+        first_date_map(first_index, dates),
+        transform,
+        crs=crs,
+        band_names=["first_excavated"],
+        nodata=None,
+        tags={"encoding": "YYYYMMDD, 0 = never excavated", "method": method},
+    )
+
+
+def area_profile(state: np.ndarray, dates: np.ndarray, zones: Zones) -> pd.DataFrame:
+    """Excavated hectares per date, split by lease and no-go, and the rate in ha/month.
+
+    Without a lease layer, all land counts as inside the lease.
+    """
+    lease = np.ones(state.shape[1:], bool) if zones.lease is None else zones.lease
+    nogo = zones.nogo() if zones.zones else np.zeros(state.shape[1:], bool)
+    excavated = state.sum(axis=(1, 2)) * PIXEL_HA
+    days = (np.asarray(dates, "datetime64[D]") - np.asarray(dates, "datetime64[D]")[0]).astype(
+        float
+    )
+    rate = np.zeros(len(dates))
+    if len(dates) > 1:
+        rate[1:] = np.diff(excavated) / np.maximum(np.diff(days), 1) * DAYS_PER_MONTH
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(dates).date,
+            "excavated_ha": excavated.round(4),
+            "inside_lease_ha": ((state & lease).sum(axis=(1, 2)) * PIXEL_HA).round(4),
+            "outside_lease_ha": ((state & ~lease).sum(axis=(1, 2)) * PIXEL_HA).round(4),
+            "nogo_ha": ((state & nogo).sum(axis=(1, 2)) * PIXEL_HA).round(4),
+            "rate_ha_per_month": rate.round(4),
+        }
+    )
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Atomically write a CSV without the index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_violations(table, path: Path) -> None:
+    """Violation patches as GeoParquet (EPSG:4326)."""
+    write_geoparquet(table, path)
+
+
+def write_summary(
+    path: Path, profile: pd.DataFrame, first_index: np.ndarray, zones: Zones, title: str
+) -> None:
+    """Area curves (left) and the map of first excavated date over the no-go zones (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    dates = pd.to_datetime(profile["date"])
+    for column, style in (
+        ("excavated_ha", "-"),
+        ("inside_lease_ha", "--"),
+        ("outside_lease_ha", ":"),
+        ("nogo_ha", "-."),
+    ):
+        left.plot(dates, profile[column], style, label=column.removesuffix("_ha"))
+    left.set_ylabel("hectares")
+    left.set_title("Excavated area")
+    left.legend(loc="upper left", fontsize=8)
+    left.grid(alpha=0.3)
+    fig.autofmt_xdate()
+
+    if zones.zones:
+        right.imshow(zones.nogo(), cmap="Greens", alpha=0.35, interpolation="nearest")
+    shown = np.where(first_index >= 0, first_index, np.nan)
+    image = right.imshow(shown, cmap="viridis", interpolation="nearest")
+    if np.isfinite(shown).any():
+        bar = fig.colorbar(image, ax=right, fraction=0.046)
+        ticks = np.linspace(np.nanmin(shown), np.nanmax(shown), 4).round().astype(int)
+        bar.set_ticks(ticks)
+        bar.set_ticklabels([str(dates.iloc[t].date()) for t in ticks])
+    right.set_title("First excavated date (green: no-go zones)")
+    right.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

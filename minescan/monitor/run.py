@@ -1,0 +1,274 @@
+"""The per-mine loop: read the series, detect excavation, check compliance, write the files.
+
+Mines are independent, so they run one per process (``--workers N``) or on a
+Dask cluster (``--scheduler ADDR``). A mine whose ``mine.json`` already exists
+for the same request is skipped, so an interrupted run resumes where it
+stopped. ``mine.json`` is written last and holds the mine's status:
+``ok``, ``no_valid_dates`` (every observation was cloud) or ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from minescan.errors import MinescanError
+from minescan.io import ensure_dir, read_vector, write_json
+from minescan.monitor import compliance, evaluate, nogo, outputs
+from minescan.monitor.detection import detect
+from minescan.monitor.preprocess import MONITOR_BANDS, NoValidDates, preprocess
+
+#: Web-mercator latitude limit: no source covers the poles.
+MAX_LAT = 85.0511
+
+
+@dataclass(frozen=True)
+class MineJob:
+    """One mine to monitor: an id (also its folder name) and its outline in EPSG:4326."""
+
+    mine_id: str
+    geometry: object
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a worker needs, as plain picklable values."""
+
+    start: str
+    end: str
+    method: str
+    out: str
+    settings: dict = field(default_factory=dict)
+    lease: str | None = None
+    restricted: str | None = None
+    class_column: str | None = None
+    growth: str | None = None
+
+    def stamp(self) -> dict:
+        """What makes a finished mine reusable by a rerun."""
+        return {"start": self.start, "end": self.end, "method": self.method}
+
+
+def parse_period(start: str, end: str) -> tuple[str, str]:
+    """Check ``start <= end`` (ISO dates); one-line errors otherwise."""
+    try:
+        first, last = np.datetime64(start, "D"), np.datetime64(end, "D")
+    except ValueError:
+        raise MinescanError(f"bad date in --start {start} / --end {end}; use YYYY-MM-DD") from None
+    if first > last:
+        raise MinescanError(f"--start {start} is after --end {end}")
+    return str(first), str(last)
+
+
+def safe_id(value) -> str:
+    """A mine id usable as a folder name.
+
+    Examples
+    --------
+    >>> safe_id("Obuasi / pit 3")
+    'Obuasi_pit_3'
+    """
+    text = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value).strip())
+    return "_".join(p for p in text.split("_") if p) or "mine"
+
+
+def check_extent(job: MineJob) -> None:
+    """One-line error for a mine no source can read (beyond the web-mercator latitudes)."""
+    xmin, ymin, xmax, ymax = job.geometry.bounds
+    if not (-180 <= xmin <= xmax <= 180 and -MAX_LAT <= ymin <= ymax <= MAX_LAT):
+        raise MinescanError(
+            f"mine {job.mine_id} ({xmin:.3f}, {ymin:.3f}, {xmax:.3f}, {ymax:.3f}) is outside "
+            "the source's extent (longitude -180..180, latitude -85.05..85.05)"
+        )
+
+
+def jobs_from_frame(frame, prefix: str) -> list[MineJob]:
+    """One job per ``mine_id`` (parts dissolved), else one per row named ``{prefix}{row}``."""
+    if "mine_id" in frame.columns:
+        groups = frame.dissolve(by=frame["mine_id"].astype(str))
+        return [MineJob(safe_id(i), g) for i, g in zip(groups.index, groups.geometry, strict=True)]
+    return [MineJob(f"{prefix}{i:04d}", g) for i, g in enumerate(frame.geometry)]
+
+
+def read_jobs(
+    mine: str | None = None,
+    mine_id: str | None = None,
+    candidates: str | None = None,
+    growth: str | None = None,
+) -> list[MineJob]:
+    """The mines of ``--mine FILE [--id ID]``, ``--candidates FILE`` or, alone, ``--growth FILE``."""
+    if mine and candidates:
+        raise MinescanError("give --mine FILE or --candidates FILE, not both")
+    if mine:
+        jobs = jobs_from_frame(read_vector(mine, what="mine file"), "mine-")
+    elif candidates:
+        jobs = jobs_from_frame(read_vector(candidates, what="candidates file"), "cand-")
+    elif growth:
+        jobs = growth_jobs(read_vector(growth, what="growth file"))
+    else:
+        raise MinescanError("give --mine FILE or --candidates RUNDIR/candidates.parquet")
+    if mine_id is not None:
+        jobs = [j for j in jobs if j.mine_id in (mine_id, safe_id(mine_id))]
+        if not jobs:
+            raise MinescanError(f"no mine with id {mine_id!r}")
+    for job in jobs:
+        check_extent(job)
+    return jobs
+
+
+def growth_jobs(growth) -> list[MineJob]:
+    """Mines of a growth file: by ``mine_id``, else groups of touching parts."""
+    if "mine_id" in growth.columns:
+        return jobs_from_frame(growth, "mine-")
+    merged = growth.geometry.union_all()
+    parts = list(getattr(merged, "geoms", [merged]))
+    return [MineJob(f"mine-{i:04d}", g) for i, g in enumerate(parts)]
+
+
+_CACHE: dict = {}
+
+
+def _context(request: Request):
+    """The source, layers and growth table of ``request``, built once per process."""
+    key = json.dumps(asdict(request), sort_keys=True, default=str)
+    if key not in _CACHE:
+        from minescan.config import Settings
+        from minescan.datasets.sources import open_source
+
+        settings = Settings.model_validate(request.settings)
+        growth = read_vector(request.growth, what="growth file") if request.growth else None
+        source = open_source(settings.source)
+        layers = nogo.read_layers(request.lease, request.restricted, request.class_column)
+        _CACHE.clear()
+        _CACHE[key] = (settings, source, layers, growth)
+    return _CACHE[key]
+
+
+def monitor_job(job: MineJob, request: Request) -> dict:
+    """Run one mine in a worker: build the context, skip finished mines, never raise for bad data."""
+    folder = Path(request.out) / job.mine_id
+    done = folder / "mine.json"
+    if done.exists():
+        previous = json.loads(done.read_text())
+        if previous.get("request") == request.stamp():
+            return previous
+    settings, source, layers, growth = _context(request)
+    try:
+        return monitor_mine(job, source, request, settings.monitor, layers, growth)
+    except MinescanError as exc:
+        summary = {"mine_id": job.mine_id, "status": "error", "message": str(exc)}
+        summary["request"] = request.stamp()
+        write_json(done, summary)
+        return summary
+
+
+def monitor_mine(job: MineJob, source, request: Request, settings, layers, growth) -> dict:
+    """Monitor one mine and write its folder (see the package docs for the files)."""
+    t0 = time.perf_counter()
+    folder = ensure_dir(Path(request.out) / job.mine_id)
+    summary = {"mine_id": job.mine_id, "request": request.stamp(), "method": request.method}
+    dates, cube = source.series(job.geometry, request.start, request.end, bands=MONITOR_BANDS)
+    summary["n_dates"] = len(dates)
+    try:
+        series = preprocess(dates, cube)
+    except NoValidDates as exc:
+        summary.update(status="no_valid_dates", message=str(exc), n_clear_dates=0)
+        write_json(folder / "mine.json", summary)
+        return summary
+    detection = detect(series, settings, request.method)
+    zones = nogo.zones_for(series, layers, settings)
+    first = detection.first_index
+    outputs.write_excavation(
+        folder / "excavation.tif", first, series.dates, series.transform, series.crs, request.method
+    )
+    profile = outputs.area_profile(detection.state, series.dates, zones)
+    outputs.write_csv(profile, folder / "area_profile.csv")
+    violations = compliance.violations(
+        job.mine_id, first, series.dates, detection.confidence, zones, series.transform, series.crs
+    )
+    outputs.write_violations(violations, folder / "violations.parquet")
+    alerts = compliance.alerts(violations)
+    outputs.write_csv(alerts, folder / "alerts.csv")
+    outputs.write_summary(
+        folder / "summary.png", profile, first, zones, f"{job.mine_id} ({request.method})"
+    )
+    summary.update(
+        status="ok",
+        n_clear_dates=len(series.dates),
+        excavated_ha_last=float(profile["excavated_ha"].iloc[-1]),
+        first_excavated=str(series.dates[first[first >= 0].min()]) if (first >= 0).any() else None,
+        n_violations=len(violations),
+        violation_m2=float(violations["area_m2"].sum()) if len(violations) else 0.0,
+        synthetic_zones=layers.restricted is None,
+    )
+    if growth is not None:
+        truth_first = evaluate.truth_first_date(growth, series.shape, series.transform, series.crs)
+        truth = evaluate.truth_state(truth_first, series.dates)
+        ignore = evaluate.ignore_mask(
+            source, job.geometry, series.shape, series.transform, series.crs
+        )
+        if ignore is not None:
+            ignore &= ~truth.any(axis=0)
+        summary["metrics"] = evaluate.scores(detection.state, truth, ignore)
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(folder / "mine.json", summary)
+    return summary
+
+
+def run_jobs(
+    jobs: list[MineJob], request: Request, workers: int = 1, scheduler: str | None = None
+) -> list[dict]:
+    """Every job, locally (``workers`` processes) or on a Dask cluster at ``scheduler``."""
+    from tqdm import tqdm
+
+    bar = dict(total=len(jobs), desc="mines", unit="mine", file=sys.stderr, disable=None)
+    if scheduler:
+        from distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            futures = client.map(monitor_job, jobs, request=request, pure=False)
+            return [f.result() for f in tqdm(as_completed(futures), **bar)]
+    if workers <= 1 or len(jobs) <= 1:
+        return [monitor_job(job, request) for job in tqdm(jobs, **bar)]
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(monitor_job, job, request) for job in jobs]
+        return [f.result() for f in tqdm(as_completed(futures), **bar)]
+
+
+def write_run(summaries: list[dict], out: Path) -> None:
+    """Across mines: ``alerts.csv``, ``mines.csv`` and, when truth exists, ``metrics.json``."""
+    summaries = sorted(summaries, key=lambda s: s["mine_id"])
+    tables = []
+    for s in summaries:
+        path = out / s["mine_id"] / "alerts.csv"
+        if s.get("status") == "ok" and path.exists():
+            table = pd.read_csv(path)
+            if len(table):
+                tables.append(table)
+    alerts = (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else pd.DataFrame(columns=compliance.VIOLATION_COLUMNS)
+    )
+    outputs.write_csv(alerts, out / "alerts.csv")
+    flat = [{k: v for k, v in s.items() if k not in {"metrics", "request"}} for s in summaries]
+    outputs.write_csv(pd.DataFrame(flat), out / "mines.csv")
+    scored = [s for s in summaries if "metrics" in s]
+    if scored:
+        write_json(
+            out / "metrics.json",
+            {
+                "method": scored[0]["method"],
+                "truth": "growth polygons",
+                "summary": evaluate.summarise([s["metrics"] for s in scored]),
+                "mines": {s["mine_id"]: s["metrics"] for s in scored},
+            },
+        )
