@@ -16,7 +16,6 @@ import mercantile
 import numpy as np
 from affine import Affine
 from pyproj import Transformer
-from shapely.geometry import box
 
 from minescan.chip import tile_transform
 from minescan.errors import MinescanError
@@ -81,11 +80,6 @@ def series_grid(geometry, buffer_m: float = 100.0, ground_res_m: float = 10.0) -
     width = max(1, math.ceil((xmax - xmin) / res))
     height = max(1, math.ceil((ymax - ymin) / res))
     return Grid(Affine(res, 0.0, xmin, 0.0, -res, ymax), width, height)
-
-
-def grid_polygon_4326(grid: Grid):
-    """The grid's footprint as a shapely box in EPSG:4326."""
-    return box(*grid.bounds_4326())
 
 
 def period_range(period: str) -> tuple[str, str]:
