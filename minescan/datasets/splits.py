@@ -142,12 +142,15 @@ def assign_groups(
         split_of_group[members] = np.where(
             middle < test, "test", np.where(middle < test + val, "val", "train")
         )
-    for name, share in (("val", val), ("test", test)):
+    # Never leave val (then test) empty when another split can spare a group: val borrows
+    # from test first, and train always keeps at least one group.
+    for name, share, donors in (("val", val, ("test", "train")), ("test", test, ("train",))):
         if share == 0 or name in split_of_group:
             continue
-        # Borrow one group from the split that holds the most groups, if it can spare one.
-        donor = max(SPLITS, key=lambda s: (split_of_group == s).sum())
-        if (split_of_group == donor).sum() < 2:
+        donor = next(
+            (d for d in donors if (split_of_group == d).sum() >= (1 if d == "test" else 2)), None
+        )
+        if donor is None:
             if name == "val":
                 raise MinescanError(
                     f"cannot hold out a val split: the {len(groups)} cells form only "
