@@ -1,0 +1,190 @@
+"""Land cover of the simulated world: classes, vegetation fraction and texture per pixel.
+
+Everything is thresholds on hashed noise in map coordinates (see :mod:`.noise`), so the
+map is continuous across tiles and the same at every zoom. Large-scale noise sets the
+climate (wet regions grow forest, dry ones bare soil); medium-scale noise draws patches;
+zero-contours of smooth noise draw rivers and roads; a rectangular lattice draws fields.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from minescan.datasets.sources.simulated.noise import Grid, fbm, fbm_points, mix32, uniform
+from minescan.datasets.sources.simulated.periods import peak_phase
+from minescan.datasets.sources.simulated.spectra import CLASSES, CODE
+
+# One id per noise field, so each field has its own stream of the world seed.
+_CLIMATE, _PATCH, _EDGE, _AGRI, _URBAN, _LAKE, _RIVER, _RIVER_MASK = range(1, 9)
+_MEANDER, _SAND, _ROAD, _ROAD_MASK, _FIELD, _BURN, _CLEARING, _FINE, _COARSE = range(9, 18)
+
+#: Size of crop fields (map metres) and the hedge between them.
+FIELD_SIZE = (320.0, 240.0)
+HEDGE_M = 8.0
+#: Half width of rivers, in units of the river noise field (about 20-30 m).
+RIVER_HALF_WIDTH = np.float32(0.0017)
+#: Cell size of the lattice on which forest clearings are cut.
+CLEARING_CELL_M = 400.0
+
+
+def field_seed(seed: int, field: int, year: int = 0) -> int:
+    """The seed of one noise field of a world (and year, for things that change yearly)."""
+    return int(mix32(seed, field, year)) & 0x7FFFFFFF
+
+
+class Surface(NamedTuple):
+    """Per-pixel land surface of one grid, before mines and clouds.
+
+    ``fraction(c, s)`` gives the end-member fraction ``f`` of :mod:`.spectra` for the
+    season terms of :func:`.periods.season_terms`.
+    """
+
+    codes: np.ndarray  # uint8 class codes (H, W)
+    base: np.ndarray  # float32 f without season
+    swing: np.ndarray  # float32 seasonal amplitude of f
+    phase_cos: np.ndarray  # float32 cos of each pixel's greenest-day angle
+    phase_sin: np.ndarray
+    brightness: np.ndarray  # float32 multiplicative texture
+    fine: np.ndarray  # float32 fine texture noise in about [-1, 1], reused by mines
+
+    def fraction(self, c: float, s: float) -> np.ndarray:
+        """``f`` in [0, 1] for season terms ``(c, s)``."""
+        season = self.phase_cos * np.float32(c)
+        season += self.phase_sin * np.float32(s)
+        f = self.swing * season
+        f += self.base
+        return np.clip(f, 0, 1, out=f)
+
+
+def _table(values: dict[str, float], default: float = 0.0) -> np.ndarray:
+    table = np.full(len(CLASSES), default, np.float32)
+    for name, value in values.items():
+        table[CODE[name]] = value
+    return table
+
+
+# f = BASE + FINE_W * fine texture + COARSE_W * coarse texture, then +- SWING * season.
+_BASE = _table(
+    {"forest": 0.7, "cropland": 0.45, "grassland": 0.45, "bare_soil": 0.5, "water": 0.25,
+     "urban": 0.25, "bare_field": 0.5, "sandbar": 0.5, "burn_scar": 0.5, "clearing": 0.5,
+     "road": 0.1},
+    default=0.5,
+)  # fmt: skip
+_FINE_W = _table(
+    {"forest": 0.4, "cropland": 0.2, "grassland": 0.3, "bare_soil": 0.4, "water": 0.2,
+     "urban": 0.8, "bare_field": 1.0, "sandbar": 1.0, "burn_scar": 1.0, "clearing": 1.2,
+     "road": 0.3},
+    default=1.5,
+)  # fmt: skip
+_COARSE_W = _table({"forest": 0.6, "grassland": 0.5, "bare_soil": 1.2, "water": 1.0, "urban": 0.5})
+_SWING = _table({"forest": 0.1, "cropland": 0.45, "grassland": 0.3})
+
+
+def _cells(coords: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the lattice cell along one axis, and the distance to the nearest cell edge."""
+    u = coords / size
+    cell = np.floor(u)
+    frac = u - cell
+    return cell.astype(np.int64), np.minimum(frac, 1 - frac) * size
+
+
+def _per_cell(table_fn, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Evaluate ``table_fn(row_cells, col_cells)`` once per cell, then spread it to pixels."""
+    r0, c0 = rows.min(), cols.min()
+    table = table_fn(np.arange(r0, rows.max() + 1)[:, None], np.arange(c0, cols.max() + 1)[None, :])
+    return table[(rows - r0)[:, None], (cols - c0)[None, :]]
+
+
+def _water(noise, seed: int, wet: np.ndarray):
+    """Lakes, rivers and river banks from ``noise(spacing, octaves, seed)`` and wetness."""
+    fs = lambda field: field_seed(seed, field)  # noqa: E731
+    lake = noise(6000, 4, fs(_LAKE)) < np.float32(-0.56) + np.float32(0.04) * wet
+    river_field = noise(15000, 3, fs(_RIVER))
+    river_field += np.float32(0.02) * noise(600, 2, fs(_MEANDER))
+    distance = np.abs(river_field)
+    has_river = noise(40000, 1, fs(_RIVER_MASK)) > -0.1
+    river = has_river & (distance < RIVER_HALF_WIDTH)
+    bank = has_river & ~river & (distance < RIVER_HALF_WIDTH * 2.2)
+    return lake, river, bank
+
+
+def is_water(seed: int, xs, ys) -> np.ndarray:
+    """Whether map points are lake or river (cheap: only the fields that draw water)."""
+    wet = fbm_points(xs, ys, 64000, 2, field_seed(seed, _CLIMATE)) * np.float32(1 / 0.22)
+    lake, river, _ = _water(lambda *a: fbm_points(xs, ys, *a), seed, wet)
+    return lake | river
+
+
+def surface(grid: Grid, seed: int, year: int) -> Surface:
+    """Land cover of ``grid`` in ``year`` (burn scars and clearings change yearly)."""
+    shape = (grid.height, grid.width)
+    fs = lambda field: field_seed(seed, field)  # noqa: E731
+
+    wet = fbm(grid, 64000, 2, fs(_CLIMATE)) * np.float32(1 / 0.22)
+    patch = fbm(grid, 4000, 5, fs(_PATCH))
+    patch += np.float32(0.2) * fbm(grid, 150, 2, fs(_EDGE))
+    agri = fbm(grid, 9000, 2, fs(_AGRI))
+
+    codes = np.full(shape, CODE["grassland"], np.uint8)
+    forest_limit = np.float32(0.05) - np.float32(0.12) * wet
+    codes[patch > forest_limit] = CODE["forest"]
+    crop = (agri > 0) & (patch < forest_limit + np.float32(0.1))
+    codes[crop] = CODE["cropland"]
+    codes[patch < np.float32(-0.30) - np.float32(0.12) * wet] = CODE["bare_soil"]
+
+    # Fields: a rectangular lattice; some fields lie bare (fallow or ploughed), hedges between.
+    col_cell, col_edge = _cells(grid.xs, FIELD_SIZE[0])
+    row_cell, row_edge = _cells(grid.ys, FIELD_SIZE[1])
+    field_u = _per_cell(lambda r, c: uniform(fs(_FIELD), r, c), row_cell, col_cell)
+    crop = codes == CODE["cropland"]
+    codes[crop & (field_u < 0.15)] = CODE["bare_field"]
+    hedge = (row_edge[:, None] < HEDGE_M) | (col_edge[None, :] < HEDGE_M)
+    codes[crop & hedge] = CODE["grassland"]
+
+    urban = fbm(grid, 7000, 3, fs(_URBAN)) > 0.5
+    codes[urban] = CODE["urban"]
+
+    # Yearly disturbances: burn scars in grass and forest, rectangular clearings in forest.
+    burn = fbm(grid, 1800, 3, field_seed(seed, _BURN, year)) > 0.62
+    codes[burn & ((codes == CODE["grassland"]) | (codes == CODE["forest"]))] = CODE["burn_scar"]
+    ccol, ccol_edge = _cells(grid.xs, CLEARING_CELL_M)
+    crow, crow_edge = _cells(grid.ys, CLEARING_CELL_M)
+    clearing_seed = field_seed(seed, _CLEARING, year)
+    cleared = _per_cell(lambda r, c: uniform(clearing_seed, r, c) < 0.04, crow, ccol)
+    inset = (crow_edge[:, None] > 60) & (ccol_edge[None, :] > 40)
+    codes[cleared & inset & (codes == CODE["forest"])] = CODE["clearing"]
+
+    # Roads: thin zero-contours of smooth noise, in half the world.
+    road = np.abs(fbm(grid, 25000, 2, fs(_ROAD))) < 0.0004
+    road &= fbm(grid, 50000, 1, fs(_ROAD_MASK)) > 0
+    codes[road] = CODE["road"]
+
+    # Water: lakes in low spots, rivers on zero-contours with sandbars on their banks.
+    lake, river, bank = _water(lambda *a: fbm(grid, *a), seed, wet)
+    codes[bank & (fbm(grid, 400, 2, fs(_SAND)) > 0.1)] = CODE["sandbar"]
+    codes[lake | river] = CODE["water"]
+
+    fine = fbm(grid, 40, 2, fs(_FINE))
+    coarse = fbm(grid, 300, 2, fs(_COARSE))
+    base = _BASE[codes]
+    base += _FINE_W[codes] * fine
+    base += _COARSE_W[codes] * coarse
+    base[river] += np.float32(0.35)  # rivers carry more sediment than lakes
+    swing = _SWING[codes]
+
+    # Seasons peak by hemisphere; each field greens up on its own schedule (+-30 days).
+    peak = np.where(grid.ys >= 0, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)
+    phase_cos = np.broadcast_to(np.cos(peak)[:, None], shape).copy()
+    phase_sin = np.broadcast_to(np.sin(peak)[:, None], shape).copy()
+    rows, cols = np.nonzero(codes == CODE["cropland"])
+    if len(rows):
+        shift = _per_cell(lambda r, c: uniform(fs(_FIELD) + 1, r, c), row_cell, col_cell)
+        angle = peak[rows] + (shift[rows, cols] - np.float32(0.5)) * np.float32(
+            2 * np.pi * 60 / 365.25
+        )
+        phase_cos[rows, cols] = np.cos(angle)
+        phase_sin[rows, cols] = np.sin(angle)
+    brightness = np.float32(1) + np.float32(0.25) * fine
+    return Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)

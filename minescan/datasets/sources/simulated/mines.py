@@ -1,0 +1,430 @@
+"""Mines of the simulated world: where they are, how they grow, what they are made of.
+
+A mine is a final footprint (EPSG:3857) plus a schedule. Given polygons are excavated
+part by part from each part's date; drawn mines grow outwards from their centre, from
+a third of their radius on the start date to the full outline a few years later. Each
+mine is cut into components (pit, benches, dumps, tailings, ponds, a haul road), each with
+its own spectra, so a pixel's look depends on the component and the commodity.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import mercantile
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio.features import rasterize
+from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from minescan.datasets.sources.simulated.noise import HALF_WORLD, Grid
+from minescan.datasets.sources.simulated.spectra import COMMODITIES, mine_code
+from minescan.errors import MinescanError
+
+EARTH_RADIUS = 6378137.0
+#: Day number (since 1970-01-01) used for parts with no date: excavated since always.
+ALWAYS = -(2**30)
+#: Day number of "never": pixels outside every mine.
+NEVER = np.iinfo(np.int32).max
+NO_MINE = 255
+
+#: Drawn mines: owned by the z10 cell holding their centre.
+CELL_ZOOM = 10
+#: Share of each commodity among drawn mines, and of artisanal sites among gold mines.
+COMMODITY_WEIGHTS = {"gold": 0.35, "coal": 0.15, "bauxite": 0.15, "copper": 0.15, "other": 0.2}
+ARTISANAL_GOLD = 0.6
+#: Drawn mine size: lognormal area in hectares, clipped.
+AREA_HA = (15.0, 1.1, 2.0, 500.0)  # median, sigma, min, max
+FIRST_START, LAST_START = np.datetime64("2010-01-01"), np.datetime64("2024-12-31")
+#: Drawn mines start at this share of their radius and reach the outline after 2-8 years.
+START_RADIUS = 0.3
+#: Furthest a drawn mine (with its haul road) reaches from its centre, in ground metres.
+MAX_REACH_M = 2.0 * math.sqrt(AREA_HA[3] * 1e4 / math.pi) + 700.0
+#: Burn order (last wins) of components on the raster.
+BURN_ORDER = ("bench", "dump", "pit", "tailings", "pond", "road")
+
+
+class Mine(NamedTuple):
+    """One mine in map coordinates (EPSG:3857).
+
+    ``parts`` are ``(polygon, day)`` pairs for given polygons; None for drawn mines,
+    which grow radially from ``centre`` over ``growth_days``.
+    """
+
+    mine_id: str
+    commodity: str
+    artisanal: bool
+    start: int
+    footprint: BaseGeometry
+    centre: tuple[float, float]
+    reach: float
+    growth_days: int
+    parts: tuple | None = None
+
+
+def ground_scale(y: float) -> float:
+    """Ground metres per map metre at map ``y`` (the cosine of the latitude)."""
+    return 1.0 / math.cosh(y / EARTH_RADIUS)
+
+
+def _key(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def _day(value) -> int:
+    return int(np.datetime64(value, "D").astype(np.int64))
+
+
+def _pick_commodity(u: float) -> str:
+    edges = np.cumsum(list(COMMODITY_WEIGHTS.values()))
+    return list(COMMODITY_WEIGHTS)[int(np.searchsorted(edges, u * edges[-1], side="right"))]
+
+
+def _blob(rng: np.random.Generator, centre, radius: float) -> Polygon:
+    """An irregular star-shaped outline of about ``radius``: harmonics, stretch and rotation."""
+    theta = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    r = np.ones_like(theta)
+    for h in range(2, 6):
+        r += rng.uniform(0, 0.3 / h) * np.cos(h * theta + rng.uniform(0, 2 * np.pi))
+    stretch = rng.uniform(1.0, 1.8)
+    turn = rng.uniform(0, np.pi)
+    x, y = r * np.cos(theta) * stretch, r * np.sin(theta) / stretch
+    xr = x * np.cos(turn) - y * np.sin(turn)
+    yr = x * np.sin(turn) + y * np.cos(turn)
+    return Polygon(np.column_stack([centre[0] + radius * xr, centre[1] + radius * yr]))
+
+
+def draw_cell(seed: int, density: float, x: int, y: int, is_water) -> list[Mine]:
+    """The mines the simulator draws in z10 cell ``(x, y)``: Poisson count, lognormal areas.
+
+    ``is_water(xs, ys)`` tells which map points are water; no mine is centred on water.
+    """
+    b = mercantile.xy_bounds(mercantile.Tile(x, y, CELL_ZOOM))
+    k = ground_scale((b.top + b.bottom) / 2)
+    area_km2 = (b.right - b.left) * (b.top - b.bottom) * k * k / 1e6
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, x, y, 0x6D696E65])
+    drawn = []
+    for i in range(rng.poisson(density * area_km2)):
+        cx, cy = rng.uniform(b.left, b.right), rng.uniform(b.bottom, b.top)
+        median, sigma, low, high = AREA_HA
+        area_ha = float(np.clip(rng.lognormal(math.log(median), sigma), low, high))
+        start = _day(FIRST_START) + int(
+            rng.integers(0, int((LAST_START - FIRST_START).astype(np.int64)) + 1)
+        )
+        growth = int(rng.uniform(2, 8) * 365)
+        commodity = _pick_commodity(rng.uniform())
+        artisanal = commodity == "gold" and rng.uniform() < ARTISANAL_GOLD
+        kc = ground_scale(cy)
+        outline = _blob(rng, (cx, cy), math.sqrt(area_ha * 1e4 / math.pi) / kc)
+        outline = shapely.affinity.scale(
+            outline, *(2 * [math.sqrt(area_ha * 1e4 / (kc * kc) / outline.area)]), origin=(cx, cy)
+        )
+        reach = float(shapely.hausdorff_distance(Point(cx, cy), outline)) + 700.0 / kc
+        drawn.append(
+            Mine(f"sim-{x}-{y}-{i}", commodity, artisanal, start, outline, (cx, cy), reach, growth)
+        )
+    if not drawn:
+        return drawn
+    wet = is_water(np.array([m.centre[0] for m in drawn]), np.array([m.centre[1] for m in drawn]))
+    return [m for m, w in zip(drawn, wet, strict=True) if not w]
+
+
+def footprint_at(mine: Mine, day: int | None) -> BaseGeometry:
+    """The ground excavated by ``day`` (None: the final footprint); empty before the start."""
+    if day is None:
+        return mine.footprint
+    if day < mine.start:
+        return Polygon()
+    if mine.parts is not None:
+        return shapely.union_all([g for g, d in mine.parts if d <= day])
+    frac = min(1.0, (day - mine.start) / mine.growth_days)
+    if frac >= 1.0:
+        return mine.footprint
+    radius = mine.reach * (START_RADIUS + (1 - START_RADIUS) * frac)
+    return mine.footprint.intersection(Point(mine.centre).buffer(radius, 32))
+
+
+def layout(mine: Mine, seed: int) -> list[tuple[str, BaseGeometry]]:
+    """Cut a mine's final footprint into components, in burn order (see :data:`BURN_ORDER`)."""
+    shape = mine.footprint
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, _key(mine.mine_id)])
+    centre = Point(mine.centre)
+    if not shape.contains(centre):
+        centre = shape.representative_point()
+    cx, cy = centre.x, centre.y
+    k = ground_scale(cy)
+    radius = math.sqrt(shape.area / math.pi)
+    turn = rng.uniform(0, 2 * np.pi)
+    parts: dict[str, BaseGeometry] = {}
+    if mine.artisanal:
+        parts["dump"] = shape
+        n = int(np.clip(shape.area * k * k / 1e4 * 1.5, 3, 80))
+        xmin, ymin, xmax, ymax = shape.bounds
+        pts = shapely.points(rng.uniform(xmin, xmax, 4 * n), rng.uniform(ymin, ymax, 4 * n))
+        pts = pts[shapely.contains(shape, pts)][:n]
+        radii = rng.uniform(8, 25, len(pts)) / k
+        ponds = shapely.buffer(pts, radii, quad_segs=4)
+        parts["pond"] = shapely.intersection(shapely.union_all(ponds), shape)
+    else:
+        pit = shape.buffer(-0.3 * radius)
+        if pit.area < 0.1 * shape.area:
+            pit = shape.buffer(-0.12 * radius)
+        tail_centre = (cx + 0.7 * radius * math.cos(turn), cy + 0.7 * radius * math.sin(turn))
+        tailings = Point(tail_centre).buffer(0.3 * radius, 16).intersection(shape).difference(pit)
+        away = turn + math.pi
+        wedge = Polygon(
+            [(cx, cy)]
+            + [
+                (cx + 4 * radius * math.cos(a), cy + 4 * radius * math.sin(a))
+                for a in np.linspace(away - 0.9, away + 0.9, 8)
+            ]
+        )
+        dump = shape.intersection(wedge).difference(pit).difference(tailings)
+        parts["bench"] = shape.difference(pit).difference(tailings).difference(dump)
+        parts["dump"] = dump
+        parts["pit"] = pit
+        parts["tailings"] = tailings
+    road_turn = turn + rng.uniform(0.8, 2.2)
+    length = 1.1 * radius + rng.uniform(200, 600) / k
+    end = (cx + length * math.cos(road_turn), cy + length * math.sin(road_turn))
+    parts["road"] = LineString([(cx, cy), end]).buffer(5.0 / k, 2)
+    return [
+        (name, parts[name]) for name in BURN_ORDER if name in parts and not parts[name].is_empty
+    ]
+
+
+class MineLayer(NamedTuple):
+    """Per-pixel mine raster of one grid: class code (255 none) and excavation day."""
+
+    codes: np.ndarray
+    day: np.ndarray
+
+    def at(self, day: int) -> np.ndarray:
+        """Pixels excavated by ``day``."""
+        return self.day <= day
+
+
+def grid_transform(grid: Grid) -> Affine:
+    xmin, _, _, ymax = grid.bounds
+    return Affine(grid.res, 0.0, xmin, 0.0, -grid.res, ymax)
+
+
+def render(catalogue: Catalogue, grid: Grid) -> MineLayer | None:
+    """Rasterise the mines near ``grid`` (pixel-centre rule); None when no mine touches it."""
+    mines = catalogue.near(grid.bounds)
+    if not mines:
+        return None
+    shape = (grid.height, grid.width)
+    transform = grid_transform(grid)
+    shapes, owners = [], []
+    for order in BURN_ORDER:
+        for i, mine in enumerate(mines):
+            for name, geom in catalogue.components(mine):
+                if name == order:
+                    shapes.append((geom, mine_code(mine.commodity, name)))
+                    owners.append((geom, i + 1))
+    codes = rasterize(shapes, shape, fill=NO_MINE, transform=transform, dtype="uint8")
+    if not (codes != NO_MINE).any():
+        return None
+    owner = rasterize(owners, shape, fill=0, transform=transform, dtype="int32")
+    starts = np.array([NEVER] + [m.start for m in mines], np.int64)
+    day = starts[owner]
+
+    dated = [(g, d) for m in mines if m.parts is not None for g, d in m.parts]
+    if dated:
+        dated.sort(key=lambda gd: -gd[1])  # earliest part burnt last, so it wins
+        part_day = rasterize(
+            [(g, max(d, ALWAYS)) for g, d in dated],
+            shape,
+            fill=NEVER,
+            transform=transform,
+            dtype="int32",
+        )
+        given = np.array([False] + [m.parts is not None for m in mines])[owner]
+        day = np.where(given & (part_day != NEVER), part_day, day)
+
+    rows, cols = np.nonzero(owner)
+    idx = owner[rows, cols] - 1
+    radial = np.array([m.parts is None for m in mines])[idx]
+    if radial.any():
+        rows, cols, idx = rows[radial], cols[radial], idx[radial]
+        cx = np.array([m.centre[0] for m in mines])[idx]
+        cy = np.array([m.centre[1] for m in mines])[idx]
+        reach = np.array([m.reach for m in mines])[idx]
+        growth = np.array([m.growth_days for m in mines])[idx]
+        dist = np.hypot(grid.xs[cols] - cx, grid.ys[rows] - cy) / reach
+        frac = np.clip((dist - START_RADIUS) / (1 - START_RADIUS), 0, 1)
+        road = np.isin(codes[rows, cols], [mine_code(c, "road") for c in COMMODITIES])
+        day[rows, cols] += np.where(road, 0, np.round(frac * growth).astype(np.int64))
+    return MineLayer(codes, np.minimum(day, NEVER).astype(np.int32))
+
+
+class Catalogue:
+    """Where mines are (``near``) and what they are made of (``components``, cached)."""
+
+    seed: int
+
+    def near(self, bounds: tuple[float, float, float, float]) -> list[Mine]:
+        raise NotImplementedError
+
+    def components(self, mine: Mine) -> tuple[tuple[str, BaseGeometry], ...]:
+        """The mine's components in burn order, computed once per mine."""
+        cache = self.__dict__.setdefault("_layouts", OrderedDict())
+        if mine.mine_id not in cache:
+            cache[mine.mine_id] = tuple(layout(mine, self.seed))
+            if len(cache) > 8192:
+                cache.popitem(last=False)
+        return cache[mine.mine_id]
+
+
+class DrawnMines(Catalogue):
+    """Mines the simulator draws itself, cell by cell, cached."""
+
+    def __init__(self, seed: int, density: float, is_water):
+        self.seed, self.density, self.is_water = seed, density, is_water
+        self._cache: OrderedDict[tuple[int, int], list[Mine]] = OrderedDict()
+
+    def cell(self, x: int, y: int) -> list[Mine]:
+        key = (x, y)
+        if key not in self._cache:
+            self._cache[key] = draw_cell(self.seed, self.density, x, y, self.is_water)
+            if len(self._cache) > 4096:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def near(self, bounds: tuple[float, float, float, float]) -> list[Mine]:
+        """Mines whose reach overlaps map ``bounds`` (xmin, ymin, xmax, ymax)."""
+        if self.density <= 0:
+            return []
+        xmin, ymin, xmax, ymax = bounds
+        pad = MAX_REACH_M / ground_scale(max(abs(ymin), abs(ymax)))
+        out = []
+        for x, y in _cells_in((xmin - pad, ymin - pad, xmax + pad, ymax + pad)):
+            for mine in self.cell(x, y):
+                mx, my = mine.centre
+                r = mine.reach
+                if mx + r >= xmin and mx - r <= xmax and my + r >= ymin and my - r <= ymax:
+                    out.append(mine)
+        return out
+
+
+def _cells_in(bounds) -> Iterable[tuple[int, int]]:
+    """z10 cells overlapping map bounds (clamped to the world)."""
+    xmin, ymin, xmax, ymax = (min(max(v, -HALF_WORLD), HALF_WORLD) for v in bounds)
+    n = 2**CELL_ZOOM
+    size = 2 * HALF_WORLD / n
+    c0 = int(max(0, math.floor((xmin + HALF_WORLD) / size)))
+    c1 = int(min(n - 1, math.floor((xmax + HALF_WORLD) / size)))
+    r0 = int(max(0, math.floor((HALF_WORLD - ymax) / size)))
+    r1 = int(min(n - 1, math.floor((HALF_WORLD - ymin) / size)))
+    if (c1 - c0 + 1) * (r1 - r0 + 1) > 200_000:
+        raise MinescanError("area too large for the simulator's mine catalogue")
+    for y in range(r0, r1 + 1):
+        for x in range(c0, c1 + 1):
+            yield x, y
+
+
+class GivenMines(Catalogue):
+    """Mines from a polygon table (EPSG:4326), indexed with an STRtree for fast reads."""
+
+    def __init__(self, frame, seed: int):
+        if frame.crs is None:
+            raise MinescanError("mine polygons have no CRS")
+        frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+        frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if frame.empty:
+            raise MinescanError("no mine polygons to place in the simulated world")
+        frame = frame.to_crs("EPSG:3857").reset_index(drop=True)
+        geoms = shapely.make_valid(frame.geometry.values)
+        self.seed = seed
+        self.geoms = np.asarray(geoms)
+        self.days = _part_days(frame)
+        self.tree = shapely.STRtree(self.geoms)
+        self.group = _groups(frame, self.tree, self.geoms)
+        members: dict[int, list[int]] = {}
+        for i, g in enumerate(self.group):
+            members.setdefault(int(g), []).append(i)
+        self.members = members
+        self.names = (
+            frame["mine_id"].astype(str).to_numpy()
+            if "mine_id" in frame
+            else np.array([f"mine-{g}" for g in self.group])
+        )
+        self.commodity = (
+            frame["commodity"].astype(str).str.lower().to_numpy() if "commodity" in frame else None
+        )
+        self._cache: OrderedDict[int, Mine] = OrderedDict()
+
+    def mine(self, group: int) -> Mine:
+        if group in self._cache:
+            return self._cache[group]
+        rows = self.members[group]
+        name = str(self.names[rows[0]])
+        footprint = shapely.union_all(self.geoms[rows])
+        u = float(np.random.default_rng([self.seed & 0xFFFFFFFF, _key(name)]).uniform(size=2)[0])
+        commodity = _pick_commodity(u)
+        if self.commodity is not None and self.commodity[rows[0]] in COMMODITIES:
+            commodity = self.commodity[rows[0]]
+        artisanal = commodity == "gold" and (_key(name) % 1000) / 1000 < ARTISANAL_GOLD
+        c = footprint.centroid
+        mine = Mine(
+            name,
+            commodity,
+            artisanal,
+            int(min(self.days[rows])),
+            footprint,
+            (c.x, c.y),
+            float(shapely.hausdorff_distance(c, footprint)),
+            1,
+            tuple((self.geoms[r], int(self.days[r])) for r in rows),
+        )
+        self._cache[group] = mine
+        if len(self._cache) > 20000:
+            self._cache.popitem(last=False)
+        return mine
+
+    def near(self, bounds) -> list[Mine]:
+        """Mines with a part (or road, ~1 km) overlapping map ``bounds``."""
+        xmin, ymin, xmax, ymax = bounds
+        pad = 1500.0 / ground_scale(max(abs(ymin), abs(ymax)))
+        hits = self.tree.query(shapely.box(xmin - pad, ymin - pad, xmax + pad, ymax + pad))
+        return [self.mine(int(g)) for g in sorted({int(self.group[i]) for i in hits})]
+
+
+def _part_days(frame) -> np.ndarray:
+    """Excavation day of each row: ``start_date``, else 1 January of ``year``, else always."""
+    import pandas as pd
+
+    if "start_date" in frame:
+        dates = pd.to_datetime(frame["start_date"], errors="coerce")
+    elif "year" in frame:
+        years = pd.to_numeric(frame["year"], errors="coerce")
+        dates = pd.to_datetime(
+            years.astype("Int64").astype(str).where(years.notna()) + "-01-01", errors="coerce"
+        )
+    else:
+        return np.full(len(frame), ALWAYS, np.int64)
+    days = dates.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return np.where(dates.isna().to_numpy(), ALWAYS, days)
+
+
+def _groups(frame, tree, geoms) -> np.ndarray:
+    """Mine number of each row: its ``mine_id``, else its group of touching polygons."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if "mine_id" in frame:
+        _, codes = np.unique(frame["mine_id"].astype(str).to_numpy(), return_inverse=True)
+        return codes
+    left, right = tree.query(geoms, predicate="intersects")
+    n = len(geoms)
+    graph = coo_matrix((np.ones(len(left), bool), (left, right)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels

@@ -1,0 +1,552 @@
+"""The simulated Sentinel-2 source: a deterministic 10 m world anywhere on Earth.
+
+Every pixel value is a pure function of (world seed, EPSG:3857 coordinates, date). Chips
+are evaluated on a global pixel grid, so neighbouring tiles agree on shared ground, and
+coarse zooms average the field over 2x2 or 4x4 sub-pixels, so a z13 chip is the area
+average of its z14 children.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import OrderedDict
+
+import mercantile
+import numpy as np
+import shapely
+from rasterio.features import rasterize, shapes
+
+from minescan.bands import S2_BANDS, parse_bands
+from minescan.chip import Chip, tile_transform
+from minescan.datasets.sources.base import Cube
+from minescan.datasets.sources.simulated import clouds, landcover
+from minescan.datasets.sources.simulated import mines as minelib
+from minescan.datasets.sources.simulated.noise import HALF_WORLD, Grid
+from minescan.datasets.sources.simulated.periods import (
+    Window,
+    day_number,
+    period_window,
+    season_terms,
+)
+from minescan.datasets.sources.simulated.spectra import (
+    BAND_INDEX,
+    CLASSES,
+    CLOUD,
+    CODE,
+    LOW,
+    SHADOW_FACTOR,
+    SPAN,
+)
+from minescan.errors import MinescanError
+
+#: Highest zoom a chip may be read at, and the most sub-pixels averaged per side.
+MAX_ZOOM = 22
+MAX_SUPERSAMPLE = 4
+#: Largest per-date cube ``series`` builds (values), to fail early instead of swapping.
+MAX_SERIES_VALUES = 600_000_000
+#: Ground metres added around a series geometry.
+SERIES_BUFFER_M = 100.0
+#: Confuser classes exported as truth (urban patches count: they are bright and bare).
+CONFUSER_KINDS = ("bare_field", "sandbar", "burn_scar", "clearing", "road", "urban")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def single_threaded(method):
+    """Run ``method`` with one BLAS thread: its matrix products are tiny, and threads
+    spinning up for each of them cost ten times the work on a busy machine."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with _blas().limit(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+def supersample(res: float) -> int:
+    """Sub-pixels per side so each sub-pixel is at most about 10 map metres.
+
+    Examples
+    --------
+    >>> [supersample(r) for r in (4.8, 9.55, 19.1, 38.2, 76.4)]
+    [1, 1, 2, 4, 4]
+    """
+    return int(max(1, min(MAX_SUPERSAMPLE, math.ceil(res / 10.0 - 0.45))))
+
+
+def lonlat_to_xy(lon, lat):
+    """Degrees to EPSG:3857 metres (vectorised), latitude clamped to the mercator range."""
+    lat = np.clip(np.asarray(lat, float), -85.0511287798, 85.0511287798)
+    x = np.radians(np.asarray(lon, float)) * minelib.EARTH_RADIUS
+    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * minelib.EARTH_RADIUS
+    return x, y
+
+
+def xy_to_lonlat(x, y):
+    """EPSG:3857 metres to degrees (vectorised)."""
+    lon = np.degrees(np.asarray(x, float) / minelib.EARTH_RADIUS)
+    lat = np.degrees(np.arctan(np.sinh(np.asarray(y, float) / minelib.EARTH_RADIUS)))
+    return lon, lat
+
+
+def to_mercator(geometry):
+    """A shapely geometry from EPSG:4326 to EPSG:3857."""
+    return shapely.transform(geometry, lambda c: np.column_stack(lonlat_to_xy(c[:, 0], c[:, 1])))
+
+
+def to_lonlat(geometry):
+    """A shapely geometry (or array of them) from EPSG:3857 to EPSG:4326."""
+    return shapely.transform(geometry, lambda c: np.column_stack(xy_to_lonlat(c[:, 0], c[:, 1])))
+
+
+def _tile_grid(tile, size_px: int, margin_px: int) -> Grid:
+    """The output grid of a tile read; raises on impossible tiles."""
+    try:
+        x, y, z = (int(v) for v in tile)
+    except (TypeError, ValueError):
+        raise MinescanError(f"bad tile {tile!r}; expected (x, y, z)") from None
+    if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise MinescanError(f"tile {x}/{y}/{z} is outside the web-mercator range")
+    if size_px < 1 or margin_px < 0:
+        raise MinescanError(f"bad chip size {size_px} px with margin {margin_px} px")
+    res = 2 * HALF_WORLD / (2**z * size_px)
+    side = size_px + 2 * margin_px
+    return Grid(x * size_px - margin_px, y * size_px - margin_px, side, side, res)
+
+
+def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """Average ``factor x factor`` blocks over the last two axes."""
+    if factor == 1:
+        return values
+    *lead, h, w = values.shape
+    blocks = values.reshape(*lead, h // factor, factor, w // factor, factor)
+    return blocks.mean(axis=(-3, -1), dtype=np.float32)
+
+
+def _band_indices(bands) -> tuple[tuple[str, ...], list[int]]:
+    names = S2_BANDS if bands is None else parse_bands(bands)
+    return names, [BAND_INDEX[b] for b in names]
+
+
+class SimulatedSentinel2:
+    """A deterministic simulated Sentinel-2 L2A world (the default imagery source).
+
+    Parameters
+    ----------
+    seed
+        World seed: the same seed gives the same world everywhere.
+    mines
+        Mine polygons (GeoDataFrame, EPSG:4326), optional ``year`` or ``start_date``
+        (excavated from then) and ``mine_id`` (groups parts) columns. None: the
+        simulator draws ``mine_density`` mines per km2 of land itself.
+    clouds
+        Clouds and shadows in ``series`` and residual clouds in composites.
+    revisit_days
+        Days between overpasses in ``series``.
+
+    Examples
+    --------
+    >>> import mercantile
+    >>> chip = SimulatedSentinel2(seed=1).read(mercantile.Tile(8000, 7900, 14), size_px=32)
+    >>> chip.data.shape, chip.data.dtype.name
+    ((12, 32, 32), 'float32')
+    """
+
+    name = "simulated"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        mines=None,
+        mine_density: float = 0.02,
+        clouds: bool = True,
+        revisit_days: int = 5,
+    ):
+        if revisit_days < 1:
+            raise MinescanError(f"revisit_days must be at least 1, not {revisit_days}")
+        if mine_density < 0:
+            raise MinescanError(f"mine_density must be >= 0, not {mine_density}")
+        self.seed = int(seed)
+        self.clouds = bool(clouds)
+        self.revisit_days = int(revisit_days)
+        self.mine_density = float(mine_density)
+        if mines is None:
+            self.catalogue = minelib.DrawnMines(self.seed, self.mine_density, self._is_water)
+        else:
+            self.catalogue = minelib.GivenMines(mines, self.seed)
+        self._surfaces: OrderedDict = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings) -> SimulatedSentinel2:
+        """Build from the ``source:`` settings; reads ``settings.mines`` when given."""
+        frame = None
+        if settings.mines:
+            from minescan.io import read_vector
+
+            frame = read_vector(settings.mines)
+        return cls(
+            seed=settings.seed,
+            mines=frame,
+            mine_density=settings.mine_density,
+            clouds=settings.clouds,
+            revisit_days=settings.revisit_days,
+        )
+
+    # ----------------------------------------------------------------- pixels
+    def _surface(self, grid: Grid, year: int) -> landcover.Surface:
+        key = (grid, year)
+        if key not in self._surfaces:
+            self._surfaces[key] = landcover.surface(grid, self.seed, year)
+            if len(self._surfaces) > 2:
+                self._surfaces.popitem(last=False)
+        return self._surfaces[key]
+
+    def _is_water(self, xs, ys) -> np.ndarray:
+        return landcover.is_water(self.seed, xs, ys)
+
+    def _scene(self, grid: Grid, window: Window):
+        """Class codes, end-member fraction and brightness of ``grid`` for ``window``."""
+        ref = window.middle
+        surf = landcover.surface(grid, self.seed, int(str(ref)[:4]))
+        f = surf.fraction(*season_terms(window))
+        codes = surf.codes
+        layer = minelib.render(self.catalogue, grid)
+        if layer is not None:
+            dug = layer.at(int(day_number(ref)))
+            if dug.any():
+                codes = np.where(dug, layer.codes, codes)
+                f[dug] = np.clip(np.float32(0.5) + np.float32(1.5) * surf.fine[dug], 0, 1)
+        return codes, f, surf.brightness
+
+    @staticmethod
+    def _reflectance(codes, f, brightness, band_idx) -> np.ndarray:
+        """``(LOW + f * SPAN)[band, code] * brightness`` for each requested band."""
+        codes = codes.astype(np.intp)
+        out = np.empty((len(band_idx), *codes.shape), np.float32)
+        low = np.empty(codes.shape, np.float32)
+        for i, b in enumerate(band_idx):
+            band = out[i]
+            np.take(SPAN[b], codes, out=band, mode="clip")
+            band *= f
+            band += np.take(LOW[b], codes, out=low, mode="clip")
+            band *= brightness
+        return out
+
+    @single_threaded
+    def read(self, tile, size_px: int = 256, period="2019", bands=None, margin_px: int = 0) -> Chip:
+        """A period composite of ``tile``: float32 reflectance ``(bands, H, W)``.
+
+        Mines excavated by :func:`period_date` are visible; ``valid`` is False under the
+        few residual clouds a median composite keeps.
+        """
+        names, band_idx = _band_indices(bands)
+        grid = _tile_grid(tile, size_px, margin_px)
+        window = period_window(period)
+        factor = supersample(grid.res)
+        fine = grid.refine(factor)
+        codes, f, brightness = self._scene(fine, window)
+        data = self._reflectance(codes, f, brightness, band_idx)
+        invalid = None
+        if self.clouds:
+            key = int(day_number(window.start)) * 100_000 + int(day_number(window.end)) % 100_000
+            haze = clouds.residue(fine, self.seed, key)
+            _apply_sky(data, haze, band_idx)
+            invalid = haze.invalid
+        data = _block_mean(data, factor)
+        valid = None if invalid is None else _block_mean(invalid.astype(np.float32), factor) < 0.5
+        return Chip(
+            data=data,
+            bands=names,
+            transform=tile_transform(mercantile.Tile(*map(int, tile)), size_px, margin_px),
+            period=str(period),
+            tile=mercantile.Tile(*map(int, tile)),
+            margin_px=margin_px,
+            valid=valid,
+            meta={"source": self.name, "seed": self.seed},
+        )
+
+    @single_threaded
+    def landcover(self, tile, size_px: int = 256, period="2019", margin_px: int = 0) -> np.ndarray:
+        """Class codes ``(H, W)`` uint8 (names in :data:`CLASSES`), mines included.
+
+        At coarse zooms each pixel reports the class of its central sub-pixel.
+        """
+        grid = _tile_grid(tile, size_px, margin_px)
+        factor = supersample(grid.res)
+        codes, _, _ = self._scene(grid.refine(factor), period_window(period))
+        return codes[factor // 2 :: factor, factor // 2 :: factor]
+
+    @single_threaded
+    def mine_mask(self, tile, size_px: int = 256, period="2019", margin_px: int = 0) -> np.ndarray:
+        """Bool ``(H, W)``: inside a mine's footprint as excavated by the period's date."""
+        grid = _tile_grid(tile, size_px, margin_px)
+        factor = supersample(grid.res)
+        fine = grid.refine(factor)
+        inside = self._footprints(fine, int(day_number(period_window(period).middle)))
+        return _block_mean(inside.astype(np.float32), factor) >= 0.5
+
+    # ----------------------------------------------------------------- series
+    def overpasses(self, start, end) -> np.ndarray:
+        """Overpass dates between ``start`` and ``end`` (inclusive): every ``revisit_days``,
+        on a fixed global cycle so two requests agree on shared dates."""
+        first, last = _date(start), _date(end)
+        if last < first:
+            raise MinescanError(f"series start {first} is after its end {last}")
+        d0 = int(first.astype(np.int64))
+        d0 += (-d0) % self.revisit_days
+        days = np.arange(d0, int(last.astype(np.int64)) + 1, self.revisit_days)
+        return days.astype("datetime64[D]")
+
+    @single_threaded
+    def series(self, geometry, start, end, bands=None) -> tuple[np.ndarray, Cube]:
+        """Per-overpass observations over ``geometry`` (EPSG:4326) from ``start`` to ``end``.
+
+        The grid has about 10 m ground pixels (EPSG:3857, resolution ``10 / cos(lat)``
+        rounded to 0.5 m, snapped to the global origin) over the geometry's bounds plus
+        100 m. Vegetation follows the seasons, mines grow, and on cloudy days clouds and
+        their shadows are drawn into ``data`` and flagged False in ``valid``.
+        """
+        names, band_idx = _band_indices(bands)
+        dates = self.overpasses(start, end)
+        grid = _series_grid(to_mercator(_geometry(geometry)).bounds)
+        if len(dates) * len(names) * grid.width * grid.height > MAX_SERIES_VALUES:
+            raise MinescanError(
+                f"series too large: {len(dates)} dates x {grid.height}x{grid.width} pixels; "
+                "ask for a smaller area or a shorter period"
+            )
+        factor = supersample(grid.res)
+        fine = grid.refine(factor)
+        data = np.empty((len(dates), len(names), grid.height, grid.width), np.float32)
+        valid = np.ones((len(dates), grid.height, grid.width), bool)
+        layer = minelib.render(self.catalogue, fine)
+        years: dict[int, tuple] = {}
+        for t, date in enumerate(dates):
+            year = int(str(date)[:4])
+            if year not in years:
+                years = {year: _SeriesYear(landcover.surface(fine, self.seed, year), layer)}
+            frame = years[year].observe(date, band_idx)
+            if self.clouds:
+                sky = clouds.sky(fine, self.seed, int(date.astype(np.int64)))
+                if sky is not None:
+                    _apply_sky(frame, sky, band_idx)
+                    valid[t] = _block_mean(sky.invalid.astype(np.float32), factor) < 0.5
+            data[t] = _block_mean(frame, factor)
+        return dates, Cube(data, valid, names, minelib.grid_transform(grid))
+
+    # ------------------------------------------------------------------ truth
+    def _near(self, geometry):
+        """Mines near a geometry (EPSG:4326), with the geometry in EPSG:3857."""
+        shape = _geometry(geometry)
+        merc = to_mercator(shape)
+        return self.catalogue.near(merc.bounds), merc
+
+    def mines_in(self, geometry, date=None):
+        """Truth: one row per mine whose footprint by ``date`` (None: final) meets ``geometry``.
+
+        Columns ``mine_id``, ``commodity``, ``artisanal``, ``start_date``, ``area_ha``,
+        ``geometry`` (EPSG:4326 footprint excavated by ``date``).
+        """
+        import geopandas as gpd
+
+        near, merc = self._near(geometry)
+        day = None if date is None else int(day_number(date))
+        rows = []
+        for mine in near:
+            shape = minelib.footprint_at(mine, day)
+            if shape.is_empty or not shape.intersects(merc):
+                continue
+            k = minelib.ground_scale(mine.centre[1])
+            start = (
+                np.datetime64("NaT")
+                if mine.start <= minelib.ALWAYS
+                else np.datetime64(mine.start, "D")
+            )
+            rows.append(
+                (
+                    mine.mine_id,
+                    mine.commodity,
+                    mine.artisanal,
+                    start,
+                    shape.area * k * k / 1e4,
+                    shape,
+                )
+            )
+        columns = ["mine_id", "commodity", "artisanal", "start_date", "area_ha"]
+        frame = gpd.GeoDataFrame(
+            {c: [r[i] for r in rows] for i, c in enumerate(columns)},
+            geometry=to_lonlat(np.array([r[-1] for r in rows], dtype=object)),
+            crs="EPSG:4326",
+        )
+        return frame.astype(
+            {"mine_id": str, "commodity": str, "artisanal": bool, "start_date": "datetime64[ns]",
+             "area_ha": float}
+        )  # fmt: skip
+
+    def components_in(self, geometry, date=None):
+        """Truth per component: ``mine_id``, ``component``, ``start_date``, ``geometry``.
+
+        ``component`` is pit, bench, dump, tailings, pond or road; geometries are clipped
+        to the mine's footprint by ``date`` (roads appear whole once the mine starts).
+        """
+        import geopandas as gpd
+
+        near, merc = self._near(geometry)
+        day = None if date is None else int(day_number(date))
+        rows = []
+        for mine in near:
+            dug = minelib.footprint_at(mine, day)
+            if dug.is_empty:
+                continue
+            start = (
+                np.datetime64("NaT")
+                if mine.start <= minelib.ALWAYS
+                else np.datetime64(mine.start, "D")
+            )
+            for name, shape in self.catalogue.components(mine):
+                part = shape if name == "road" else shape.intersection(dug)
+                if not part.is_empty and part.intersects(merc):
+                    rows.append((mine.mine_id, name, start, part))
+        frame = gpd.GeoDataFrame(
+            {
+                "mine_id": [r[0] for r in rows],
+                "component": [r[1] for r in rows],
+                "start_date": np.array([r[2] for r in rows], "datetime64[ns]"),
+            },
+            geometry=to_lonlat(np.array([r[3] for r in rows], dtype=object)),
+            crs="EPSG:4326",
+        )
+        return frame.astype({"mine_id": str, "component": str})
+
+    @single_threaded
+    def confusers_in(self, geometry, date=None, max_pixels: int = 4_000_000):
+        """Truth of look-alikes: ``kind`` (bare_field, sandbar, burn_scar, clearing, road,
+        urban) and ``geometry``, vectorised from the land cover by ``date`` (default mid-2019).
+
+        The land cover is sampled at about 10 m, coarser when the area would exceed
+        ``max_pixels`` (then thin roads may drop out).
+        """
+        import geopandas as gpd
+
+        merc = to_mercator(_geometry(geometry))
+        when = np.datetime64("2019-07-02") if date is None else np.datetime64(date, "D")
+        xmin, ymin, xmax, ymax = merc.bounds
+        res = 2 * HALF_WORLD / 2**22  # about 9.55 m, the z14 pixel of a 256 px chip
+        while (xmax - xmin) * (ymax - ymin) / res**2 > max_pixels:
+            res *= 2
+        col0, row0 = math.floor((xmin + HALF_WORLD) / res), math.floor((HALF_WORLD - ymax) / res)
+        grid = Grid(
+            col0,
+            row0,
+            max(1, math.ceil((xmax + HALF_WORLD) / res) - col0),
+            max(1, math.ceil((HALF_WORLD - ymin) / res) - row0),
+            res,
+        )
+        codes, _, _ = self._scene(grid, Window(when, when + 1))
+        wanted = np.isin(codes, [CODE[k] for k in CONFUSER_KINDS])
+        kinds, geoms = [], []
+        for geom, value in shapes(
+            codes, mask=wanted, transform=minelib.grid_transform(grid), connectivity=8
+        ):
+            kinds.append(CLASSES[int(value)])
+            geoms.append(shapely.geometry.shape(geom))
+        geoms = np.array(geoms, dtype=object)
+        keep = shapely.intersects(geoms, merc) if len(geoms) else np.zeros(0, bool)
+        return gpd.GeoDataFrame(
+            {"kind": np.array(kinds, dtype=object)[keep].astype(str)},
+            geometry=to_lonlat(geoms[keep]) if keep.any() else [],
+            crs="EPSG:4326",
+        )
+
+    def _footprints(self, grid: Grid, day: int) -> np.ndarray:
+        near = self.catalogue.near(grid.bounds)
+        layer = minelib.render(self.catalogue, grid) if near else None
+        if layer is None:
+            return np.zeros((grid.height, grid.width), bool)
+        final = rasterize(
+            [(m.footprint, 1) for m in near],
+            (grid.height, grid.width),
+            fill=0,
+            transform=minelib.grid_transform(grid),
+            dtype="uint8",
+        )
+        return (final == 1) & layer.at(day)
+
+
+class _SeriesYear:
+    """One year of a series: the static land surface and mine layer, observed per date."""
+
+    def __init__(self, surf: landcover.Surface, layer):
+        self.surf, self.layer = surf, layer
+        self.codes = surf.codes.astype(np.intp)
+        if layer is not None:
+            self.mine_rows, self.mine_cols = np.nonzero(layer.day != minelib.NEVER)
+            self.mine_day = layer.day[self.mine_rows, self.mine_cols]
+            self.mine_codes = layer.codes[self.mine_rows, self.mine_cols].astype(np.intp)
+            fine = surf.fine[self.mine_rows, self.mine_cols]
+            self.mine_f = np.clip(np.float32(0.5) + np.float32(1.5) * fine, 0, 1)
+
+    def observe(self, date: np.datetime64, band_idx) -> np.ndarray:
+        """Cloud-free reflectance ``(bands, H, W)`` on ``date``."""
+        f = self.surf.fraction(*season_terms(Window(date, date + 1)))
+        codes = self.codes
+        if self.layer is not None:
+            dug = self.mine_day <= int(date.astype(np.int64))
+            if dug.any():
+                codes = codes.copy()
+                rows, cols = self.mine_rows[dug], self.mine_cols[dug]
+                codes[rows, cols] = self.mine_codes[dug]
+                f[rows, cols] = self.mine_f[dug]
+        return SimulatedSentinel2._reflectance(codes, f, self.surf.brightness, band_idx)
+
+
+def _date(value) -> np.datetime64:
+    try:
+        return np.datetime64(str(value)[:10], "D")
+    except ValueError:
+        raise MinescanError(f"bad date {value!r}; expected YYYY-MM-DD") from None
+
+
+def _series_grid(bounds) -> Grid:
+    """A ~10 m ground grid over map ``bounds`` plus :data:`SERIES_BUFFER_M`, globally snapped."""
+    xmin, ymin, xmax, ymax = bounds
+    k = minelib.ground_scale((ymin + ymax) / 2)
+    res = max(0.5, round(2 * 10.0 / k) / 2)
+    pad = SERIES_BUFFER_M / k
+    col0 = math.floor((xmin - pad + HALF_WORLD) / res)
+    row0 = math.floor((HALF_WORLD - ymax - pad) / res)
+    col1 = math.ceil((xmax + pad + HALF_WORLD) / res)
+    row1 = math.ceil((HALF_WORLD - ymin + pad) / res)
+    return Grid(col0, row0, col1 - col0, row1 - row0, res)
+
+
+def _geometry(geometry):
+    """A shapely geometry from a shapely geometry, a GeoSeries/GeoDataFrame or bounds."""
+    if hasattr(geometry, "union_all"):
+        geometry = geometry.union_all()
+    elif isinstance(geometry, tuple | list) and len(geometry) == 4:
+        geometry = shapely.box(*geometry)
+    if not isinstance(geometry, shapely.Geometry) or geometry.is_empty:
+        raise MinescanError("expected a non-empty geometry in EPSG:4326")
+    return geometry
+
+
+def _apply_sky(data: np.ndarray, sky: clouds.Sky, band_idx) -> None:
+    """Blend clouds over ``data`` and darken shadows, in place, where the sky is not clear."""
+    rows, cols = np.nonzero((sky.cloud > 0) | (sky.shadow > 0))
+    if not len(rows):
+        return
+    alpha = sky.cloud[rows, cols]
+    dark = 1 - sky.shadow[rows, cols] * (1 - SHADOW_FACTOR)
+    for i, b in enumerate(band_idx):
+        values = data[i, rows, cols] * dark
+        data[i, rows, cols] = values * (1 - alpha) + CLOUD[b] * alpha
+
+
+__all__ = ["CLASSES", "SimulatedSentinel2", "supersample"]
