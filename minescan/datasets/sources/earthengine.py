@@ -1,0 +1,353 @@
+"""Sentinel-2 L2A from Google Earth Engine with the user's own account.
+
+Scenes come from ``COPERNICUS/S2_SR_HARMONIZED`` filtered by the chip's
+bounds and the period's dates. Clouds are masked with Cloud Score+
+(``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``, keep ``cs_cdf >= threshold``,
+as Amazon Mining Watch does) or with the scene classification (SCL: keep 4,
+5, 6, 7, 11). A period is the per-pixel median of the clear scenes, divided by
+10000 to reflectance. Pixels come per tile from ``ee.data.computePixels`` on
+the tile's own EPSG:3857 grid, through the bounded, retrying fetch loop and the
+on-disk chip cache. Credentials are the user's (``earthengine authenticate``);
+they are never read, printed or logged here.
+
+The expression builders are pure functions of their inputs, so tests can
+serialise them offline and check exactly what would be sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+import mercantile
+import numpy as np
+
+from minescan.bands import S2_BANDS
+from minescan.chip import Chip
+from minescan.datasets.sources.base import Cube
+from minescan.datasets.sources.cache import ChipCache, ChipKey, default_cache_dir, settings_digest
+from minescan.datasets.sources.extent import Grid, day_after, period_range, series_grid, tile_grid
+from minescan.datasets.sources.fetch import RetryPolicy, call_with_retry, fetch_all
+from minescan.datasets.sources.settings import SourceSettings
+from minescan.errors import MinescanError
+
+#: Bump when the pixels this module returns change, so old cache entries are not reused.
+VERSION = "1"
+
+CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
+SCL_CLEAR = (4, 5, 6, 7, 11)
+#: S2_SR_HARMONIZED stores reflectance x 10000 (harmonised: no -1000 offset).
+REFLECTANCE_SCALE = 10000
+#: What masked pixels are filled with before download (reflectance is never negative).
+FILL = -1.0
+CLEAR_COUNT = "clear_count"
+
+AUTH_HINT = "run `earthengine authenticate` (and pass --ee-project or set EE_PROJECT)"
+_AUTH_TEXT = re.compile(
+    r"authenticat|authoriz|credential|invalid_grant|\b401\b|unauthenticated|not signed up",
+    re.IGNORECASE,
+)
+
+
+def ee_band(band: str) -> str:
+    """Earth Engine's name of an S2 band (no zero padding).
+
+    Examples
+    --------
+    >>> ee_band("B02"), ee_band("B8A"), ee_band("B11")
+    ('B2', 'B8A', 'B11')
+    """
+    return f"B{int(band[1:])}" if band[1:].isdigit() else band
+
+
+def region(bounds_4326: tuple[float, float, float, float]):
+    """A planar lon/lat rectangle (the chip's footprint) for ``filterBounds``."""
+    import ee
+
+    return ee.Geometry.Rectangle(list(bounds_4326), "EPSG:4326", False)
+
+
+def scenes(collection: str, area, start: str, end: str):
+    """Scenes of ``collection`` over ``area`` from ``start`` to ``end`` inclusive (ISO dates)."""
+    import ee
+
+    return ee.ImageCollection(collection).filterBounds(area).filterDate(start, day_after(end))
+
+
+def mask_cloud_score_plus(collection, threshold: float):
+    """Each scene masked where Cloud Score+ ``cs_cdf`` < ``threshold`` (1 = clear)."""
+    import ee
+
+    linked = collection.linkCollection(ee.ImageCollection(CLOUD_SCORE_PLUS), ["cs_cdf"])
+    return linked.map(lambda image: image.updateMask(image.select("cs_cdf").gte(threshold)))
+
+
+def mask_scl(collection):
+    """Each scene masked where its SCL class is not clear (4, 5, 6, 7, 11)."""
+    keep = list(SCL_CLEAR)
+    return collection.map(
+        lambda image: image.updateMask(image.select("SCL").remap(keep, [1] * len(keep), 0))
+    )
+
+
+def clear_scenes(settings: SourceSettings, area, start: str, end: str):
+    """Scenes with clouds masked by ``settings.cloud_mask`` (``cs_plus`` or ``scl``)."""
+    found = scenes(settings.ee_collection, area, start, end)
+    if settings.cloud_mask == "scl":
+        return mask_scl(found)
+    return mask_cloud_score_plus(found, settings.cs_cdf_threshold)
+
+
+def to_reflectance(image, bands: tuple[str, ...]):
+    """``bands`` (renamed to S2 names) / 10000, masked pixels filled with :data:`FILL`, float32."""
+    selected = image.select([ee_band(b) for b in bands], list(bands))
+    return selected.divide(REFLECTANCE_SCALE).unmask(FILL).toFloat()
+
+
+def composite(collection, bands: tuple[str, ...]):
+    """Per-pixel median of the clear scenes, plus ``clear_count`` (clear scenes per pixel)."""
+    median = to_reflectance(collection.median(), bands)
+    count = collection.select(ee_band(bands[0])).count().rename(CLEAR_COUNT).unmask(0).toFloat()
+    return median.addBands(count)
+
+
+def daily(collection, date: str, bands: tuple[str, ...]):
+    """The scenes of one day (granules mosaicked) as reflectance."""
+    return to_reflectance(collection.filterDate(date, day_after(date)).mosaic(), bands)
+
+
+def pixels_request(image, grid: Grid) -> dict:
+    """The ``ee.data.computePixels`` request for ``image`` on ``grid`` (EPSG:3857)."""
+    t = grid.transform
+    return {
+        "expression": image,
+        "fileFormat": "NUMPY_NDARRAY",
+        "grid": {
+            "dimensions": {"width": grid.width, "height": grid.height},
+            "affineTransform": {
+                "scaleX": t.a,
+                "shearX": t.b,
+                "translateX": t.c,
+                "shearY": t.d,
+                "scaleY": t.e,
+                "translateY": t.f,
+            },
+            "crsCode": "EPSG:3857",
+        },
+    }
+
+
+def to_array(pixels: np.ndarray, names: Iterable[str], grid: Grid) -> np.ndarray:
+    """A NUMPY_NDARRAY result (structured, one field per band) to float32 ``(bands, H, W)``."""
+    names = list(names)
+    missing = [n for n in names if n not in (pixels.dtype.names or ())]
+    if missing:
+        raise MinescanError(f"Earth Engine returned no band {missing[0]}")
+    if pixels.shape != (grid.height, grid.width):
+        raise MinescanError(
+            f"Earth Engine returned {pixels.shape} pixels, asked for {(grid.height, grid.width)}"
+        )
+    out = np.stack([pixels[n] for n in names]).astype(np.float32)
+    out[out == FILL] = np.nan
+    return out
+
+
+def initialize(project: str | None, init: Callable | None = None) -> str:
+    """``ee.Initialize(project=...)`` with the user's stored credentials; one-line errors.
+
+    ``project`` falls back to ``$EE_PROJECT``. Nothing about the credentials
+    is read or printed: a failure names only the exception type and the hint.
+    """
+    project = project or os.environ.get("EE_PROJECT")
+    if not project:
+        raise MinescanError(f"Earth Engine needs a cloud project; {AUTH_HINT}")
+    if init is None:
+        import ee
+
+        init = ee.Initialize
+    try:
+        init(project=project)
+    except Exception as exc:  # google-auth, ee and transport errors alike
+        raise MinescanError(
+            f"cannot start Earth Engine for project {project} ({type(exc).__name__}): "
+            f"credentials missing or expired? {AUTH_HINT}"
+        ) from None
+    return project
+
+
+class EarthEngineSource:
+    """Period medians and per-date series from Earth Engine, fetched per tile.
+
+    Parameters
+    ----------
+    settings
+        ``source:`` settings (project, collection, cloud mask, cache, concurrency, retries).
+    compute_pixels, compute_value, init
+        Injected for tests; default ``ee.data.computePixels``,
+        ``ee.data.computeValue`` and ``ee.Initialize``.
+    sleep
+        Injected for tests: the backoff sleep.
+    """
+
+    name = "earthengine"
+
+    def __init__(
+        self,
+        settings: SourceSettings | None = None,
+        compute_pixels: Callable | None = None,
+        compute_value: Callable | None = None,
+        init: Callable | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ):
+        self.settings = settings or SourceSettings(kind="earthengine")
+        self._compute_pixels = compute_pixels
+        self._compute_value = compute_value
+        self._init = init
+        self._ready = False
+        self._lock = threading.Lock()
+        self.sleep = sleep
+        self.policy = RetryPolicy(retries=self.settings.retries, backoff_s=self.settings.backoff_s)
+        s = self.settings
+        digest = settings_digest(
+            self.name,
+            VERSION,
+            {
+                "collection": s.ee_collection,
+                "cloud_mask": s.cloud_mask,
+                "cs_cdf_threshold": s.cs_cdf_threshold,
+            },
+        )
+        root = default_cache_dir() if s.cache_dir is None else s.cache_dir
+        self.cache = ChipCache(root, f"{self.name}-{digest}") if str(root) else None
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> EarthEngineSource:
+        return cls(settings)
+
+    def read(
+        self,
+        tile: mercantile.Tile,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> Chip:
+        """The clear-sky median of ``period`` on the tile's grid; all-NaN and flagged if all cloud."""
+        bands = tuple(bands or S2_BANDS)
+        start, end = period_range(period)
+        key = ChipKey(tile, size_px, margin_px, period, bands)
+
+        def fetch() -> Chip:
+            self._start()
+            grid = tile_grid(tile, size_px, margin_px)
+            label = f"tile {tile.z}/{tile.x}/{tile.y}"
+            image = composite(
+                clear_scenes(self.settings, region(grid.bounds_4326()), start, end), bands
+            )
+            pixels = self._retry(lambda: self._pixels(image, grid), label)
+            data = to_array(pixels, (*bands, CLEAR_COUNT), grid)
+            clear, data = data[-1], data[:-1]
+            valid = np.isfinite(data).all(axis=0) & (clear > 0)
+            data[:, ~valid] = np.nan
+            meta = {
+                "source": self.name,
+                "collection": self.settings.ee_collection,
+                "cloud_mask": self.settings.cloud_mask,
+                "all_cloud": not valid.any(),
+                "clear_observations_median": float(np.median(clear)),
+            }
+            return Chip(data, bands, grid.transform, period, tile, margin_px, valid, meta)
+
+        return fetch() if self.cache is None else self.cache.get_or_fetch(key, fetch)
+
+    def read_many(
+        self,
+        tiles: Iterable[mercantile.Tile],
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> Iterator[tuple[mercantile.Tile, Chip]]:
+        """``(tile, chip)`` for every tile, ``max_concurrency`` requests at a time."""
+        yield from fetch_all(
+            tiles,
+            lambda t: self.read(t, size_px, period, bands, margin_px),
+            label=lambda t: f"tile {t.z}/{t.x}/{t.y}",
+            max_concurrency=self.settings.max_concurrency,
+            policy=RetryPolicy(retries=0),
+        )
+
+    def series(
+        self,
+        geometry,
+        start: str,
+        end: str,
+        bands: tuple[str, ...] | None = None,
+    ) -> tuple[np.ndarray, Cube]:
+        """One observation per acquisition day (granules mosaicked), clouds ``valid=False``."""
+        bands = tuple(bands or S2_BANDS)
+        grid = series_grid(geometry)
+        self._start()
+        collection = clear_scenes(self.settings, region(grid.bounds_4326()), start, end)
+        dates = self._retry(lambda: self._dates(collection), f"series {start}/{end}")
+        stack = np.full((len(dates), len(bands), grid.height, grid.width), np.nan, np.float32)
+        index = {str(d): i for i, d in enumerate(dates)}
+        jobs = [str(d) for d in dates]
+        for date, pixels in fetch_all(
+            jobs,
+            lambda d: self._pixels(daily(collection, d, bands), grid),
+            label=lambda d: f"series date {d}",
+            max_concurrency=self.settings.max_concurrency,
+            policy=self.policy,
+            **({} if self.sleep is None else {"sleep": self.sleep}),
+        ):
+            stack[index[date]] = to_array(pixels, bands, grid)
+        cube = Cube(stack, np.isfinite(stack).all(axis=1), bands, grid.transform)
+        return dates, cube
+
+    def _start(self) -> None:
+        with self._lock:
+            if not self._ready:
+                initialize(self.settings.ee_project, self._init)
+                self._ready = True
+
+    def _retry(self, fn, label: str):
+        kwargs = {} if self.sleep is None else {"sleep": self.sleep}
+        return call_with_retry(fn, label, self.policy, **kwargs)
+
+    def _pixels(self, image, grid: Grid) -> np.ndarray:
+        compute = self._compute_pixels
+        if compute is None:
+            import ee
+
+            compute = ee.data.computePixels
+        return _auth_checked(lambda: compute(pixels_request(image, grid)))
+
+    def _dates(self, collection) -> np.ndarray:
+        compute = self._compute_value
+        if compute is None:
+            import ee
+
+            compute = ee.data.computeValue
+        millis = _auth_checked(lambda: compute(collection.aggregate_array("system:time_start")))
+        days = np.array(millis or [], dtype="datetime64[ms]").astype("datetime64[D]")
+        return np.unique(days)
+
+
+def _auth_checked(call: Callable):
+    """Run an Earth Engine call; turn credential failures into the one-line hint (no details)."""
+    try:
+        return call()
+    except MinescanError:
+        raise
+    except Exception as exc:
+        if _AUTH_TEXT.search(str(exc)) or type(exc).__name__ in {
+            "RefreshError",
+            "DefaultCredentialsError",
+        }:
+            raise MinescanError(
+                f"Earth Engine refused the credentials ({type(exc).__name__}); {AUTH_HINT}"
+            ) from None
+        raise
