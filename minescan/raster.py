@@ -49,13 +49,11 @@ def write_cog(
         "overview_resampling": Resampling.average.name,
         "BIGTIFF": "IF_SAFER",
     }
-    # The COG driver writes through a copy, so build the raster in memory first.
+    # The COG driver writes through a copy, so build the raster in memory first
+    # (uncompressed: compressing it too would double the work for nothing).
+    cog_only = {"driver", "compress", "blocksize", "overviews", "overview_resampling", "BIGTIFF"}
     with rasterio.MemoryFile() as mem:
-        gtiff = {
-            k: v
-            for k, v in profile.items()
-            if k not in {"driver", "blocksize", "overviews", "overview_resampling", "BIGTIFF"}
-        }
+        gtiff = {k: v for k, v in profile.items() if k not in cog_only}
         with mem.open(driver="GTiff", **gtiff) as dst:
             dst.write(arr)
             if band_names is not None:
