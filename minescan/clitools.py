@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from minescan.errors import MinescanError
@@ -28,10 +30,27 @@ def parse_zooms(text: str | list[int] | tuple[int, ...]) -> list[int]:
     return zooms
 
 
+def _set_ee_project(ctx, param, value):
+    # The earthengine source reads $MINESCAN_EE_PROJECT first, then source.ee_project, then
+    # $EE_PROJECT; so every command gets the flag without a parameter of its own.
+    if value:
+        os.environ["MINESCAN_EE_PROJECT"] = value
+    return value
+
+
 def source_options(func):
-    """``--source`` and ``--config``: every command that reads imagery takes both."""
+    """``--source``, ``--config`` and ``--ee-project``: every command that reads imagery takes them."""
     from minescan.datasets.sources import SOURCES
 
+    func = click.option(
+        "--ee-project",
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_ee_project,
+        help="Earth Engine cloud project for --source earthengine [source.ee_project, else "
+        "$EE_PROJECT]; authenticate once with `earthengine authenticate`.",
+    )(func)
     func = click.option(
         "--config",
         "config_file",

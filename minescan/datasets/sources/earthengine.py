@@ -157,10 +157,11 @@ def to_array(pixels: np.ndarray, names: Iterable[str], grid: Grid) -> np.ndarray
 def initialize(project: str | None, init: Callable | None = None) -> str:
     """``ee.Initialize(project=...)`` with the user's stored credentials; one-line errors.
 
-    ``project`` falls back to ``$EE_PROJECT``. Nothing about the credentials
+    The project is ``--ee-project`` (``$MINESCAN_EE_PROJECT``), else ``project``
+    (``source.ee_project``), else ``$EE_PROJECT``. Nothing about the credentials
     is read or printed: a failure names only the exception type and the hint.
     """
-    project = project or os.environ.get("EE_PROJECT")
+    project = os.environ.get("MINESCAN_EE_PROJECT") or project or os.environ.get("EE_PROJECT")
     if not project:
         raise MinescanError(f"Earth Engine needs a cloud project; {AUTH_HINT}")
     if init is None:

@@ -372,6 +372,7 @@ def test_to_array_checks_bands_and_shape():
 
 def test_missing_project_gives_hint(monkeypatch):
     monkeypatch.delenv("EE_PROJECT", raising=False)
+    monkeypatch.delenv("MINESCAN_EE_PROJECT", raising=False)
     with pytest.raises(MinescanError, match="earthengine authenticate"):
         initialize(None, init=lambda project: None)
     monkeypatch.setenv("EE_PROJECT", "from-env")
@@ -410,3 +411,29 @@ def test_credentials_refused_mid_run_gives_hint(offline_ee, tmp_path):
         src.read(TILE, size_px=8, bands=("B02",))
     assert "earthengine authenticate" in str(err.value) and "SECRET" not in str(err.value)
     assert waits == []
+
+
+def test_project_precedence(monkeypatch):
+    monkeypatch.setenv("EE_PROJECT", "env")
+    monkeypatch.delenv("MINESCAN_EE_PROJECT", raising=False)
+    assert initialize("config", init=lambda project: None) == "config"
+    monkeypatch.setenv("MINESCAN_EE_PROJECT", "flag")
+    assert initialize("config", init=lambda project: None) == "flag"
+
+
+def test_cli_without_credentials_is_one_line_error_with_hint(monkeypatch, tmp_path, run_cli):
+    from tests.datasets.sources.test_cross_source import write_cells
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MINESCAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.delenv("MINESCAN_EE_PROJECT", raising=False)  # restored after the flag sets it
+    write_cells(tmp_path / "cells.parquet", [TILE])
+    code, out, err = run_cli(
+        "datasets", "chips", "--cells", tmp_path / "cells.parquet", "--source", "earthengine",
+        "--ee-project", "my-proj", "--period", "2019", "--size", 16, "--quiet", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "earthengine authenticate" in lines[0] and "my-proj" in lines[0]
+    assert "Traceback" not in err
