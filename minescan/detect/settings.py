@@ -34,7 +34,10 @@ class ScanSettings(BaseModel):
     margin_px: int = Field(default=16, ge=0, description="Context pixels read around each tile.")
     batch_size: int = Field(default=32, gt=0, description="Tiles per task (and per checkpoint).")
     merge_gap_m: float = Field(
-        default=0.0, ge=0, description="Boxes closer than this (metres, EPSG:3857) merge."
+        default=10.0,
+        ge=0,
+        description="Boxes closer than this (EPSG:3857 metres) merge: one Sentinel-2 pixel, so "
+        "boxes that meet at a tile edge merge despite floating-point seams.",
     )
     screen: bool = Field(default=True, description="Run the spectral screen before the detector.")
     exhaustive: bool = Field(

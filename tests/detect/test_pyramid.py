@@ -1,0 +1,147 @@
+import functools
+import json
+
+import mercantile
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from minescan.detect.backends import OnnxDetector
+from minescan.detect.checkpoint import Checkpoint
+from minescan.detect.executors import LocalExecutor
+from minescan.detect.pyramid import (
+    BatchResult,
+    Task,
+    batches,
+    children,
+    make_tools,
+    scan_batch,
+    sweep,
+    zorder,
+)
+from minescan.detect.settings import ScanSettings
+from minescan.errors import MinescanError
+from minescan.grid.tiles import tiles_covering
+from tests.detect.fakes import BrightSquares, bright_screen, squares_at
+
+# A 0.1 x 0.1 degree patch of Ghana with three "mines", one of them on a z15 tile corner.
+AOI = box(-2.05, 6.0, -1.95, 6.1)
+CORNER = mercantile.ul(*mercantile.tile(-2.0, 6.05, 15))
+
+
+@pytest.fixture
+def world():
+    points = [(-2.03, 6.02), (-1.97, 6.08), (CORNER.lng, CORNER.lat)]
+    return BrightSquares(squares_at(points, [300, 150, 400]))
+
+
+@pytest.fixture
+def tools(world, model_dir):
+    return make_tools(world, OnnxDetector(model_dir), bright_screen())
+
+
+def spec(**scan):
+    return json.dumps({"scan": ScanSettings(**scan).model_dump(), "source": {}, "threads": 1})
+
+
+def test_children_and_zorder_are_consistent():
+    kids = children(np.array([[3, 5, 3]]))
+    assert {tuple(k) for k in kids} == {(x, y, 4) for x in (6, 7) for y in (10, 11)}
+    assert (zorder(kids[::-1]) == zorder(kids)).all()
+    assert len(zorder(np.concatenate([kids, kids]))) == 4
+
+
+def test_batches_are_fixed_slices():
+    tiles = np.arange(30).reshape(10, 3)
+    parts = batches(tiles, 4)
+    assert [len(p) for p in parts] == [4, 4, 2]
+    assert (np.concatenate(parts) == tiles).all()
+
+
+def test_scan_batch_screens_detects_and_keeps_owned_boxes(tools, world):
+    mine = world.squares[0]
+    t = mercantile.tile(-2.03, 6.02, 15)
+    far = mercantile.tile(-2.0, 6.0, 15)
+    task = Task(spec(), 15, 0, np.array([list(t), list(far)]), 0.25, True)
+    r = scan_batch(task, tools)
+    assert r.kept.tolist() == [True, False]
+    assert r.hit.tolist() == [True, False]
+    assert r.max_score[0] > 0.9
+    assert (r.box_tile == 0).all() and len(r.boxes) > 0
+    # Owned boxes sit on the square (cells are 8 px, so within one cell of its edges).
+    cell = 8 * (mercantile.xy_bounds(t).right - mercantile.xy_bounds(t).left) / 256
+    assert r.boxes[:, 0].min() >= mine[0] - cell and r.boxes[:, 2].max() <= mine[2] + cell
+    again = BatchResult.from_record(
+        {"zoom": 15, "index": 0, **json.loads(json.dumps(r.to_record()))}
+    )
+    assert np.array_equal(again.boxes, r.boxes) and np.array_equal(again.tiles, r.tiles)
+
+
+def test_screen_off_sends_every_tile_to_the_detector(tools):
+    far = mercantile.tile(-2.0, 6.0, 15)
+    r = scan_batch(Task(spec(), 15, 0, np.array([list(far)]), 0.25, False), tools)
+    assert r.kept.tolist() == [True] and r.hit.tolist() == [False]
+
+
+def test_missing_band_in_the_source_is_one_clear_error(world, model_dir):
+    poor = BrightSquares(world.squares, bands=("B02", "B03", "B04"))
+    with pytest.raises(MinescanError, match="B08,B11,B12"):
+        make_tools(poor, OnnxDetector(model_dir), None)
+
+
+def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, executor=None):
+    cfg = ScanSettings(zooms=list(zooms), batch_size=4)
+    first = tiles_covering(AOI, zooms[0])
+    ck = Checkpoint(folder, "test")
+    ck.open()
+    levels = sweep(
+        first,
+        list(zooms),
+        lambda z, i, t: Task(spec(batch_size=4), z, i, t, cfg.conf_at(z), use_screen),
+        executor or LocalExecutor(),
+        ck,
+        lambda t: np.ones(len(t), bool),
+        cfg.batch_size,
+        run=functools.partial(scan_batch, tools=tools),
+        progress=False,
+    )
+    return levels
+
+
+def boxes_of(level):
+    return np.concatenate([r.boxes for r in level.results])
+
+
+def test_pyramid_finds_what_exhaustive_finds_with_fewer_calls(tools, tmp_path):
+    pyramid = run_sweep(tools, tmp_path / "p")
+    exhaustive = run_sweep(tools, tmp_path / "e", zooms=(15,), use_screen=False)
+    p_calls = sum(lv.summary()["detector_calls"] for lv in pyramid)
+    e_calls = exhaustive[0].summary()["detector_calls"]
+    assert p_calls < e_calls / 4
+    assert np.array_equal(boxes_of(pyramid[-1]), boxes_of(exhaustive[0]))
+    s13 = pyramid[0].summary()
+    assert s13["screened_out"] > 0 and s13["hits"] >= 1
+
+
+def test_a_rerun_reuses_finished_batches_and_gives_the_same_boxes(tools, world, tmp_path):
+    first = run_sweep(tools, tmp_path / "ck")
+    # Lose two batches of the last level, as a kill mid-level would.
+    files = sorted((tmp_path / "ck" / "z15").glob("b*.json"))
+    lost = sum(len(json.loads(f.read_text())["tiles"]) for f in files[:2])
+    for f in files[:2]:
+        f.unlink()
+    reads = world.reads
+    second = run_sweep(tools, tmp_path / "ck")
+    assert world.reads - reads == lost  # only the lost batches were read again
+    assert np.array_equal(boxes_of(first[-1]), boxes_of(second[-1]))
+    assert [lv.summary()["tiles"] for lv in first] == [lv.summary()["tiles"] for lv in second]
+
+
+def test_a_checkpoint_batch_with_other_tiles_is_refused(tools, tmp_path):
+    run_sweep(tools, tmp_path / "ck")
+    path = sorted((tmp_path / "ck" / "z13").glob("b*.json"))[0]
+    record = json.loads(path.read_text())
+    record["tiles"][0][0] += 1
+    path.write_text(json.dumps(record))
+    with pytest.raises(MinescanError, match="does not match"):
+        run_sweep(tools, tmp_path / "ck")
