@@ -274,13 +274,18 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
     if opts.device == "cpu":
         torch.set_num_threads(2)
     run_dir = out / "_runs" / "train"
+    data_copy = out / "_runs" / "data.yaml"
     if resume:
         model = ul.YOLO(str(run_dir / "weights" / "last.pt"))
-        model.train(resume=True)
+        try:
+            model.train(resume=True, data=str(data_copy))
+        except AssertionError as exc:
+            if "is finished" not in str(exc):
+                raise
+            # training ended before the interruption (during export or evaluation): go on from there
     else:
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        data_copy = out / "_runs" / "data.yaml"
         write_text(data_copy, yaml.safe_dump(data.doc, sort_keys=False))
         try:
             model = ul.YOLO(opts.model)

@@ -337,7 +337,7 @@ class TileRule:
     tile_min_fraction: dict[int, float]
 
 
-def calibrate(tiles: list[TileScores], n_thresholds: int = 48, safety: float = SAFETY) -> TileRule:
+def calibrate(tiles: list[TileScores], n_thresholds: int = 100, safety: float = SAFETY) -> TileRule:
     """Pick the pixel threshold and per-zoom floors that drop the most empty validation tiles.
 
     For each candidate threshold (quantiles of all pixel scores, dense in the
@@ -351,8 +351,9 @@ def calibrate(tiles: list[TileScores], n_thresholds: int = 48, safety: float = S
             "screen: no validation chip holds a mine; cannot calibrate the tile rule"
         )
     all_scores = np.concatenate([t.scores for t in tiles if t.scores.size])
+    n_tail = n_thresholds * 2 // 3
     levels = np.concatenate(
-        [np.linspace(0.05, 0.9, n_thresholds // 2), 1 - np.logspace(-1, -4, n_thresholds // 2)]
+        [np.linspace(0.05, 0.9, n_thresholds - n_tail), 1 - np.logspace(-1, -5, n_tail)]
     )
     candidates = np.unique(np.quantile(all_scores, levels))
     zooms = sorted({t.zoom for t in tiles})
