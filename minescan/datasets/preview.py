@@ -40,4 +40,6 @@ def write_preview(
 ) -> None:
     """Atomically write :func:`render_preview` as a PNG."""
     with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(render_preview(data, bands, mine), mode="RGB").save(tmp, format="PNG")
+        Image.fromarray(render_preview(data, bands, mine), mode="RGB").save(
+            tmp, format="PNG", compress_level=1
+        )

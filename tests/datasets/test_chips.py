@@ -190,3 +190,14 @@ def test_unwritable_output_folder(standin, run_cli, cells_file, tmp_path):
         "datasets", "chips", "--cells", cells_file, "--out", blocker / "chips"
     )
     assert code == 2 and "output folder" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_source_truth_labels_without_mines_file(standin, run_cli, cells_file, tmp_path):
+    out = tmp_path / "chips"
+    code, _, stderr = run_cli("datasets", "chips", "--cells", cells_file, "--out", out,
+                              "--size", SIZE, "--limit", "1", "--quiet")  # fmt: skip
+    assert code == 0, stderr
+    with rasterio.open(chip_path(out, name(TILE), 14)) as src:
+        mine = src.read(13)
+    expected = rasterize_mines(truth(), tile_transform(TILE, SIZE), SIZE)
+    np.testing.assert_array_equal(mine, expected)
