@@ -39,8 +39,9 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 grid: $(STAMP)  ## build the default training grid
 	@echo "make grid: not built yet"
 
-train: $(STAMP)  ## train the demo detector and screen on the simulated world
-	@echo "make train: will run grid -> chips -> YOLO set + pixel table -> screen -> detector -> export into models/demo"
+train: $(STAMP)  ## train detector + screen on the simulated world (PROFILE=configs/quick.yaml; FORCE=1 ships to models/demo)
+	$(BIN)/minescan train demo --build $(or $(TRAIN_DIR),build/train) \
+	  $(if $(PROFILE),--config $(PROFILE)) $(if $(FORCE),--ship models/demo --force)
 
 scan: $(STAMP)  ## the demo sweep: simulated world, shipped model, ~10,000 km2, no network
 	@echo "make scan: will sweep ~10,000 km2 of the simulated world with the shipped model in models/demo and write runs/demo/"

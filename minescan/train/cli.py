@@ -159,3 +159,46 @@ def screen(pixels_path, out_dir, chips_dir, max_rows, force):
     result = fit_screen(pixels_path, out_dir, chips_dir=chips_dir, max_rows=max_rows)
     click.echo(summary(result))
     click.echo(f"screen written to {Path(out_dir) / 'screen.json'}")
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Profile merged over configs/default.yaml, e.g. configs/quick.yaml.",
+)
+@click.option(
+    "--build",
+    "build_dir",
+    default="build/train",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Work folder: truth, grid, chips, YOLO set, pixel table, model/.",
+)
+@click.option(
+    "--ship",
+    "ship_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Also copy the finished model here (e.g. models/demo).",
+)
+@click.option("--force", is_flag=True, help="Replace a model already in --ship.")
+def demo(config_file, build_dir, ship_dir, force):
+    """Everything `make train` does: truth -> grid -> chips -> YOLO set + pixels -> screen -> detector.
+
+    Rerun the same command after an interruption: finished steps are kept and
+    the detector resumes from its last epoch.
+    """
+    import json
+    from pathlib import Path
+
+    from minescan.train.demo import figures, run
+
+    record = run(config_file, build_dir, ship_dir, force)
+    model = Path(ship_dir) if ship_dir else Path(build_dir) / "model"
+    click.echo(json.dumps({**figures(Path(build_dir) / "model"), **record}, indent=1))
+    click.echo(
+        f"model in {model}" + ("" if ship_dir else " (make train FORCE=1 ships it to models/demo)")
+    )

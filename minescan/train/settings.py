@@ -4,7 +4,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainSettings(BaseModel):
-    """YOLO detector and LASSO screen training."""
+    """YOLO detector and LASSO screen training, and the area ``make train`` trains on."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -19,3 +19,12 @@ class TrainSettings(BaseModel):
     patience: int = Field(
         default=100, gt=0, description="Epochs without improvement before stopping."
     )
+    aoi: str = Field(
+        default="bbox:-2.5,6.0,-1.5,6.5",
+        description="make train: area of the simulated world whose mines make the training grid.",
+    )
+    zooms: list[int] = Field(default=[13, 14, 15], description="make train: grid zooms.")
+    block_zoom: int = Field(
+        default=11, ge=0, le=20, description="make train: tile zoom of the held-out split blocks."
+    )
+    chip_workers: int = Field(default=2, ge=1, description="make train: processes writing chips.")
