@@ -13,6 +13,7 @@ observations. Chips are cached on disk; failures are retried with backoff.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 
@@ -133,6 +134,8 @@ class StacSource:
             },
         )
         self.cache = ChipCache(root, f"{self.name}-{digest}") if str(root) else None
+        self._api = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> StacSource:
@@ -234,12 +237,20 @@ class StacSource:
         meta["clear_observations_median"] = float(np.median(clear))
         return Chip(data, bands, grid.transform, period, tile, margin_px, valid, meta)
 
-    def _search(self, grid: Grid, start: str, end: str) -> list:
-        """Matching items, sorted by (datetime, id)."""
+    def _client(self):
+        """The API client, opened once (landing page and conformance fetched once)."""
         from pystac_client import Client
 
-        client = Client.open(self.stac_url)
-        search = client.search(
+        with self._lock:
+            if self._api is None:
+                self._api = Client.open(self.stac_url)
+                # no directory listings, GDAL-level retries of range reads: odc-stac's cloud settings
+                odc_stac().configure_rio(cloud_defaults=True)
+            return self._api
+
+    def _search(self, grid: Grid, start: str, end: str) -> list:
+        """Matching items, sorted by (datetime, id)."""
+        search = self._client().search(
             collections=[self.collection],
             bbox=grid.bounds_4326(),
             datetime=f"{start}T00:00:00Z/{end}T23:59:59Z",
@@ -250,7 +261,6 @@ class StacSource:
 
     def _load(self, items: list, grid: Grid, bands: tuple[str, ...]) -> np.ndarray:
         """Reflectance ``(items, bands, H, W)``, NaN where SCL is not clear or the data is nodata."""
-        import odc.stac
         from odc.geo.geobox import GeoBox
 
         names = asset_names(items, self.assets)
@@ -266,7 +276,7 @@ class StacSource:
         resampling = {key: "average" if coarse else "bilinear" for key in wanted[:-1]}
         resampling[wanted[-1]] = "nearest"
         geobox = GeoBox((grid.height, grid.width), grid.transform, "EPSG:3857")
-        ds = odc.stac.load(
+        ds = odc_stac().load(
             items,
             bands=wanted,
             geobox=geobox,
@@ -291,3 +301,10 @@ class StacSource:
 
 def _item_day(item) -> np.datetime64:
     return np.datetime64(item.datetime.replace(tzinfo=None), "D")
+
+
+def odc_stac():
+    """odc.stac, imported when first needed (it pulls in xarray and dask)."""
+    import odc.stac
+
+    return odc.stac

@@ -287,6 +287,9 @@ def _handler(server: StacServer):
         def _dispatch(self, head: bool = False):
             url = urlparse(self.path)
             path = url.path.rstrip("/") or "/"
+            # read the body first: a keep-alive connection must not see it as the next request
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
             with server.lock:
                 server.log.append(path)
                 status = next(
@@ -315,8 +318,7 @@ def _handler(server: StacServer):
                 return self._json(server.collection(match.group(1)))
             if path == "/search":
                 if self.command == "POST":
-                    length = int(self.headers.get("Content-Length") or 0)
-                    params = json.loads(self.rfile.read(length) or b"{}")
+                    params = json.loads(body or b"{}")
                 else:
                     params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 return self._json(server.search(params), content_type="application/geo+json")
