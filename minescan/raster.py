@@ -23,12 +23,15 @@ def write_cog(
     nodata: float | None = None,
     tags: dict | None = None,
     overviews: bool = True,
+    **creation_options,
 ) -> None:
     """Atomically write ``data`` ``(bands, H, W)`` (or ``(H, W)``) as a COG.
 
     Band descriptions carry ``band_names`` so QGIS and rasterio show them;
     ``tags`` go into the dataset metadata. Overviews are added for chips
-    larger than 512 px so the file stays cloud-optimized.
+    larger than 512 px so the file stays cloud-optimized. ``creation_options``
+    are GDAL COG options that override the defaults (e.g. ``compress="zstd",
+    predictor=3, level=3``: about 4x faster than deflate on float32).
     """
     arr = data[np.newaxis] if data.ndim == 2 else data
     count, height, width = arr.shape
@@ -48,10 +51,12 @@ def write_cog(
         "overviews": "AUTO" if overviews and max(height, width) > 512 else "NONE",
         "overview_resampling": Resampling.average.name,
         "BIGTIFF": "IF_SAFER",
+        **creation_options,
     }
     # The COG driver writes through a copy, so build the raster in memory first
     # (uncompressed: compressing it too would double the work for nothing).
     cog_only = {"driver", "compress", "blocksize", "overviews", "overview_resampling", "BIGTIFF"}
+    cog_only |= set(creation_options)
     with rasterio.MemoryFile() as mem:
         gtiff = {k: v for k, v in profile.items() if k not in cog_only}
         with mem.open(driver="GTiff", **gtiff) as dst:

@@ -40,6 +40,9 @@ MINE_BAND = "_mine"
 CHIP_BANDS: tuple[str, ...] = (*S2_BANDS, MINE_BAND)
 #: Cell columns every chip needs; other scalar columns are copied into the chip's tags.
 CELL_COLUMNS = ("name", "z", "x", "y")
+#: COG options of chip files: zstd with the floating-point predictor writes ~4x faster than
+#: deflate and ~20 % smaller (GDAL >= 2.3 reads it, so QGIS does).
+CHIP_COG_OPTIONS = {"compress": "zstd", "predictor": 3, "level": 3}
 #: Largest zoom a cell may have (web-mercator tiles past it are below 1 m).
 MAX_ZOOM = 24
 
@@ -262,7 +265,15 @@ def process_cell(job: ChipJob, source: ImagerySource, cell: dict) -> ChipResult:
     data, transform, tags = make_chip(job, source, cell)
     # Preview first: the chip is the checkpoint, so it must be the last file to appear.
     write_preview(preview, data[:-1], S2_BANDS, data[-1])
-    write_cog(path, data, transform, band_names=CHIP_BANDS, nodata=float("nan"), tags=tags)
+    write_cog(
+        path,
+        data,
+        transform,
+        band_names=CHIP_BANDS,
+        nodata=float("nan"),
+        tags=tags,
+        **CHIP_COG_OPTIONS,
+    )
     return ChipResult(
         name,
         "written" if reason is None else "rewritten",

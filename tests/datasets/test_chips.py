@@ -56,6 +56,7 @@ def test_chips_files_bands_tags_and_mine_band(standin, run_cli, cells_file, mine
         assert src.count == 13 and src.dtypes[0] == "float32"
         assert tuple(src.descriptions) == CHIP_BANDS
         assert src.crs.to_epsg() == 3857
+        assert src.profile["compress"] == "zstd" and src.profile["tiled"]
         assert src.transform.almost_equals(tile_transform(TILE, SIZE))
         tags, data = src.tags(), src.read()
     assert tags["period"] == "2019" and tags["source"] == "standin"
