@@ -190,9 +190,24 @@ def test_given_mines_are_excavated_only_from_their_date(world, given_mines):
     assert 10 < row.area_ha < 15  # a 360 m map square at 6.7 N: 12.8 ha of ground
 
 
+def _green_site(seed: int, half: float):
+    """A square of ``half`` metres half-side, all forest or grass in the world of ``seed``."""
+    from scipy.ndimage import binary_erosion
+
+    area = mercantile.parent(TILE)
+    codes = SimulatedSentinel2(seed=seed, mine_density=0).landcover(area, 512, period="2020")
+    side = int(2 * half / 9.55) + 3
+    green = np.isin(codes, [CODE["forest"], CODE["grassland"]])
+    rows, cols = np.nonzero(binary_erosion(green, np.ones((side, side), bool)))
+    assert len(rows), "no forest or grass large enough near the test tile"
+    b = mercantile.xy_bounds(area)
+    res = (b.right - b.left) / 512
+    i = len(rows) // 2
+    return _square(b.left + (cols[i] + 0.5) * res, b.top - (rows[i] + 0.5) * res, half)
+
+
 def test_series_ndvi_drops_after_the_start_date():
-    b = mercantile.xy_bounds(TILE)
-    site = _square(b.left + 1200, b.bottom + 1200, 150)
+    site = _green_site(5, 150)
     frame = gpd.GeoDataFrame({"start_date": ["2020-03-01"]}, geometry=[site], crs="EPSG:4326")
     source = SimulatedSentinel2(seed=5, mines=frame)
     dates, cube = source.series(site, "2019-09-01", "2020-09-01")

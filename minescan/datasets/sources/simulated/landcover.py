@@ -17,8 +17,8 @@ from minescan.datasets.sources.simulated.periods import peak_phase
 from minescan.datasets.sources.simulated.spectra import CLASSES, CODE
 
 # One id per noise field, so each field has its own stream of the world seed.
-_CLIMATE, _PATCH, _EDGE, _AGRI, _URBAN, _LAKE, _RIVER, _RIVER_MASK = range(1, 9)
-_MEANDER, _SAND, _ROAD, _ROAD_MASK, _FIELD, _BURN, _CLEARING, _FINE, _COARSE = range(9, 18)
+_CLIMATE, _PATCH, _EDGE, _AGRI, _URBAN, _LAKE, _RIVER = range(1, 8)
+_MEANDER, _SAND, _ROAD, _FIELD, _BURN, _CLEARING, _FINE, _COARSE = range(9, 17)
 
 #: Size of crop fields (map metres) and the hedge between them.
 FIELD_SIZE = (320.0, 240.0)
@@ -97,14 +97,15 @@ def _per_cell(table_fn, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return table[(rows - r0)[:, None], (cols - c0)[None, :]]
 
 
-def _water(noise, seed: int, wet: np.ndarray):
-    """Lakes, rivers and river banks from ``noise(spacing, octaves, seed)`` and wetness."""
+def _water(noise, seed: int, wet: np.ndarray, agri: np.ndarray):
+    """Lakes, rivers and river banks from ``noise(spacing, octaves, seed)``, wetness and the
+    farming field (rivers run where most land is farmed: alluvial plains)."""
     fs = lambda field: field_seed(seed, field)  # noqa: E731
-    lake = noise(6000, 4, fs(_LAKE)) < np.float32(-0.56) + np.float32(0.04) * wet
+    lake = noise(6000, 3, fs(_LAKE)) < np.float32(-0.56) + np.float32(0.04) * wet
     river_field = noise(15000, 3, fs(_RIVER))
     river_field += np.float32(0.02) * noise(600, 2, fs(_MEANDER))
     distance = np.abs(river_field)
-    has_river = noise(40000, 1, fs(_RIVER_MASK)) > -0.1
+    has_river = agri > -0.15
     river = has_river & (distance < RIVER_HALF_WIDTH)
     bank = has_river & ~river & (distance < RIVER_HALF_WIDTH * 2.2)
     return lake, river, bank
@@ -113,7 +114,8 @@ def _water(noise, seed: int, wet: np.ndarray):
 def is_water(seed: int, xs, ys) -> np.ndarray:
     """Whether map points are lake or river (cheap: only the fields that draw water)."""
     wet = fbm_points(xs, ys, 64000, 2, field_seed(seed, _CLIMATE)) * np.float32(1 / 0.22)
-    lake, river, _ = _water(lambda *a: fbm_points(xs, ys, *a), seed, wet)
+    agri = fbm_points(xs, ys, 9000, 2, field_seed(seed, _AGRI))
+    lake, river, _ = _water(lambda *a: fbm_points(xs, ys, *a), seed, wet, agri)
     return lake | river
 
 
@@ -123,7 +125,7 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     fs = lambda field: field_seed(seed, field)  # noqa: E731
 
     wet = fbm(grid, 64000, 2, fs(_CLIMATE)) * np.float32(1 / 0.22)
-    patch = fbm(grid, 4000, 5, fs(_PATCH))
+    patch = fbm(grid, 4000, 4, fs(_PATCH))
     patch += np.float32(0.2) * fbm(grid, 150, 2, fs(_EDGE))
     agri = fbm(grid, 9000, 2, fs(_AGRI))
 
@@ -143,11 +145,11 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     hedge = (row_edge[:, None] < HEDGE_M) | (col_edge[None, :] < HEDGE_M)
     codes[crop & hedge] = CODE["grassland"]
 
-    urban = fbm(grid, 7000, 3, fs(_URBAN)) > 0.5
-    codes[urban] = CODE["urban"]
+    town = fbm(grid, 7000, 2, fs(_URBAN))
+    codes[town > 0.5] = CODE["urban"]
 
     # Yearly disturbances: burn scars in grass and forest, rectangular clearings in forest.
-    burn = fbm(grid, 1800, 3, field_seed(seed, _BURN, year)) > 0.62
+    burn = fbm(grid, 1800, 2, field_seed(seed, _BURN, year)) > 0.62
     codes[burn & ((codes == CODE["grassland"]) | (codes == CODE["forest"]))] = CODE["burn_scar"]
     ccol, ccol_edge = _cells(grid.xs, CLEARING_CELL_M)
     crow, crow_edge = _cells(grid.ys, CLEARING_CELL_M)
@@ -156,23 +158,24 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     inset = (crow_edge[:, None] > 60) & (ccol_edge[None, :] > 40)
     codes[cleared & inset & (codes == CODE["forest"])] = CODE["clearing"]
 
-    # Roads: thin zero-contours of smooth noise, in half the world.
+    # Roads: thin zero-contours of smooth noise, around towns.
     road = np.abs(fbm(grid, 25000, 2, fs(_ROAD))) < 0.0004
-    road &= fbm(grid, 50000, 1, fs(_ROAD_MASK)) > 0
-    codes[road] = CODE["road"]
+    codes[road & (town > -0.1)] = CODE["road"]
 
     # Water: lakes in low spots, rivers on zero-contours with sandbars on their banks.
-    lake, river, bank = _water(lambda *a: fbm(grid, *a), seed, wet)
-    codes[bank & (fbm(grid, 400, 2, fs(_SAND)) > 0.1)] = CODE["sandbar"]
+    lake, river, bank = _water(lambda *a: fbm(grid, *a), seed, wet, agri)
+    if bank.any():
+        codes[bank & (fbm(grid, 400, 2, fs(_SAND)) > 0.1)] = CODE["sandbar"]
     codes[lake | river] = CODE["water"]
 
     fine = fbm(grid, 40, 2, fs(_FINE))
     coarse = fbm(grid, 300, 2, fs(_COARSE))
-    base = _BASE[codes]
-    base += _FINE_W[codes] * fine
-    base += _COARSE_W[codes] * coarse
+    index = codes.astype(np.intp)
+    base = np.take(_BASE, index, mode="clip")
+    base += np.take(_FINE_W, index, mode="clip") * fine
+    base += np.take(_COARSE_W, index, mode="clip") * coarse
     base[river] += np.float32(0.35)  # rivers carry more sediment than lakes
-    swing = _SWING[codes]
+    swing = np.take(_SWING, index, mode="clip")
 
     # Seasons peak by hemisphere; each field greens up on its own schedule (+-30 days).
     peak = np.where(grid.ys >= 0, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)

@@ -57,8 +57,17 @@ class Grid(NamedTuple):
         )
 
 
+def _finalise(h: np.ndarray) -> np.ndarray:
+    """murmur3's 32-bit finaliser: every input bit flips each output bit with p ~ 1/2."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
 def mix32(*keys) -> np.ndarray:
-    """Hash integer arrays (broadcast together) to uniform ``uint32`` (murmur3 finaliser).
+    """Hash integer arrays (broadcast together) to uniform ``uint32``.
 
     Examples
     --------
@@ -66,18 +75,24 @@ def mix32(*keys) -> np.ndarray:
     True
     """
     h = np.uint32(0x9E3779B9)
-    primes = (0x85EBCA6B, 0xC2B2AE35, 0x27D4EB2F, 0x165667B1, 0xD3A2646C, 0xFD7046C5)
     with np.errstate(over="ignore"):
-        for k, key in enumerate(keys):
+        for key in keys:
             v = np.asarray(key).astype(np.int64).astype(np.uint32)
-            h = (h ^ (v * np.uint32(primes[k % len(primes)]))) * np.uint32(0x9E3779B1)
-            h = h ^ (h >> np.uint32(15))
-        h = h ^ (h >> np.uint32(16))
-        h = h * np.uint32(0x85EBCA6B)
-        h = h ^ (h >> np.uint32(13))
-        h = h * np.uint32(0xC2B2AE35)
-        h = h ^ (h >> np.uint32(16))
-    return h
+            h = _finalise(h ^ v) * np.uint32(0x9E3779B1)
+        return _finalise(h)
+
+
+def lattice_hash(seed: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """:func:`uniform`-style floats in [0, 1) on the lattice ``rows x cols`` (1-D int arrays).
+
+    Rows and columns are hashed once each, then combined and finalised on the grid:
+    the cost is a handful of passes over the small lattice.
+    """
+    with np.errstate(over="ignore"):
+        r = mix32(seed, rows)
+        c = _finalise(np.asarray(cols).astype(np.int64).astype(np.uint32) * np.uint32(0x27D4EB2F))
+        h = _finalise(r[:, None] ^ c[None, :])
+    return (h >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / (1 << 24))
 
 
 def uniform(*keys) -> np.ndarray:
@@ -99,36 +114,50 @@ def _lattice_rows(xs: np.ndarray, y_first: int, ny: int, spacing: float, seed: i
     """Hashed lattice rows ``y_first..y_first+ny`` interpolated along x: ``(ny, len(xs))``."""
     x_first, x_idx, x_w = _axis_weights(xs, spacing)
     nx = int(x_idx[-1] if xs[-1] >= xs[0] else x_idx.max()) + 2
-    lattice = uniform(
-        seed, np.arange(y_first, y_first + ny)[:, None], np.arange(x_first, x_first + nx)[None, :]
-    )
+    lattice = lattice_hash(seed, np.arange(y_first, y_first + ny), np.arange(x_first, x_first + nx))
     lattice = lattice * np.float32(2 * amp) - np.float32(amp)
     left = lattice[:, x_idx]
     return left + (lattice[:, x_idx + 1] - left) * x_w
+
+
+#: Octaves with at most this many lattice rows are combined by one matrix product;
+#: finer ones (many rows, two weights per pixel) are cheaper as two row gathers.
+DENSE_ROWS = 48
 
 
 def fbm(grid: Grid, spacing: float, octaves: int, seed: int) -> np.ndarray:
     """Fractal value noise: ``octaves`` octaves from ``spacing`` metres down by halves, about [-1, 1].
 
     Each octave is smooth value noise on a hashed lattice. It is separable: interpolate
-    the lattice along x (a small ``(lattice rows, W)`` array), then along y with a sparse
-    ``(H, lattice rows)`` weight matrix; all octaves' y steps are one matrix product.
+    the lattice along x (a small ``(lattice rows, W)`` array), then along y, either with
+    a sparse ``(H, lattice rows)`` weight matrix (coarse octaves, all in one matrix
+    product) or by gathering two rows per pixel row (fine octaves).
     """
     xs, ys = grid.xs, grid.ys
     total = sum(0.5**k for k in range(octaves))
     weights, rows = [], []
+    out = None
     for k in range(octaves):
         step = spacing / 2**k
         y_first, y_idx, y_w = _axis_weights(ys, step)
         ny = int(y_idx.max()) + 2
-        rows.append(_lattice_rows(xs, y_first, ny, step, seed * 131 + k, 0.5**k / total))
-        w = np.zeros((grid.height, ny), np.float32)
-        w[np.arange(grid.height), y_idx] = np.float32(1) - y_w
-        w[np.arange(grid.height), y_idx + 1] = y_w
-        weights.append(w)
-    if octaves == 1:
-        return weights[0] @ rows[0]
-    return np.concatenate(weights, axis=1) @ np.concatenate(rows, axis=0)
+        lattice_rows = _lattice_rows(xs, y_first, ny, step, seed * 131 + k, 0.5**k / total)
+        if ny <= DENSE_ROWS:
+            w = np.zeros((grid.height, ny), np.float32)
+            w[np.arange(grid.height), y_idx] = np.float32(1) - y_w
+            w[np.arange(grid.height), y_idx + 1] = y_w
+            weights.append(w)
+            rows.append(lattice_rows)
+            continue
+        slope = lattice_rows[1:] - lattice_rows[:-1]
+        fine = np.take(slope, y_idx, axis=0, mode="clip")
+        fine *= y_w[:, None]
+        fine += np.take(lattice_rows, y_idx, axis=0, mode="clip")
+        out = fine if out is None else np.add(out, fine, out=out)
+    if weights:
+        dense = np.concatenate(weights, axis=1) @ np.concatenate(rows, axis=0)
+        out = dense if out is None else np.add(out, dense, out=out)
+    return out
 
 
 def fbm_points(xs: np.ndarray, ys: np.ndarray, spacing: float, octaves: int, seed: int):
@@ -150,3 +179,12 @@ def fbm_points(xs: np.ndarray, ys: np.ndarray, spacing: float, octaves: int, see
         bottom = corner[2] + (corner[3] - corner[2]) * tx
         out += top + (bottom - top) * ty
     return out
+
+
+def _point_hash(seed: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """:func:`lattice_hash` at paired ``(rows[i], cols[i])`` lattice points."""
+    with np.errstate(over="ignore"):
+        r = mix32(seed, rows)
+        c = _finalise(np.asarray(cols).astype(np.int64).astype(np.uint32) * np.uint32(0x27D4EB2F))
+        h = _finalise(r ^ c)
+    return (h >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / (1 << 24))
