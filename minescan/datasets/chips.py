@@ -197,11 +197,11 @@ def inspect_chip(path: Path, size_px: int, period: str) -> tuple[str | None, dic
 
 
 def cell_tags(cell: dict) -> dict[str, str]:
-    """The cell's own columns as chip tags (scalars only)."""
+    """The cell's own columns as chip tags (scalars only; missing values are left out)."""
     return {
         str(k): str(v)
         for k, v in cell.items()
-        if np.isscalar(v) or v is None or isinstance(v, pd.Timestamp)
+        if (np.isscalar(v) or isinstance(v, pd.Timestamp)) and not pd.isna(v)
     }
 
 
