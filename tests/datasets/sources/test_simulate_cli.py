@@ -28,7 +28,7 @@ def test_truth_writes_three_layers_matching_the_source(run_cli, tmp_path):
     assert sorted(mines.mine_id) == sorted(expected.mine_id)
     assert {"commodity", "start_date", "area_ha"} <= set(mines.columns)
     components = gpd.read_file(out, layer="components")
-    assert set(components.mine_id) == set(mines.mine_id)
+    assert set(mines.mine_id) <= set(components.mine_id)  # plus roads of mines just outside
     assert len(gpd.read_file(out, layer="confusers")) > 0
     assert "wrote" in stdout
 

@@ -88,10 +88,12 @@ def _pick_commodity(u: float) -> str:
 
 def _blob(rng: np.random.Generator, centre, radius: float) -> Polygon:
     """An irregular star-shaped outline of about ``radius``: harmonics, stretch and rotation."""
-    theta = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    theta = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     r = np.ones_like(theta)
-    for h in range(2, 6):
-        r += rng.uniform(0, 0.3 / h) * np.cos(h * theta + rng.uniform(0, 2 * np.pi))
+    for h in range(2, 10):
+        r += rng.uniform(0, 0.45 / h) * np.cos(h * theta + rng.uniform(0, 2 * np.pi))
+    r *= rng.uniform(0.9, 1.1, theta.size)  # ragged edge
+    r = np.maximum(r, 0.25)
     stretch = rng.uniform(1.0, 1.8)
     turn = rng.uniform(0, np.pi)
     x, y = r * np.cos(theta) * stretch, r * np.sin(theta) / stretch
