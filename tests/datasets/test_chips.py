@@ -11,6 +11,7 @@ from minescan.chip import tile_transform
 from minescan.datasets.chips import (
     CHIP_BANDS,
     ChipJob,
+    cell_tags,
     chip_path,
     mines_from_file,
     rasterize_mines,
@@ -202,3 +203,8 @@ def test_source_truth_labels_without_mines_file(standin, run_cli, cells_file, tm
         mine = src.read(13)
     expected = rasterize_mines(truth(), tile_transform(TILE, SIZE), SIZE)
     np.testing.assert_array_equal(mine, expected)
+
+
+def test_cell_tags_keep_scalars_and_skip_missing():
+    cell = {"name": "a", "z": np.int64(14), "pair": None, "overlap": float("nan"), "box": [1, 2]}
+    assert cell_tags(cell) == {"name": "a", "z": "14"}
