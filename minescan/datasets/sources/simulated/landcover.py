@@ -90,11 +90,27 @@ def _cells(coords: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
     return cell.astype(np.int64), np.minimum(frac, 1 - frac) * size
 
 
-def _per_cell(table_fn, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Evaluate ``table_fn(row_cells, col_cells)`` once per cell, then spread it to pixels."""
-    r0, c0 = rows.min(), cols.min()
-    table = table_fn(np.arange(r0, rows.max() + 1)[:, None], np.arange(c0, cols.max() + 1)[None, :])
-    return table[(rows - r0)[:, None], (cols - c0)[None, :]]
+class _Lattice(NamedTuple):
+    """A rectangular lattice of cells over a grid: each pixel's cell, as a flat index."""
+
+    rows: np.ndarray  # lattice row of each cell, (n_rows, 1)
+    cols: np.ndarray  # lattice column of each cell, (1, n_cols)
+    index: np.ndarray  # intp (H, W): flat position of each pixel's cell
+
+    @classmethod
+    def over(cls, row_cell: np.ndarray, col_cell: np.ndarray) -> _Lattice:
+        r0, c0 = row_cell.min(), col_cell.min()
+        n_cols = int(col_cell.max() - c0 + 1)
+        index = ((row_cell - r0) * n_cols)[:, None] + (col_cell - c0)[None, :]
+        return cls(
+            np.arange(r0, row_cell.max() + 1)[:, None],
+            np.arange(c0, c0 + n_cols)[None, :],
+            index.astype(np.intp),
+        )
+
+    def spread(self, table: np.ndarray) -> np.ndarray:
+        """Per-cell ``table`` (n_rows, n_cols) to pixels."""
+        return np.take(table.ravel(), self.index, mode="clip")
 
 
 def _water(noise, seed: int, wet: np.ndarray, agri: np.ndarray):
@@ -139,7 +155,8 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     # Fields: a rectangular lattice; some fields lie bare (fallow or ploughed), hedges between.
     col_cell, col_edge = _cells(grid.xs, FIELD_SIZE[0])
     row_cell, row_edge = _cells(grid.ys, FIELD_SIZE[1])
-    field_u = _per_cell(lambda r, c: uniform(fs(_FIELD), r, c), row_cell, col_cell)
+    fields = _Lattice.over(row_cell, col_cell)
+    field_u = fields.spread(uniform(fs(_FIELD), fields.rows, fields.cols))
     crop = codes == CODE["cropland"]
     codes[crop & (field_u < 0.15)] = CODE["bare_field"]
     hedge = (row_edge[:, None] < HEDGE_M) | (col_edge[None, :] < HEDGE_M)
@@ -154,7 +171,10 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     ccol, ccol_edge = _cells(grid.xs, CLEARING_CELL_M)
     crow, crow_edge = _cells(grid.ys, CLEARING_CELL_M)
     clearing_seed = field_seed(seed, _CLEARING, year)
-    cleared = _per_cell(lambda r, c: uniform(clearing_seed, r, c) < 0.04, crow, ccol)
+    clearing_cells = _Lattice.over(crow, ccol)
+    cleared = clearing_cells.spread(
+        uniform(clearing_seed, clearing_cells.rows, clearing_cells.cols) < 0.04
+    )
     inset = (crow_edge[:, None] > 60) & (ccol_edge[None, :] > 40)
     codes[cleared & inset & (codes == CODE["forest"])] = CODE["clearing"]
 
@@ -178,16 +198,21 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     swing = np.take(_SWING, index, mode="clip")
 
     # Seasons peak by hemisphere; each field greens up on its own schedule (+-30 days).
-    peak = np.where(grid.ys >= 0, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)
+    north = grid.ys >= 0
+    peak = np.where(north, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)
     phase_cos = np.broadcast_to(np.cos(peak)[:, None], shape).copy()
     phase_sin = np.broadcast_to(np.sin(peak)[:, None], shape).copy()
-    rows, cols = np.nonzero(codes == CODE["cropland"])
-    if len(rows):
-        shift = _per_cell(lambda r, c: uniform(fs(_FIELD) + 1, r, c), row_cell, col_cell)
-        angle = peak[rows] + (shift[rows, cols] - np.float32(0.5)) * np.float32(
+    crop = codes == CODE["cropland"]
+    if crop.any():
+        shift = (uniform(fs(_FIELD) + 1, fields.rows, fields.cols) - np.float32(0.5)) * np.float32(
             2 * np.pi * 60 / 365.25
         )
-        phase_cos[rows, cols] = np.cos(angle)
-        phase_sin[rows, cols] = np.sin(angle)
+        for hemisphere, latitude in ((north, 1.0), (~north, -1.0)):
+            if not hemisphere.any():
+                continue
+            angle = shift + np.float32(peak_phase(latitude))
+            here = crop & hemisphere[:, None]
+            phase_cos[here] = fields.spread(np.cos(angle))[here]
+            phase_sin[here] = fields.spread(np.sin(angle))[here]
     brightness = np.float32(1) + np.float32(0.25) * fine
     return Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)

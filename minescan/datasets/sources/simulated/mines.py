@@ -10,6 +10,7 @@ its own spectra, so a pixel's look depends on the component and the commodity.
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -33,6 +34,8 @@ ALWAYS = -(2**30)
 #: Day number of "never": pixels outside every mine.
 NEVER = np.iinfo(np.int32).max
 NO_MINE = 255
+#: Guards the catalogues' caches when a scan reads tiles from several threads.
+_LOCK = threading.Lock()
 
 #: Drawn mines: owned by the z10 cell holding their centre.
 CELL_ZOOM = 10
@@ -278,11 +281,15 @@ class Catalogue:
     def components(self, mine: Mine) -> tuple[tuple[str, BaseGeometry], ...]:
         """The mine's components in burn order, computed once per mine."""
         cache = self.__dict__.setdefault("_layouts", OrderedDict())
-        if mine.mine_id not in cache:
-            cache[mine.mine_id] = tuple(layout(mine, self.seed))
-            if len(cache) > 8192:
-                cache.popitem(last=False)
-        return cache[mine.mine_id]
+        with _LOCK:
+            found = cache.get(mine.mine_id)
+        if found is None:
+            found = tuple(layout(mine, self.seed))
+            with _LOCK:
+                cache[mine.mine_id] = found
+                if len(cache) > 8192:
+                    cache.popitem(last=False)
+        return found
 
 
 class DrawnMines(Catalogue):
@@ -293,13 +300,16 @@ class DrawnMines(Catalogue):
         self._cache: OrderedDict[tuple[int, int], list[Mine]] = OrderedDict()
 
     def cell(self, x: int, y: int) -> list[Mine]:
-        key = (x, y)
-        if key not in self._cache:
-            self._cache[key] = draw_cell(self.seed, self.density, x, y, self.is_water)
-            if len(self._cache) > 4096:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        return self._cache[key]
+        """The mines of z10 cell ``(x, y)``, drawn once."""
+        with _LOCK:
+            found = self._cache.get((x, y))
+        if found is None:
+            found = draw_cell(self.seed, self.density, x, y, self.is_water)
+            with _LOCK:
+                self._cache[(x, y)] = found
+                if len(self._cache) > 4096:
+                    self._cache.popitem(last=False)
+        return found
 
     def near(self, bounds: tuple[float, float, float, float]) -> list[Mine]:
         """Mines whose reach overlaps map ``bounds`` (xmin, ymin, xmax, ymax)."""
@@ -365,8 +375,11 @@ class GivenMines(Catalogue):
         self._cache: OrderedDict[int, Mine] = OrderedDict()
 
     def mine(self, group: int) -> Mine:
-        if group in self._cache:
-            return self._cache[group]
+        """Mine number ``group``: its parts united, commodity and schedule (built once)."""
+        with _LOCK:
+            found = self._cache.get(group)
+        if found is not None:
+            return found
         rows = self.members[group]
         name = str(self.names[rows[0]])
         footprint = shapely.union_all(self.geoms[rows])
@@ -387,9 +400,10 @@ class GivenMines(Catalogue):
             1,
             tuple((self.geoms[r], int(self.days[r])) for r in rows),
         )
-        self._cache[group] = mine
-        if len(self._cache) > 20000:
-            self._cache.popitem(last=False)
+        with _LOCK:
+            self._cache[group] = mine
+            if len(self._cache) > 20000:
+                self._cache.popitem(last=False)
         return mine
 
     def near(self, bounds) -> list[Mine]:
@@ -401,18 +415,30 @@ class GivenMines(Catalogue):
 
 
 def _part_days(frame) -> np.ndarray:
-    """Excavation day of each row: ``start_date``, else 1 January of ``year``, else always."""
+    """Excavation day of each row: ``start_date``, else 1 January of ``year``, else always.
+
+    ``year`` may hold integers (2019) or dates (2019-01-01, as some published layers do).
+    """
     import pandas as pd
 
-    if "start_date" in frame:
-        dates = pd.to_datetime(frame["start_date"], errors="coerce")
-    elif "year" in frame:
-        years = pd.to_numeric(frame["year"], errors="coerce")
-        dates = pd.to_datetime(
-            years.astype("Int64").astype(str).where(years.notna()) + "-01-01", errors="coerce"
-        )
-    else:
+    column = "start_date" if "start_date" in frame else "year" if "year" in frame else None
+    if column is None:
         return np.full(len(frame), ALWAYS, np.int64)
+    values = frame[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        dates = pd.to_datetime(values, errors="coerce")
+    elif column == "year" and pd.api.types.is_numeric_dtype(values):
+        years = values.astype("Float64").round().astype("Int64")
+        dates = pd.to_datetime(years.astype("string") + "-01-01", errors="coerce")
+    else:
+        text = values.astype("string").str.strip()
+        if column == "year":
+            text = text.where(~text.str.fullmatch(r"\d{4}", na=False), text + "-01-01")
+        dates = pd.to_datetime(text, errors="coerce", format="mixed")
+    if values.notna().any() and dates.isna().all():
+        raise MinescanError(f"mine polygons: column {column!r} holds no readable dates")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
     days = dates.to_numpy().astype("datetime64[D]").astype(np.int64)
     return np.where(dates.isna().to_numpy(), ALWAYS, days)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import OrderedDict
 
 import mercantile
 import numpy as np
@@ -181,7 +180,6 @@ class SimulatedSentinel2:
             self.catalogue = minelib.DrawnMines(self.seed, self.mine_density, self._is_water)
         else:
             self.catalogue = minelib.GivenMines(mines, self.seed)
-        self._surfaces: OrderedDict = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings) -> SimulatedSentinel2:
@@ -200,14 +198,6 @@ class SimulatedSentinel2:
         )
 
     # ----------------------------------------------------------------- pixels
-    def _surface(self, grid: Grid, year: int) -> landcover.Surface:
-        key = (grid, year)
-        if key not in self._surfaces:
-            self._surfaces[key] = landcover.surface(grid, self.seed, year)
-            if len(self._surfaces) > 2:
-                self._surfaces.popitem(last=False)
-        return self._surfaces[key]
-
     def _is_water(self, xs, ys) -> np.ndarray:
         return landcover.is_water(self.seed, xs, ys)
 
