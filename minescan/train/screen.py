@@ -114,6 +114,18 @@ def choose(scores: np.ndarray, n_nonzero: np.ndarray, tol: float = 0.01) -> int:
     return int(candidates[np.argmin(n_nonzero[candidates])])
 
 
+def distance_target(distance_m: np.ndarray) -> np.ndarray:
+    """Signed distance clipped to +-CLIP_M and scaled to -1..1; NaN (a chip without any mine) is +1.
+
+    Examples
+    --------
+    >>> distance_target(np.array([-500.0, 50.0, np.nan])).tolist()
+    [-1.0, 0.25, 1.0]
+    """
+    d = np.where(np.isfinite(distance_m), distance_m, CLIP_M)
+    return np.clip(d, -CLIP_M, CLIP_M) / CLIP_M
+
+
 def lasso_path_fit(
     x_train: np.ndarray, d_train: np.ndarray, x_val: np.ndarray, d_val: np.ndarray, n: int = 30
 ) -> L1Path:
@@ -121,8 +133,7 @@ def lasso_path_fit(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import lasso_path
 
-    y_train = np.clip(d_train, -CLIP_M, CLIP_M) / CLIP_M
-    y_val = np.clip(d_val, -CLIP_M, CLIP_M) / CLIP_M
+    y_train, y_val = distance_target(d_train), distance_target(d_val)
     offset = y_train.mean()
     with warnings.catch_warnings():
         # the 78 features are strongly collinear; the tail of the path (tiny lambda) converges
