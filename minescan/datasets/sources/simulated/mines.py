@@ -152,7 +152,7 @@ def footprint_at(mine: Mine, day: int | None) -> BaseGeometry:
     if frac >= 1.0:
         return mine.footprint
     radius = mine.reach * (START_RADIUS + (1 - START_RADIUS) * frac)
-    return mine.footprint.intersection(Point(mine.centre).buffer(radius, 32))
+    return mine.footprint.intersection(Point(mine.centre).buffer(radius, 128))
 
 
 def layout(mine: Mine, seed: int) -> list[tuple[str, BaseGeometry]]:
@@ -205,19 +205,65 @@ def layout(mine: Mine, seed: int) -> list[tuple[str, BaseGeometry]]:
 
 
 class MineLayer(NamedTuple):
-    """Per-pixel mine raster of one grid: class code (255 none) and excavation day."""
+    """Per-pixel mine raster of one grid.
+
+    ``codes``: class code of the component drawn there (255 none); ``day``: first day the
+    pixel is dug (the earliest over overlapping mines); ``inside``: within a final footprint
+    (haul roads leading out of a mine are dug but lie outside).
+    """
 
     codes: np.ndarray
     day: np.ndarray
+    inside: np.ndarray
 
     def at(self, day: int) -> np.ndarray:
-        """Pixels excavated by ``day``."""
+        """Pixels dug by ``day``."""
         return self.day <= day
 
 
 def grid_transform(grid: Grid) -> Affine:
+    """The affine of ``grid`` (EPSG:3857, north up)."""
     xmin, _, _, ymax = grid.bounds
     return Affine(grid.res, 0.0, xmin, 0.0, -grid.res, ymax)
+
+
+def _window(grid: Grid, bounds) -> tuple[slice, slice, Affine] | None:
+    """Rows, columns and affine of the part of ``grid`` under map ``bounds``."""
+    gx0, _, _, gy1 = grid.bounds
+    xmin, ymin, xmax, ymax = bounds
+    c0 = max(0, math.floor((xmin - gx0) / grid.res))
+    c1 = min(grid.width, math.ceil((xmax - gx0) / grid.res))
+    r0 = max(0, math.floor((gy1 - ymax) / grid.res))
+    r1 = min(grid.height, math.ceil((gy1 - ymin) / grid.res))
+    if c0 >= c1 or r0 >= r1:
+        return None
+    transform = Affine(grid.res, 0.0, gx0 + c0 * grid.res, 0.0, -grid.res, gy1 - r0 * grid.res)
+    return slice(r0, r1), slice(c0, c1), transform
+
+
+def _dig_days(mine: Mine, grid: Grid, rows: slice, cols: slice, transform: Affine):
+    """First dig day of each pixel of a window for one mine (NEVER outside its footprint)."""
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    if mine.parts is not None:
+        parts = sorted(mine.parts, key=lambda gd: -gd[1])  # earliest part burnt last, so it wins
+        return rasterize(
+            [(g, max(d, ALWAYS)) for g, d in parts],
+            shape,
+            fill=NEVER,
+            transform=transform,
+            dtype="int32",
+        ).astype(np.int64)
+    day = np.full(shape, NEVER, np.int64)
+    inside = rasterize([(mine.footprint, 1)], shape, fill=0, transform=transform, dtype="uint8")
+    r, c = np.nonzero(inside)
+    if len(r):
+        dist = (
+            np.hypot(grid.xs[cols][c] - mine.centre[0], grid.ys[rows][r] - mine.centre[1])
+            / mine.reach
+        )
+        frac = np.clip((dist - START_RADIUS) / (1 - START_RADIUS), 0, 1)
+        day[r, c] = mine.start + np.round(frac * mine.growth_days).astype(np.int64)
+    return day
 
 
 def render(catalogue: Catalogue, grid: Grid) -> MineLayer | None:
@@ -226,48 +272,40 @@ def render(catalogue: Catalogue, grid: Grid) -> MineLayer | None:
     if not mines:
         return None
     shape = (grid.height, grid.width)
-    transform = grid_transform(grid)
-    shapes, owners = [], []
-    for order in BURN_ORDER:
-        for i, mine in enumerate(mines):
-            for name, geom in catalogue.components(mine):
-                if name == order:
-                    shapes.append((geom, mine_code(mine.commodity, name)))
-                    owners.append((geom, i + 1))
-    codes = rasterize(shapes, shape, fill=NO_MINE, transform=transform, dtype="uint8")
-    if not (codes != NO_MINE).any():
+    day = np.full(shape, NEVER, np.int64)
+    inside = np.zeros(shape, bool)
+    base, shapes = [], []
+    for mine in mines:
+        layout = catalogue.components(mine)
+        road = [g for name, g in layout if name == "road"]
+        extent = shapely.union_all([mine.footprint, *road]).bounds
+        window = _window(grid, extent)
+        if window is None:
+            continue
+        rows, cols, transform = window
+        dug = _dig_days(mine, grid, rows, cols, transform)
+        inside[rows, cols] |= dug != NEVER
+        if road:
+            on_road = rasterize(road, dug.shape, fill=0, transform=transform, dtype="uint8")
+            dug[on_road == 1] = mine.start
+        np.minimum(day[rows, cols], dug, out=day[rows, cols])
+        ground = "dump" if mine.artisanal else "bench"
+        base.append((mine.footprint, mine_code(mine.commodity, ground)))
+        shapes.extend((g, mine_code(mine.commodity, name)) for name, g in layout)
+    if not inside.any() and (day == NEVER).all():
         return None
-    owner = rasterize(owners, shape, fill=0, transform=transform, dtype="int32")
-    starts = np.array([NEVER] + [m.start for m in mines], np.int64)
-    day = starts[owner]
+    # footprints first (so no dug pixel lacks a look), then components in burn order
+    ordered = base + sorted(shapes, key=lambda gc: _BURN_RANK[gc[1]])
+    codes = rasterize(ordered, shape, fill=NO_MINE, transform=grid_transform(grid), dtype="uint8")
+    day[codes == NO_MINE] = NEVER
+    return MineLayer(codes, day.astype(np.int32), inside)
 
-    dated = [(g, d) for m in mines if m.parts is not None for g, d in m.parts]
-    if dated:
-        dated.sort(key=lambda gd: -gd[1])  # earliest part burnt last, so it wins
-        part_day = rasterize(
-            [(g, max(d, ALWAYS)) for g, d in dated],
-            shape,
-            fill=NEVER,
-            transform=transform,
-            dtype="int32",
-        )
-        given = np.array([False] + [m.parts is not None for m in mines])[owner]
-        day = np.where(given & (part_day != NEVER), part_day, day)
 
-    rows, cols = np.nonzero(owner)
-    idx = owner[rows, cols] - 1
-    radial = np.array([m.parts is None for m in mines])[idx]
-    if radial.any():
-        rows, cols, idx = rows[radial], cols[radial], idx[radial]
-        cx = np.array([m.centre[0] for m in mines])[idx]
-        cy = np.array([m.centre[1] for m in mines])[idx]
-        reach = np.array([m.reach for m in mines])[idx]
-        growth = np.array([m.growth_days for m in mines])[idx]
-        dist = np.hypot(grid.xs[cols] - cx, grid.ys[rows] - cy) / reach
-        frac = np.clip((dist - START_RADIUS) / (1 - START_RADIUS), 0, 1)
-        road = np.isin(codes[rows, cols], [mine_code(c, "road") for c in COMMODITIES])
-        day[rows, cols] += np.where(road, 0, np.round(frac * growth).astype(np.int64))
-    return MineLayer(codes, np.minimum(day, NEVER).astype(np.int32))
+_BURN_RANK = {
+    mine_code(commodity, name): rank
+    for commodity in COMMODITIES
+    for rank, name in enumerate(BURN_ORDER)
+}
 
 
 class Catalogue:

@@ -14,7 +14,7 @@ import math
 import mercantile
 import numpy as np
 import shapely
-from rasterio.features import rasterize, shapes
+from rasterio.features import shapes
 
 from minescan.bands import S2_BANDS, parse_bands
 from minescan.chip import Chip, tile_transform
@@ -455,18 +455,10 @@ class SimulatedSentinel2:
         )
 
     def _footprints(self, grid: Grid, day: int) -> np.ndarray:
-        near = self.catalogue.near(grid.bounds)
-        layer = minelib.render(self.catalogue, grid) if near else None
+        layer = minelib.render(self.catalogue, grid)
         if layer is None:
             return np.zeros((grid.height, grid.width), bool)
-        final = rasterize(
-            [(m.footprint, 1) for m in near],
-            (grid.height, grid.width),
-            fill=0,
-            transform=minelib.grid_transform(grid),
-            dtype="uint8",
-        )
-        return (final == 1) & layer.at(day)
+        return layer.inside & layer.at(day)
 
 
 class _SeriesYear:
