@@ -1,12 +1,14 @@
 """The default method: the seeds' ideas combined, with cloud and season handling.
 
-1. **Season and atmosphere.** Pixels are grouped into land-cover classes by
-   their behaviour over the first year (KMeans on NDVI quantiles, BSI, NDWI,
-   NIR): forest, seasonal cropland, grass... Each index is then compared, date
-   by date, with the median of the pixel's own class on that same date (seed
-   003's "stable pixels", per class) and scaled by the class's spread. A dry
-   season or a hazy day moves the reference too, so it does not look like
-   digging, even where dry cropland is as bare as a pit.
+1. **Season.** Pixels are grouped into land-cover classes by their
+   behaviour over the first year, the baseline (KMeans on NDVI quantiles, BSI,
+   NDWI, NIR): forest, seasonal cropland, grass... Each class's first-year
+   median on the same day of the year is the seasonal term removed from its
+   pixels (seed 003's "stable pixels", per class); it comes from the baseline
+   only, so a class that is later dug does not drag its own reference down.
+   Each pixel is then scored against its *own* first-year median and spread
+   (floored at ``min_spread``): dry cropland, as bare as a pit, is normal for
+   that pixel in that season.
 2. **Score.** The disturbance score is the mean of the signed robust z-scores
    of NDVI, NBR, NDMI (drop), BSI and NDWI (rise; seed 000 section 7.1): bare
    soil, rock and turbid ponds all score high.
@@ -14,15 +16,15 @@
    ``persistence`` consecutive clear dates (clouds in between do not count),
    and on at least ``min_after_fraction`` of its clear dates from then on: a
    mine does not turn green again, a harvested field does.
-4. **Already dug.** A pixel that never greens up in the first year (NDVI 90th
-   percentile under ``ndvi_threshold``) and is not open water is excavated from
-   its first clear date: the mine predates the period.
-5. **Spatial coherence and envelope.** Patches smaller than
+4. **Spatial coherence and envelope.** Patches smaller than
    ``min_component_px`` are dropped and a pixel stays excavated from its
    onset (the first date of the persistent run) on.
-6. **Confidence** (seed 000 section 7.3): the empirical CDF of the pixel's
+5. **Confidence** (seed 000 section 7.3): the empirical CDF of the pixel's
    post-onset score among all pixels, averaged with the agreement of an
    Isolation Forest and a KMeans(2) fitted on per-pixel summaries.
+
+Digging during the first year, or before the period, is the baseline and is
+not reported: start the period a year before the change you want to see.
 """
 
 from __future__ import annotations
@@ -32,20 +34,13 @@ from sklearn.cluster import KMeans
 from sklearn.ensemble import IsolationForest
 
 from minescan.monitor.detection import Detection, remove_small
-from minescan.monitor.preprocess import Series
+from minescan.monitor.preprocess import Series, nan_quantile
 
 #: index -> the direction excavation moves it.
 SIGNS: dict[str, int] = {"NDVI": -1, "NBR": -1, "NDMI": -1, "BSI": 1, "NDWI": 1}
 
-#: Reflectance under which both NIR and SWIR1 mean open water.
-WATER_REFLECTANCE = 0.05
-
 #: Land-cover classes the seasonal reference is computed in.
 N_CLASSES = 6
-
-#: Smallest robust spread of an index within a class (sensor noise), so a very
-#: uniform forest does not turn every small wobble into a large z-score.
-MIN_SPREAD = 0.02
 
 
 def baseline_window(series: Series, days: int = 365) -> np.ndarray:
@@ -55,9 +50,7 @@ def baseline_window(series: Series, days: int = 365) -> np.ndarray:
 
 
 def _quantile(x: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        out = np.nanquantile(np.where(mask, x, np.nan), q, axis=0)
-    return out
+    return nan_quantile(np.where(mask, x, np.nan), q)
 
 
 def baseline_profile(series: Series) -> np.ndarray:
@@ -87,26 +80,65 @@ def land_classes(profile: np.ndarray, seed: int) -> np.ndarray:
     return classes
 
 
-def robust_z(
-    series: Series, classes: np.ndarray, exclude: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Signed z-scores ``(T, H, W)`` of each index against the same class on the same date.
+def same_season(dates: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """For each date, the index of the ``reference`` date closest in day of the year.
 
-    ``exclude`` (``(T, H, W)`` bool) leaves observations out of the reference,
-    so a class that is being dug does not drag its own reference down.
+    Examples
+    --------
+    >>> d = np.array(["2016-01-05", "2016-07-01", "2018-06-20"], dtype="datetime64[D]")
+    >>> same_season(d, d[:2]).tolist()
+    [0, 1, 1]
     """
-    out = {name: np.full(series.valid.shape, np.nan, np.float32) for name in SIGNS}
+    doy = (dates - dates.astype("datetime64[Y]")).astype(float)
+    ref = (reference - reference.astype("datetime64[Y]")).astype(float)
+    gap = np.abs(doy[:, None] - ref[None])
+    return np.argmin(np.minimum(gap, 365.25 - gap), axis=1)
+
+
+def fill_gaps(x: np.ndarray) -> np.ndarray:
+    """Replace NaN in a 1-D series by the nearest finite value (zeros when none is finite)."""
+    finite = np.flatnonzero(np.isfinite(x))
+    if len(finite) == 0:
+        return np.zeros_like(x)
+    nearest = finite[np.clip(np.searchsorted(finite, np.arange(len(x))), 0, len(finite) - 1)]
+    return x[nearest]
+
+
+def seasonal_terms(series: Series, classes: np.ndarray, name: str) -> np.ndarray:
+    """``(T, H, W)``: each class's first-year median of index ``name`` on the same day of year.
+
+    Taken from the first year only, before any digging the method can see, so
+    a class that is later dug does not drag its own reference down.
+    """
+    x = series.features[name]
+    first = baseline_window(series).any(axis=(1, 2))
+    base_dates = series.dates[first]
+    lookup = same_season(series.dates, base_dates)
+    out = np.zeros(x.shape, np.float32)
     for c in np.unique(classes[classes >= 0]):
         members = classes == c
-        for name, sign in SIGNS.items():
-            x = series.features[name][:, members]
-            ref_x = x if exclude is None else np.where(exclude[:, members], np.nan, x)
-            with np.errstate(all="ignore"):
-                ref = np.nanmedian(ref_x, axis=1)
-                ref = np.where(np.isfinite(ref), ref, np.nanmedian(ref))
-                spread = 1.4826 * np.nanmedian(np.abs(ref_x - ref[:, None]))
-            spread = max(float(spread), MIN_SPREAD) if np.isfinite(spread) else MIN_SPREAD
-            out[name][:, members] = sign * (x - ref[:, None]) / spread
+        ref = fill_gaps(nan_quantile(x[first][:, members], 0.5, axis=1))
+        out[:, members] = (ref - np.median(ref))[lookup][:, None]
+    return out
+
+
+def robust_z(series: Series, classes: np.ndarray, min_spread: float) -> dict[str, np.ndarray]:
+    """Signed z-scores ``(T, H, W)`` of each deseasonalised index against the pixel's first year.
+
+    The centre is the pixel's own first-year median, the scale its own
+    first-year spread (a cropland pixel swings more than a forest one), floored
+    at ``min_spread``.
+    """
+    window = baseline_window(series)
+    window |= ~window.any(axis=0)[None] & series.valid
+    out = {}
+    for name, sign in SIGNS.items():
+        x = series.features[name] - seasonal_terms(series, classes, name)
+        early = np.where(window, x, np.nan)
+        centre = nan_quantile(early, 0.5)
+        spread = 1.4826 * nan_quantile(np.abs(early - centre), 0.5)
+        spread = np.where(np.isfinite(spread), np.maximum(spread, min_spread), min_spread)
+        out[name] = (sign * (x - centre) / spread).astype(np.float32)
     return out
 
 
@@ -141,21 +173,9 @@ def onsets(hit: np.ndarray, valid: np.ndarray, n: int, min_after: float) -> np.n
     return onset
 
 
-def already_dug(series: Series, profile: np.ndarray, ndvi_threshold: float) -> np.ndarray:
-    """``(H, W)`` bool: never green in the first year, and not open water (a lake is no pit)."""
-    never_green = profile[..., 2] < ndvi_threshold
-    window = baseline_window(series)
-    window |= ~window.any(axis=0)[None] & series.valid
-    nir = _quantile(series.features["B08"], window, 0.5)
-    swir = _quantile(series.features["B11"], window, 0.5)
-    water = (nir < WATER_REFLECTANCE) & (swir < WATER_REFLECTANCE)
-    return never_green & ~water
-
-
 def summaries(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per-pixel median of ``values`` ``(T, H, W)`` over ``mask``."""
-    with np.errstate(all="ignore"):
-        return np.nanmedian(np.where(mask, values, np.nan), axis=0)
+    return nan_quantile(np.where(mask, values, np.nan), 0.5)
 
 
 def confidence(
@@ -187,16 +207,11 @@ def detect(series: Series, settings) -> Detection:
     """The default excavation history (see the module docstring)."""
     profile = baseline_profile(series)
     classes = land_classes(profile, settings.seed)
-    z = robust_z(series, classes)
-    with np.errstate(invalid="ignore"):
-        first_pass = series.valid & (disturbance(z) > settings.score_threshold)
-    z = robust_z(series, classes, exclude=first_pass)
+    z = robust_z(series, classes, settings.min_spread)
     score = disturbance(z)
     with np.errstate(invalid="ignore"):
         hit = series.valid & (score > settings.score_threshold)
     onset = onsets(hit, series.valid, settings.persistence, settings.min_after_fraction)
-    old = already_dug(series, profile, settings.ndvi_threshold)
-    onset = np.where(old, np.argmax(series.valid, axis=0), onset)
     onset[~remove_small(onset >= 0, settings.min_component_px)] = -1
     t = np.arange(len(series.dates))[:, None, None]
     state = (onset[None] >= 0) & (t >= onset[None])

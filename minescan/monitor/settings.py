@@ -40,6 +40,9 @@ class MonitorSettings(BaseModel):
     score_threshold: float = Field(
         default=3.0, gt=0, description="Disturbance score (robust z vs stable pixels) to flag."
     )
+    min_spread: float = Field(
+        default=0.01, gt=0, description="Smallest per-pixel index spread (sensor noise floor)."
+    )
     min_after_fraction: float = Field(
         default=0.6, gt=0, le=1, description="Share of later clear dates that must agree."
     )

@@ -2,7 +2,7 @@
 
 Made by code so every test knows the truth exactly: the pit is a square that
 grows one pixel ring per ``grow_every`` dates from ``pit_start`` (after a
-first clean year), and an older pit is there from the first date. Dry-season
+first clean year, the baseline the methods learn the land from). Dry-season
 cropland looks like bare soil, as it does in the simulator and in reality.
 """
 
@@ -63,8 +63,6 @@ def make_world(
         ring <= max_half, pit_start + ring * grow_every, -1
     )  # ring 0 opens first
     truth_first = np.where(truth_first < n_dates, truth_first, -1)
-    old_pit = (yy >= size - 8) & (yy < size - 3) & (xx >= 3) & (xx < 9)
-    truth_first = np.where(old_pit, 0, truth_first)  # dug before the period starts
 
     data = np.empty((n_dates, len(MONITOR_BANDS), size, size), dtype=np.float32)
     valid = np.ones((n_dates, size, size), dtype=bool)
