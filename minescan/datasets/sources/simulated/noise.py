@@ -173,7 +173,7 @@ def fbm_points(xs: np.ndarray, ys: np.ndarray, spacing: float, octaves: int, see
         tx, ty = tx * tx * (3 - 2 * tx), ty * ty * (3 - 2 * ty)
         ix, iy = ix.astype(np.int64), iy.astype(np.int64)
         corner = [
-            uniform(sub, iy + dy, ix + dx) * (2 * amp) - amp for dy in (0, 1) for dx in (0, 1)
+            _point_hash(sub, iy + dy, ix + dx) * (2 * amp) - amp for dy in (0, 1) for dx in (0, 1)
         ]
         top = corner[0] + (corner[1] - corner[0]) * tx
         bottom = corner[2] + (corner[3] - corner[2]) * tx

@@ -50,8 +50,10 @@ def period_window(period: str | int) -> Window:
         elif len(text) == 7 and text[4] == "-":
             month = np.datetime64(text, "M")
             window = Window(month.astype("datetime64[D]"), (month + 1).astype("datetime64[D]"))
-        else:
+        elif len(text) == 10:
             window = Window(_day(text), _day(text) + 1)
+        else:
+            raise ValueError(text)
     except (ValueError, MinescanError):
         raise MinescanError(
             f"bad period {text!r}; expected YYYY, YYYY-MM, YYYY-MM-DD or START/END"

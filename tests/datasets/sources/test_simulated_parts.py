@@ -1,0 +1,151 @@
+"""Building blocks of the simulated world: noise, periods and seasons, spectra, mine layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from minescan.bands import S2_BANDS
+from minescan.datasets.sources.simulated import mines as minelib
+from minescan.datasets.sources.simulated.noise import Grid, fbm, fbm_points, mix32
+from minescan.datasets.sources.simulated.periods import (
+    Window,
+    period_date,
+    period_window,
+    season_terms,
+)
+from minescan.datasets.sources.simulated.spectra import CLASSES, CODE, LOW, SPAN
+from minescan.datasets.sources.simulated.world import supersample
+from minescan.errors import MinescanError
+
+B = {b: i for i, b in enumerate(S2_BANDS)}
+
+
+def _index(spectrum, a, b):
+    return (spectrum[B[a]] - spectrum[B[b]]) / (spectrum[B[a]] + spectrum[B[b]])
+
+
+# ------------------------------------------------------------------------------ noise
+def test_hash_is_deterministic_and_spread():
+    keys = np.arange(-50_000, 50_000)
+    h = mix32(7, keys)
+    assert np.array_equal(h, mix32(7, keys))
+    assert len(np.unique(h)) > 99_990
+    bits = (h[:, None] >> np.arange(32, dtype=np.uint32)) & 1
+    assert np.allclose(bits.mean(axis=0), 0.5, atol=0.01)
+
+
+def test_fbm_is_smooth_bounded_and_matches_point_evaluation():
+    grid = Grid(123_456, 654_321, 64, 48, 9.55)
+    field = fbm(grid, 400, 3, seed=11)
+    assert field.shape == (48, 64) and field.dtype == np.float32
+    assert np.abs(field).max() <= 1
+    assert np.abs(np.diff(field, axis=1)).max() < 0.2  # smooth at 10 m for a 400 m lattice
+    ys, xs = np.meshgrid(grid.ys, grid.xs, indexing="ij")
+    points = fbm_points(xs.ravel(), ys.ravel(), 400, 3, seed=11).reshape(field.shape)
+    assert np.allclose(points, field, atol=1e-5)
+    assert not np.allclose(fbm(grid, 400, 3, seed=12), field)
+
+
+def test_refined_grid_covers_the_same_ground():
+    grid = Grid(10, 20, 4, 3, 40.0)
+    fine = grid.refine(4)
+    assert fine.bounds == pytest.approx(grid.bounds)
+    assert fine.xs[:4].mean() == pytest.approx(grid.xs[0])
+
+
+@pytest.mark.parametrize(
+    ("res", "factor"), [(2.4, 1), (9.55, 1), (12.0, 1), (19.1, 2), (38.2, 4), (300.0, 4)]
+)
+def test_supersampling_keeps_sub_pixels_near_10_m(res, factor):
+    assert supersample(res) == factor
+
+
+# ---------------------------------------------------------------------------- periods
+@pytest.mark.parametrize(
+    ("period", "start", "end", "middle"),
+    [
+        ("2019", "2019-01-01", "2020-01-01", "2019-07-02"),
+        ("2020-02", "2020-02-01", "2020-03-01", "2020-02-15"),
+        ("2019-01-01/2019-06-30", "2019-01-01", "2019-07-01", "2019-04-01"),
+        (2018, "2018-01-01", "2019-01-01", "2018-07-02"),
+    ],
+)
+def test_periods_parse_to_windows_and_middle_days(period, start, end, middle):
+    window = period_window(period)
+    assert window == Window(np.datetime64(start), np.datetime64(end))
+    assert period_date(period) == np.datetime64(middle)
+
+
+@pytest.mark.parametrize("period", ["19", "2019-13", "2019-05-01/2019-04-01", "spring", ""])
+def test_bad_periods_are_refused(period):
+    with pytest.raises(MinescanError):
+        period_window(period)
+
+
+def test_a_year_averages_the_season_out_and_a_day_does_not():
+    c, s = season_terms(period_window("2019"))
+    assert abs(c) < 0.01 and abs(s) < 0.01
+    c, s = season_terms(Window(np.datetime64("2019-07-24"), np.datetime64("2019-07-25")))
+    assert np.hypot(c, s) == pytest.approx(1, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------- spectra
+def _extremes(name):
+    i = CODE[name]
+    return LOW[:, i], LOW[:, i] + SPAN[:, i]
+
+
+def test_every_class_spectrum_is_a_reflectance():
+    assert LOW.shape == (12, len(CLASSES))
+    for f in (0.0, 1.0):
+        spectra = LOW + f * SPAN
+        assert (spectra > 0).all() and (spectra < 0.7).all()
+
+
+def test_confusers_overlap_excavated_ground_in_ndvi_but_differ_elsewhere():
+    dug = [
+        _index(s, "B08", "B04")
+        for c in ("gold", "coal", "copper")
+        for s in _extremes(f"mine_{c}_bench")
+    ]
+    low, high = min(dug) - 0.1, max(dug) + 0.1
+    for name in ("bare_field", "sandbar", "road", "bare_soil"):
+        for spectrum in _extremes(name):
+            assert low < _index(spectrum, "B08", "B04") < high, name
+    pit_nbr = min(_index(s, "B08", "B12") for s in _extremes("mine_gold_pit"))
+    assert max(_index(s, "B08", "B12") for s in _extremes("burn_scar")) < pit_nbr - 0.1
+
+
+def test_tailings_are_turbid_water():
+    for commodity in ("gold", "coal", "bauxite", "copper", "other"):
+        for spectrum in _extremes(f"mine_{commodity}_tailings"):
+            assert _index(spectrum, "B03", "B08") > 0.2
+            assert spectrum[B["B04"]] > _extremes("water")[0][B["B04"]]  # more sediment
+
+
+# ------------------------------------------------------------------------------ mines
+def test_layout_partitions_the_footprint_and_adds_a_road():
+    rng = np.random.default_rng(1)
+    outline = minelib._blob(rng, (1_000_000.0, 700_000.0), 300.0)
+    mine = minelib.Mine("x", "copper", False, 0, outline, (1_000_000.0, 700_000.0), 900.0, 365)
+    parts = dict(minelib.layout(mine, seed=0))
+    assert {"pit", "bench", "dump", "tailings", "road"} <= set(parts)
+    solid = shapely.union_all([parts[k] for k in ("pit", "bench", "dump", "tailings")])
+    assert solid.symmetric_difference(outline).area < 1e-6 * outline.area
+    assert parts["pit"].area > 0.1 * outline.area
+    assert parts["road"].difference(outline).area > 0  # the haul road leads out
+    artisanal = dict(minelib.layout(mine._replace(artisanal=True, commodity="gold"), seed=0))
+    assert "pond" in artisanal and "pit" not in artisanal
+    assert artisanal["pond"].within(outline.buffer(1e-6))
+
+
+def test_drawn_footprints_grow_from_the_start_date():
+    rng = np.random.default_rng(2)
+    outline = minelib._blob(rng, (0.0, 0.0), 300.0)
+    mine = minelib.Mine("y", "coal", False, 1000, outline, (0.0, 0.0), 700.0, 730)
+    assert minelib.footprint_at(mine, 999).is_empty
+    areas = [minelib.footprint_at(mine, d).area for d in (1000, 1200, 1500, 1730, 5000)]
+    assert np.all(np.diff(areas) > -1e-6) and areas[0] > 0
+    assert areas[-1] == pytest.approx(outline.area)
