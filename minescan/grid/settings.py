@@ -14,3 +14,9 @@ class GridSettings(BaseModel):
     )
     negatives: bool = Field(default=True, description="Draw one negative per positive per zoom.")
     land_negatives: bool = Field(default=True, description="Negatives must lie on land.")
+    search_radius: int = Field(
+        default=32, ge=1, le=1024, description="How far (in cells) to look for a free negative."
+    )
+    preview_max_cells: int = Field(
+        default=2000, ge=0, description="Most cells drawn in preview.html (the page stays light)."
+    )
