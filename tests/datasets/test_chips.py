@@ -179,6 +179,11 @@ def test_bad_inputs_one_line_errors(standin, run_cli, cells_file, tmp_path):
         (("--cells", cells_file, "--out", tmp_path / "o", "--mines", tmp_path / "m.gpkg"), "mines file not found"),
     ]  # fmt: skip
     (tmp_path / "mines.txt").write_text("not parquet")
+    pd.DataFrame({"name": ["a"], "z": [14]}).to_parquet(tmp_path / "few.parquet")
+    cases += [
+        (("--cells", tmp_path / "few.parquet", "--out", tmp_path / "o"), "lacks column(s) x, y"),
+        (("--cells", cells_file, "--out", tmp_path / "o", "--limit", "0"), "--limit must be"),
+    ]
     for args, message in cases:
         code, _, stderr = run_cli("datasets", "chips", *args)
         assert code == 2, args
