@@ -129,7 +129,7 @@ def test_tailings_are_turbid_water():
 def test_layout_partitions_the_footprint_and_adds_a_road():
     rng = np.random.default_rng(1)
     outline = minelib._blob(rng, (1_000_000.0, 700_000.0), 300.0)
-    mine = minelib.Mine("x", "copper", False, 0, outline, (1_000_000.0, 700_000.0), 900.0, 365)
+    mine = minelib.Mine("x", "copper", False, 0, outline, (1_000_000.0, 700_000.0), 600.0, 365)
     parts = dict(minelib.layout(mine, seed=0))
     assert {"pit", "bench", "dump", "tailings", "road"} <= set(parts)
     solid = shapely.union_all([parts[k] for k in ("pit", "bench", "dump", "tailings")])
@@ -144,7 +144,16 @@ def test_layout_partitions_the_footprint_and_adds_a_road():
 def test_drawn_footprints_grow_from_the_start_date():
     rng = np.random.default_rng(2)
     outline = minelib._blob(rng, (0.0, 0.0), 300.0)
-    mine = minelib.Mine("y", "coal", False, 1000, outline, (0.0, 0.0), 700.0, 730)
+    mine = minelib.Mine(
+        "y",
+        "coal",
+        False,
+        1000,
+        outline,
+        (0.0, 0.0),
+        float(shapely.hausdorff_distance(shapely.Point(0, 0), outline)),
+        730,
+    )
     assert minelib.footprint_at(mine, 999).is_empty
     areas = [minelib.footprint_at(mine, d).area for d in (1000, 1200, 1500, 1730, 5000)]
     assert np.all(np.diff(areas) > -1e-6) and areas[0] > 0

@@ -47,8 +47,10 @@ AREA_HA = (15.0, 1.1, 2.0, 500.0)  # median, sigma, min, max
 FIRST_START, LAST_START = np.datetime64("2010-01-01"), np.datetime64("2024-12-31")
 #: Drawn mines start at this share of their radius and reach the outline after 2-8 years.
 START_RADIUS = 0.3
+#: Furthest a haul road runs beyond its mine's edge, in ground metres.
+ROAD_OUTSIDE_M = 700.0
 #: Furthest a drawn mine (with its haul road) reaches from its centre, in ground metres.
-MAX_REACH_M = 2.0 * math.sqrt(AREA_HA[3] * 1e4 / math.pi) + 700.0
+MAX_REACH_M = 3.0 * math.sqrt(AREA_HA[3] * 1e4 / math.pi) + ROAD_OUTSIDE_M
 #: Burn order (last wins) of components on the raster.
 BURN_ORDER = ("bench", "dump", "pit", "tailings", "pond", "road")
 
@@ -57,7 +59,8 @@ class Mine(NamedTuple):
     """One mine in map coordinates (EPSG:3857).
 
     ``parts`` are ``(polygon, day)`` pairs for given polygons; None for drawn mines,
-    which grow radially from ``centre`` over ``growth_days``.
+    which grow radially from ``centre`` over ``growth_days``, from
+    ``START_RADIUS * radius`` to ``radius`` (the outline's furthest point).
     """
 
     mine_id: str
@@ -66,9 +69,14 @@ class Mine(NamedTuple):
     start: int
     footprint: BaseGeometry
     centre: tuple[float, float]
-    reach: float
+    radius: float
     growth_days: int
     parts: tuple | None = None
+
+    @property
+    def reach(self) -> float:
+        """How far from ``centre`` the mine and its haul road extend (map metres)."""
+        return self.radius + ROAD_OUTSIDE_M / ground_scale(self.centre[1])
 
 
 def ground_scale(y: float) -> float:
@@ -130,9 +138,9 @@ def draw_cell(seed: int, density: float, x: int, y: int, is_water) -> list[Mine]
         outline = shapely.affinity.scale(
             outline, *(2 * [math.sqrt(area_ha * 1e4 / (kc * kc) / outline.area)]), origin=(cx, cy)
         )
-        reach = float(shapely.hausdorff_distance(Point(cx, cy), outline)) + 700.0 / kc
+        radius = float(shapely.hausdorff_distance(Point(cx, cy), outline))
         drawn.append(
-            Mine(f"sim-{x}-{y}-{i}", commodity, artisanal, start, outline, (cx, cy), reach, growth)
+            Mine(f"sim-{x}-{y}-{i}", commodity, artisanal, start, outline, (cx, cy), radius, growth)
         )
     if not drawn:
         return drawn
@@ -151,7 +159,7 @@ def footprint_at(mine: Mine, day: int | None) -> BaseGeometry:
     frac = min(1.0, (day - mine.start) / mine.growth_days)
     if frac >= 1.0:
         return mine.footprint
-    radius = mine.reach * (START_RADIUS + (1 - START_RADIUS) * frac)
+    radius = mine.radius * (START_RADIUS + (1 - START_RADIUS) * frac)
     return mine.footprint.intersection(Point(mine.centre).buffer(radius, 128))
 
 
@@ -195,13 +203,22 @@ def layout(mine: Mine, seed: int) -> list[tuple[str, BaseGeometry]]:
         parts["dump"] = dump
         parts["pit"] = pit
         parts["tailings"] = tailings
-    road_turn = turn + rng.uniform(0.8, 2.2)
-    length = 1.1 * radius + rng.uniform(200, 600) / k
-    end = (cx + length * math.cos(road_turn), cy + length * math.sin(road_turn))
-    parts["road"] = LineString([(cx, cy), end]).buffer(5.0 / k, 2)
+    parts["road"] = _haul_road(shape, cx, cy, turn + rng.uniform(0.8, 2.2), rng, k)
     return [
         (name, parts[name]) for name in BURN_ORDER if name in parts and not parts[name].is_empty
     ]
+
+
+def _haul_road(shape, cx: float, cy: float, angle: float, rng, k: float) -> BaseGeometry:
+    """A 10 m road from inside the mine out through its edge, 200-600 m into the country."""
+    direction = np.array([math.cos(angle), math.sin(angle)])
+    far = float(shapely.hausdorff_distance(Point(cx, cy), shape)) * 2 + 1.0
+    ray = LineString([(cx, cy), (cx + far * direction[0], cy + far * direction[1])])
+    hits = shapely.get_coordinates(ray.intersection(shape.boundary))
+    edge = float(np.hypot(*(hits - (cx, cy)).T).max()) if len(hits) else 0.0
+    start = np.array([cx, cy]) + 0.6 * edge * direction
+    end = np.array([cx, cy]) + (edge + rng.uniform(200, ROAD_OUTSIDE_M - 100) / k) * direction
+    return LineString([start, end]).buffer(5.0 / k, 2)
 
 
 class MineLayer(NamedTuple):
@@ -259,7 +276,7 @@ def _dig_days(mine: Mine, grid: Grid, rows: slice, cols: slice, transform: Affin
     if len(r):
         dist = (
             np.hypot(grid.xs[cols][c] - mine.centre[0], grid.ys[rows][r] - mine.centre[1])
-            / mine.reach
+            / mine.radius
         )
         frac = np.clip((dist - START_RADIUS) / (1 - START_RADIUS), 0, 1)
         day[r, c] = mine.start + np.round(frac * mine.growth_days).astype(np.int64)
@@ -447,7 +464,7 @@ class GivenMines(Catalogue):
     def near(self, bounds) -> list[Mine]:
         """Mines with a part (or road, ~1 km) overlapping map ``bounds``."""
         xmin, ymin, xmax, ymax = bounds
-        pad = 1500.0 / ground_scale(max(abs(ymin), abs(ymax)))
+        pad = (ROAD_OUTSIDE_M + 100.0) / ground_scale(max(abs(ymin), abs(ymax)))
         hits = self.tree.query(shapely.box(xmin - pad, ymin - pad, xmax + pad, ymax + pad))
         return [self.mine(int(g)) for g in sorted({int(self.group[i]) for i in hits})]
 

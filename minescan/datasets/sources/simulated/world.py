@@ -333,8 +333,8 @@ class SimulatedSentinel2:
     # ------------------------------------------------------------------ truth
     def _near(self, geometry):
         """Mines near a geometry (EPSG:4326), with the geometry in EPSG:3857."""
-        shape = _geometry(geometry)
-        merc = to_mercator(shape)
+        merc = to_mercator(_geometry(geometry))
+        shapely.prepare(merc)
         return self.catalogue.near(merc.bounds), merc
 
     def mines_in(self, geometry, date=None):
