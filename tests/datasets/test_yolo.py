@@ -90,6 +90,14 @@ def test_images_data_yaml_and_scaling(chips_dir, run_cli, tmp_path):
     assert ok and len(pages) == 6
     data = check_det_dataset(str(ydir / "data.yaml"), autodownload=False)
     assert data["channels"] == 6 and data["nc"] == 1
+    # ultralytics' own training dataset loads the images as 6 channels with our boxes.
+    from ultralytics.data.dataset import YOLODataset
+
+    dataset = YOLODataset(img_path=data[split], data=data, imgsz=SIZE, augment=False, task="detect")
+    item = dataset[dataset.im_files.index(str(image_path))]
+    assert tuple(item["img"].shape) == (6, SIZE, SIZE)
+    np.testing.assert_array_equal(item["img"].numpy(), expected)
+    assert len(item["bboxes"]) == 2
 
 
 def test_rerun_with_other_seed_moves_files(chips_dir, run_cli, tmp_path):
