@@ -36,8 +36,8 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix minescan tests benchmarks
 	$(BIN)/ruff format minescan tests benchmarks
 
-grid: $(STAMP)  ## build the default training grid
-	@echo "make grid: not built yet"
+grid: $(STAMP)  ## grid cells from the example polygons into build/grid (no network)
+	$(BIN)/minescan grid --polygons examples/mines_example.geojson --zooms 13,14,15 --out build/grid
 
 train: $(STAMP)  ## train detector + screen on the simulated world (PROFILE=configs/quick.yaml; FORCE=1 ships to models/demo)
 	$(BIN)/minescan train demo --build $(or $(TRAIN_DIR),build/train) \

@@ -124,7 +124,11 @@ def dissolve_overlaps(geoms: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
     sizes = np.diff(np.r_[starts, n])
     single = order[starts[sizes == 1]]
-    merged = [shapely.union_all(geoms[order[s : s + k]]) for s, k in zip(starts, sizes) if k > 1]
+    merged = [
+        shapely.union_all(geoms[order[s : s + k]])
+        for s, k in zip(starts, sizes, strict=True)
+        if k > 1
+    ]
     return np.concatenate([geoms[single], np.array(merged, dtype=object)])
 
 

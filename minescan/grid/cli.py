@@ -52,6 +52,9 @@ def build_grid(
     preview_max_cells: int = 2000,
 ) -> dict:
     """Run the grid stage end to end; write the four outputs into ``out``; return the report."""
+    import pyarrow
+    import pyarrow.csv
+
     from minescan.grid import cells as grid_cells
     from minescan.grid.aoi import resolve_aoi
     from minescan.grid.preview import write_preview
@@ -82,7 +85,11 @@ def build_grid(
     timer("write")
     write_geoparquet(table, out_dir / "cells.parquet")
     with atomic_path(out_dir / "cells.csv") as tmp:
-        grid_cells.neat_table(table).to_csv(tmp, index=False, float_format="%.9g")
+        pyarrow.csv.write_csv(
+            pyarrow.Table.from_pandas(grid_cells.neat_table(table), preserve_index=False),
+            tmp,
+            pyarrow.csv.WriteOptions(quoting_style="needed"),
+        )
     timer("preview")
     write_preview(table, prepared.geometry, out_dir / "preview.html", preview_max_cells)
     seconds = timer.done()

@@ -315,7 +315,7 @@ def _coast_pieces(index: LandIndex, parents: np.ndarray) -> np.ndarray:
         box_i, country_i = index.tree.query(boxes, predicate="intersects")
         bounds = shapely.bounds(boxes)
         clipped: dict[int, list] = {}
-        for b, c in zip(box_i.tolist(), country_i.tolist()):
+        for b, c in zip(box_i.tolist(), country_i.tolist(), strict=True):
             clipped.setdefault(b, []).append(shapely.clip_by_rect(index.countries[c], *bounds[b]))
         for b, key in enumerate(missing):
             piece = shapely.GeometryCollection(clipped.get(b, []))
@@ -377,7 +377,9 @@ def cell_names(x, y, z, overlap) -> list[str]:
     z = np.broadcast_to(np.asarray(z), lat.shape).tolist()
     overlap = np.broadcast_to(np.asarray(overlap, dtype=float), lat.shape)
     pct = ["neg" if math.isnan(o) else f"{100 * o:.1f}" for o in overlap.tolist()]
-    return [f"{a}_{b}_{c}_{d}" for a, b, c, d in zip(_signed(lat), _signed(lon), z, pct)]
+    return [
+        f"{a}_{b}_{c}_{d}" for a, b, c, d in zip(_signed(lat), _signed(lon), z, pct, strict=True)
+    ]
 
 
 def cell_name(tile, overlap: float | None) -> str:
