@@ -75,7 +75,9 @@ class DaskExecutor:
 
         tasks = iter(tasks)
         first = [self.client.submit(fn, t, pure=False) for t in islice(tasks, 2 * self.workers)]
-        running = as_completed(first)
+        if not first:
+            return
+        running = as_completed(first, loop=self.client.loop)
         for future in running:
             result = future.result()
             future.release()

@@ -10,6 +10,8 @@ scan must merge back into one candidate.
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -140,3 +142,34 @@ def bright_model(folder: Path, channels=("B02", "B03", "B04", "B08", "B11", "B12
     bright_onnx(folder / "detector.onnx", channels)
     write_json(folder / "screen.json", bright_screen().to_dict())
     return folder
+
+
+def bright_spec(model_dir, squares, **scan) -> str:
+    """A task spec that also says how to rebuild the bright-square tools in a worker process."""
+    from minescan.detect.settings import ScanSettings
+
+    return json.dumps(
+        {
+            "scan": ScanSettings(**scan).model_dump(),
+            "source": {},
+            "threads": 1,
+            "bright": {"model": str(model_dir), "squares": np.asarray(squares).tolist()},
+        }
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _bright_tools(model_dir: str, squares: str):
+    from minescan.detect.backends import OnnxDetector
+    from minescan.detect.pyramid import make_tools
+
+    world = BrightSquares(json.loads(squares))
+    return make_tools(world, OnnxDetector(model_dir, threads=1), bright_screen())
+
+
+def run_bright(task):
+    """Like :func:`minescan.detect.pyramid.run_task`, with the bright-square tools (picklable)."""
+    from minescan.detect.pyramid import scan_batch
+
+    doc = json.loads(task.spec)["bright"]
+    return scan_batch(task, _bright_tools(doc["model"], json.dumps(doc["squares"])))
