@@ -91,26 +91,27 @@ def _cells(coords: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Lattice(NamedTuple):
-    """A rectangular lattice of cells over a grid: each pixel's cell, as a flat index."""
+    """A rectangular lattice of cells over a grid: each pixel row's and column's cell."""
 
     rows: np.ndarray  # lattice row of each cell, (n_rows, 1)
     cols: np.ndarray  # lattice column of each cell, (1, n_cols)
-    index: np.ndarray  # intp (H, W): flat position of each pixel's cell
+    row_of: np.ndarray  # intp (H,): position in ``rows`` of each pixel row
+    col_of: np.ndarray  # intp (W,)
 
     @classmethod
     def over(cls, row_cell: np.ndarray, col_cell: np.ndarray) -> _Lattice:
-        r0, c0 = row_cell.min(), col_cell.min()
-        n_cols = int(col_cell.max() - c0 + 1)
-        index = ((row_cell - r0) * n_cols)[:, None] + (col_cell - c0)[None, :]
+        r0, c0 = int(row_cell.min()), int(col_cell.min())
         return cls(
             np.arange(r0, row_cell.max() + 1)[:, None],
-            np.arange(c0, c0 + n_cols)[None, :],
-            index.astype(np.intp),
+            np.arange(c0, col_cell.max() + 1)[None, :],
+            (row_cell - r0).astype(np.intp),
+            (col_cell - c0).astype(np.intp),
         )
 
     def spread(self, table: np.ndarray) -> np.ndarray:
-        """Per-cell ``table`` (n_rows, n_cols) to pixels."""
-        return np.take(table.ravel(), self.index, mode="clip")
+        """Per-cell ``table`` (n_rows, n_cols) to pixels (H, W)."""
+        by_row = np.take(table, self.row_of, axis=0, mode="clip")
+        return np.take(by_row, self.col_of, axis=1, mode="clip")
 
 
 def _water(noise, seed: int, wet: np.ndarray, agri: np.ndarray):
@@ -140,17 +141,21 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     shape = (grid.height, grid.width)
     fs = lambda field: field_seed(seed, field)  # noqa: E731
 
-    wet = fbm(grid, 64000, 2, fs(_CLIMATE)) * np.float32(1 / 0.22)
-    patch = fbm(grid, 4000, 4, fs(_PATCH))
-    patch += np.float32(0.2) * fbm(grid, 150, 2, fs(_EDGE))
+    wet = fbm(grid, 64000, 2, fs(_CLIMATE))
+    wet *= np.float32(1 / 0.22)
+    edge = fbm(grid, 150, 2, fs(_EDGE))
+    edge *= np.float32(0.2)
     agri = fbm(grid, 9000, 2, fs(_AGRI))
 
+    # Height above the forest line: wetter places grow forest lower down, dry ones lie bare.
+    above = fbm(grid, 4000, 4, fs(_PATCH))
+    above += edge
+    above += np.float32(0.12) * wet
+    above -= np.float32(0.05)
     codes = np.full(shape, CODE["grassland"], np.uint8)
-    forest_limit = np.float32(0.05) - np.float32(0.12) * wet
-    codes[patch > forest_limit] = CODE["forest"]
-    crop = (agri > 0) & (patch < forest_limit + np.float32(0.1))
-    codes[crop] = CODE["cropland"]
-    codes[patch < np.float32(-0.30) - np.float32(0.12) * wet] = CODE["bare_soil"]
+    codes[above > 0] = CODE["forest"]
+    codes[(agri > 0) & (above < np.float32(0.1))] = CODE["cropland"]
+    codes[above < np.float32(-0.35)] = CODE["bare_soil"]
 
     # Fields: a rectangular lattice; some fields lie bare (fallow or ploughed), hedges between.
     col_cell, col_edge = _cells(grid.xs, FIELD_SIZE[0])
@@ -192,8 +197,12 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     coarse = fbm(grid, 300, 2, fs(_COARSE))
     index = codes.astype(np.intp)
     base = np.take(_BASE, index, mode="clip")
-    base += np.take(_FINE_W, index, mode="clip") * fine
-    base += np.take(_COARSE_W, index, mode="clip") * coarse
+    weight = np.take(_FINE_W, index, mode="clip")
+    weight *= fine
+    base += weight
+    np.take(_COARSE_W, index, mode="clip", out=weight)
+    weight *= coarse
+    base += weight
     base[river] += np.float32(0.35)  # rivers carry more sediment than lakes
     swing = np.take(_SWING, index, mode="clip")
 
@@ -214,5 +223,6 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
             here = crop & hemisphere[:, None]
             phase_cos[here] = fields.spread(np.cos(angle))[here]
             phase_sin[here] = fields.spread(np.sin(angle))[here]
-    brightness = np.float32(1) + np.float32(0.25) * fine
+    brightness = fine * np.float32(0.25)
+    brightness += np.float32(1)
     return Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)

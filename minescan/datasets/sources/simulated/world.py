@@ -121,12 +121,16 @@ def _tile_grid(tile, size_px: int, margin_px: int) -> Grid:
 
 
 def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor x factor`` blocks over the last two axes."""
+    """Average ``factor x factor`` blocks over the last two axes (as float32)."""
     if factor == 1:
         return values
-    *lead, h, w = values.shape
-    blocks = values.reshape(*lead, h // factor, factor, w // factor, factor)
-    return blocks.mean(axis=(-3, -1), dtype=np.float32)
+    total = None
+    for dy in range(factor):
+        for dx in range(factor):
+            part = values[..., dy::factor, dx::factor]
+            total = part.astype(np.float32) if total is None else np.add(total, part, out=total)
+    total *= np.float32(1 / factor**2)
+    return total
 
 
 def _band_indices(bands) -> tuple[tuple[str, ...], list[int]]:
