@@ -161,8 +161,8 @@ def test_negatives_are_free_distinct_nearest_and_on_land():
     t, polys = ring_of_positives()
     (zc,) = cells.grid_cells(cells.prepare_polygons(polys), [15])
     assert zc.positive.sum() == 9 and zc.negative_x.size == 9
-    covered = set(zip(zc.x.tolist(), zc.y.tolist()))
-    negs = list(zip(zc.negative_x.tolist(), zc.negative_y.tolist()))
+    covered = set(zip(zc.x.tolist(), zc.y.tolist(), strict=True))
+    negs = list(zip(zc.negative_x.tolist(), zc.negative_y.tolist(), strict=True))
     assert len(set(negs)) == 9 and not covered & set(negs)
     # the 3x3 block's negatives fill its nearest ring: each within 2 cells of the block
     assert all(t.x - 2 <= x <= t.x + 4 and t.y - 2 <= y <= t.y + 4 for x, y in negs)

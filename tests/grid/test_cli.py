@@ -96,6 +96,7 @@ def test_aoi_restricts(run_cli, tmp_path):
     assert json.loads((out / "grid_report.json").read_text())["polygons"]["used"] == 1
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
 def test_assume_crs(run_cli, tmp_path):
     geoms = list(gpd.read_file(EXAMPLE).geometry)
     gpd.GeoDataFrame(geometry=geoms, crs=None).to_file(tmp_path / "nocrs.shp")
