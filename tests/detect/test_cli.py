@@ -1,0 +1,135 @@
+"""``minescan scan`` from the command line: the real simulated world and a stand-in ONNX model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+from shapely.geometry import box
+
+from minescan.raster import write_cog
+
+REPO = Path(__file__).resolve().parents[2]
+BBOX = "bbox:-2.0,6.0,-1.95,6.05"  # ~31 km2 of southwestern Ghana: 4 tiles at z13
+
+
+@pytest.fixture
+def one_tile_per_batch(tmp_path):
+    path = tmp_path / "small-batches.yaml"
+    path.write_text("scan:\n  batch_size: 1\n")
+    return path
+
+
+def candidates(run: Path) -> pd.DataFrame:
+    table = gpd.read_parquet(run / "candidates.parquet")
+    return pd.DataFrame(
+        {"wkb": table.geometry.to_wkb(), "score": table.score, "tile": table.tile,
+         "run_id": table.run_id}
+    )  # fmt: skip
+
+
+def test_help_explains_the_flags(run_cli):
+    code, out, _ = run_cli("scan", "--help")
+    assert code == 0
+    for flag in ("--aoi", "--mines", "--truth", "--exhaustive", "--workers", "--scheduler"):
+        assert flag in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--aoi", "country:XYZ"], "unknown country code"),
+        (["--aoi", "bbox:-20,-10,-19.9,-9.9"], "holds no land tile"),
+        (["--aoi", BBOX, "--workers", "2", "--scheduler", "tcp://x:1"], "not both"),
+        (["--aoi", BBOX, "--source", "geotiff", "--mines", "m.gpkg"], "simulated world"),
+    ],
+)
+def test_bad_input_is_one_line(run_cli, model_dir, tmp_path, args, message):
+    code, _, err = run_cli("scan", *args, "--model", model_dir, "--out", tmp_path / "r")
+    assert code == 2
+    assert (
+        err.strip().startswith("error:") and message in err and len(err.strip().splitlines()) == 1
+    )
+
+
+def test_missing_model_file(run_cli, model_dir, tmp_path):
+    partial = tmp_path / "model"
+    partial.mkdir()
+    (partial / "scaling.json").write_text((model_dir / "scaling.json").read_text())
+    code, _, err = run_cli("scan", "--aoi", BBOX, "--model", partial, "--out", tmp_path / "r")
+    assert code == 2 and "model file missing" in err and "detector.onnx" in err
+
+
+def test_model_channels_missing_from_the_source(run_cli, model_dir, tmp_path):
+    tif = tmp_path / "rgb.tif"
+    write_cog(tif, np.full((3, 64, 64), 0.1, np.float32), Affine(10, 0, -222000, 0, -10, 672000))
+    config = tmp_path / "geotiff.yaml"
+    config.write_text(f"source:\n  kind: geotiff\n  files: [{tif}]\n  bands: [B02, B03, B04]\n")
+    code, _, err = run_cli(
+        "scan", "--aoi", BBOX, "--config", config, "--model", model_dir, "--out", tmp_path / "r"
+    )
+    assert code == 2 and "B08,B11,B12" in err and "geotiff" in err
+
+
+def test_truth_without_crs(run_cli, model_dir, tmp_path):
+    truth = tmp_path / "truth.gpkg"
+    gpd.GeoDataFrame(geometry=[box(-1.99, 6.01, -1.98, 6.02)]).to_file(truth)
+    code, _, err = run_cli(
+        "scan", "--aoi", BBOX, "--truth", truth, "--model", model_dir, "--out", tmp_path / "r"
+    )
+    assert code == 2 and "has no CRS" in err
+
+
+def test_corrupt_checkpoint_and_foreign_checkpoint(run_cli, model_dir, tmp_path):
+    run = tmp_path / "r"
+    code, out, _ = run_cli("scan", "--aoi", BBOX, "--model", model_dir, "--quiet", "--out", run)
+    assert code == 0 and "map.html" in out
+    batch = sorted((run / "_checkpoint" / "z14").glob("b*.json"))[0]
+    batch.write_text(batch.read_text()[:-20])
+    code, _, err = run_cli("scan", "--aoi", BBOX, "--model", model_dir, "--out", run)
+    assert code == 2 and "is corrupt" in err and batch.name in err
+    code, _, err = run_cli("scan", "--aoi", BBOX, "--zooms", "13,14", "--model", model_dir,
+                           "--out", run)  # fmt: skip
+    assert code == 2 and "another run" in err
+
+
+def test_sigkill_mid_scan_then_rerun_gives_the_uninterrupted_candidates(
+    model_dir, one_tile_per_batch, tmp_path
+):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    args = [sys.executable, "-m", "minescan.cli", "scan", "--aoi", BBOX, "--model", str(model_dir),
+            "--config", str(one_tile_per_batch), "--quiet"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    subprocess.run([*args, "--out", str(whole)], cwd=cwd, env=env, check=True, capture_output=True)
+
+    proc = subprocess.Popen([*args, "--out", str(cut)], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while len(list((cut / "_checkpoint").glob("z1[45]/b*.json"))) < 3:
+        assert proc.poll() is None, "the scan ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "candidates.parquet").exists()
+    done = len(list((cut / "_checkpoint").glob("z*/b*.json")))
+
+    rerun = subprocess.run([*args, "--out", str(cut)], cwd=cwd, env=env, capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    report = json.loads((cut / "scan_report.json").read_text())
+    assert report["totals"]["resumed_batches"] == done
+    a, b = candidates(whole), candidates(cut)
+    assert len(a) > 0 and not b.duplicated().any()
+    pd.testing.assert_frame_equal(a, b)
+    assert list(cwd.iterdir()) == []  # nothing written outside --out
+    assert "map.html" in rerun.stdout
