@@ -44,7 +44,7 @@ train: $(STAMP)  ## train detector + screen on the simulated world (PROFILE=conf
 	  $(if $(PROFILE),--config $(PROFILE)) $(if $(FORCE),--ship models/demo --force)
 
 scan: $(STAMP)  ## the demo sweep: simulated world, shipped model, ~10,000 km2, no network
-	@echo "make scan: will sweep ~10,000 km2 of the simulated world with the shipped model in models/demo and write runs/demo/"
+	$(BIN)/minescan scan --config configs/demo.yaml --out runs/demo
 
 monitor: $(STAMP)  ## per-mine excavation history on a simulated mine
 	@echo "make monitor: not built yet"

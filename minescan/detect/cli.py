@@ -11,8 +11,9 @@ from minescan.errors import MinescanError
 @click.command(name="scan")
 @click.option(
     "--aoi",
-    required=True,
-    help="Where to look: country:ISO3 (country:GHA), bbox:W,S,E,N in degrees, or a polygon file.",
+    default=None,
+    help="Where to look: country:ISO3 (country:GHA), bbox:W,S,E,N in degrees, or a polygon "
+    "file. Default: the config's scan.aoi.",
 )
 @source_options
 @click.option(
@@ -124,6 +125,9 @@ def cli(
     settings = load_settings(config_file, overrides)
     if settings.source.mines and settings.source.kind != "simulated":
         raise MinescanError("--mines places mines in the simulated world; use --source simulated")
+    aoi = aoi or settings.scan.aoi
+    if not aoi:
+        raise MinescanError("no area to scan; give --aoi (or scan.aoi in the --config file)")
     region = resolve_aoi(aoi)
     report = scan(region, settings, out, aoi_spec=aoi, progress=not quiet)
     _echo_summary(report, out)

@@ -16,6 +16,9 @@ class ScanSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    aoi: str | None = Field(
+        default=None, description="country:ISO3, bbox:W,S,E,N or a polygon file; --aoi overrides."
+    )
     zooms: list[int] = Field(default=[13, 14, 15])
     model: str = Field(
         default="models/demo", description="Folder with detector.onnx, screen.json, scaling.json."
@@ -72,5 +75,5 @@ class ScanSettings(BaseModel):
 
     def result_fields(self) -> dict:
         """The settings that decide the candidates (hashed into the run id)."""
-        execution = {"workers", "scheduler", "threads", "device", "truth"}
+        execution = {"workers", "scheduler", "threads", "device", "truth", "aoi"}
         return self.model_dump(exclude=execution)
