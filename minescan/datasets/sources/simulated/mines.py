@@ -330,7 +330,8 @@ class Catalogue:
 
     seed: int
 
-    def near(self, bounds: tuple[float, float, float, float]) -> list[Mine]:
+    def near(self, bounds: tuple[float, float, float, float], within=None) -> list[Mine]:
+        """Mines that may touch map ``bounds``; ``within`` (a map geometry) may prune the search."""
         raise NotImplementedError
 
     def components(self, mine: Mine) -> tuple[tuple[str, BaseGeometry], ...]:
@@ -366,14 +367,23 @@ class DrawnMines(Catalogue):
                     self._cache.popitem(last=False)
         return found
 
-    def near(self, bounds: tuple[float, float, float, float]) -> list[Mine]:
-        """Mines whose reach overlaps map ``bounds`` (xmin, ymin, xmax, ymax)."""
+    def near(self, bounds: tuple[float, float, float, float], within=None) -> list[Mine]:
+        """Mines whose reach overlaps map ``bounds`` (xmin, ymin, xmax, ymax).
+
+        With ``within`` (a prepared map geometry), z10 cells far from it are not drawn:
+        a long, thin country costs its own area, not its bounding box.
+        """
         if self.density <= 0:
             return []
         xmin, ymin, xmax, ymax = bounds
         pad = MAX_REACH_M / ground_scale(max(abs(ymin), abs(ymax)))
         out = []
         for x, y in _cells_in((xmin - pad, ymin - pad, xmax + pad, ymax + pad)):
+            if within is not None:
+                b = mercantile.xy_bounds(mercantile.Tile(x, y, CELL_ZOOM))
+                cell = shapely.box(b.left - pad, b.bottom - pad, b.right + pad, b.top + pad)
+                if not within.intersects(cell):
+                    continue
             for mine in self.cell(x, y):
                 mx, my = mine.centre
                 r = mine.reach
@@ -461,7 +471,7 @@ class GivenMines(Catalogue):
                 self._cache.popitem(last=False)
         return mine
 
-    def near(self, bounds) -> list[Mine]:
+    def near(self, bounds, within=None) -> list[Mine]:
         """Mines with a part (or road, ~1 km) overlapping map ``bounds``."""
         xmin, ymin, xmax, ymax = bounds
         pad = (ROAD_OUTSIDE_M + 100.0) / ground_scale(max(abs(ymin), abs(ymax)))

@@ -339,7 +339,7 @@ class SimulatedSentinel2:
         """Mines near a geometry (EPSG:4326), with the geometry in EPSG:3857."""
         merc = to_mercator(_geometry(geometry))
         shapely.prepare(merc)
-        return self.catalogue.near(merc.bounds), merc
+        return self.catalogue.near(merc.bounds, within=merc), merc
 
     def mines_in(self, geometry, date=None):
         """Truth: one row per mine whose footprint by ``date`` (None: final) meets ``geometry``.
