@@ -52,13 +52,10 @@ def build_grid(
     preview_max_cells: int = 2000,
 ) -> dict:
     """Run the grid stage end to end; write the four outputs into ``out``; return the report."""
-    import pyarrow
-    import pyarrow.csv
-
     from minescan.grid import cells as grid_cells
     from minescan.grid.aoi import resolve_aoi
     from minescan.grid.preview import write_preview
-    from minescan.io import atomic_path, ensure_dir, read_vector, write_geoparquet, write_json
+    from minescan.io import ensure_dir, read_vector, write_json
 
     out_dir = Path(out)
     timer = StepTimer(total=7 + len(zooms))
@@ -81,15 +78,10 @@ def build_grid(
         progress=timer,
     )
     timer("table")
-    table = grid_cells.cells_table(zoom_cells)
+    table = grid_cells.cells_arrow(zoom_cells)
     timer("write")
-    write_geoparquet(table, out_dir / "cells.parquet")
-    with atomic_path(out_dir / "cells.csv") as tmp:
-        pyarrow.csv.write_csv(
-            pyarrow.Table.from_pandas(grid_cells.neat_table(table), preserve_index=False),
-            tmp,
-            pyarrow.csv.WriteOptions(quoting_style="needed"),
-        )
+    grid_cells.write_cells_parquet(table, out_dir / "cells.parquet")
+    grid_cells.write_cells_csv(table, out_dir / "cells.csv")
     timer("preview")
     write_preview(table, prepared.geometry, out_dir / "preview.html", preview_max_cells)
     seconds = timer.done()
@@ -119,7 +111,7 @@ def build_grid(
             }
             for c in zoom_cells
         },
-        "cells": len(table),
+        "cells": table.num_rows,
         "seconds": seconds,
         "seconds_total": round(sum(seconds.values()), 3),
     }

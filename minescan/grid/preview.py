@@ -26,12 +26,19 @@ def overlap_colour(overlap: float) -> str:
     return RAMP[step]
 
 
-def shown_cells(cells, max_cells: int):
-    """The cells worth drawing: the coarsest zoom, at most ``max_cells`` (pairs kept together)."""
-    coarse = cells[cells.z == cells.z.min()]
-    positives = coarse[coarse.label == "pos"].head(max_cells // 2)
-    negatives = coarse[(coarse.label == "neg") & coarse.pair.isin(positives.name)]
-    return positives, negatives
+def shown_cells(table, max_cells: int):
+    """The cells worth drawing, as GeoDataFrames (positives, negatives).
+
+    The coarsest zoom only, at most ``max_cells`` cells in all, each negative with its positive.
+    """
+    import pyarrow.compute as pc
+
+    from minescan.grid.cells import to_geodataframe
+
+    coarse = table.filter(pc.equal(table["z"], pc.min(table["z"])))
+    positives = coarse.filter(pc.equal(coarse["label"], "pos")).slice(0, max_cells // 2)
+    negatives = coarse.filter(pc.is_in(coarse["pair"], positives["name"]))
+    return to_geodataframe(positives), to_geodataframe(negatives)
 
 
 def write_preview(cells, polygons: np.ndarray, path: str | os.PathLike, max_cells: int = 2000):
@@ -40,7 +47,7 @@ def write_preview(cells, polygons: np.ndarray, path: str | os.PathLike, max_cell
     Parameters
     ----------
     cells
-        The cells GeoDataFrame (columns of :data:`minescan.grid.cells.COLUMNS`).
+        The cells arrow table (:func:`minescan.grid.cells.cells_arrow`).
     polygons
         Mine polygons (shapely array, EPSG:4326); those near the shown cells are drawn.
     max_cells
@@ -51,8 +58,9 @@ def write_preview(cells, polygons: np.ndarray, path: str | os.PathLike, max_cell
     positives, negatives = shown_cells(cells, max_cells)
     shown = len(positives) + len(negatives)
     fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
+    zoom = positives.z.min() if len(positives) else "-"
     title = (
-        f"minescan grid: {shown} of {len(cells)} cells shown (zoom {cells.z.min()}); "
+        f"minescan grid: {shown} of {cells.num_rows} cells shown (zoom {zoom}); "
         "positives coloured by overlap, negatives grey, mine polygons in red"
     )
     fmap.get_root().html.add_child(folium.Element(f"<h4 style='margin:4px'>{title}</h4>"))

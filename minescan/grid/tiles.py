@@ -367,19 +367,36 @@ def _scaled_centres(x, y, z) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(lat * lat_factor).astype(np.int64), np.rint(lon * factor).astype(np.int64)
 
 
-def _signed(values: np.ndarray) -> list[str]:
-    return [f"0{-v}" if v < 0 else str(v) for v in values.tolist()]
+def _signed(values: np.ndarray):
+    """Integers as text, a leading ``0`` in place of the minus sign (an arrow string array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(np.abs(values)), pa.string())
+    return pc.if_else(pa.array(values < 0), pc.binary_join_element_wise("0", text, ""), text)
+
+
+def cell_names_array(x, y, z, overlap):
+    """Names of many cells as an arrow string array; ``overlap`` is NaN for negatives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lat, lon = _scaled_centres(x, y, z)
+    zoom = pc.cast(pa.array(np.broadcast_to(np.asarray(z, dtype=np.int64), lat.shape)), pa.string())
+    overlap = np.broadcast_to(np.asarray(overlap, dtype=float), lat.shape)
+    tenths = np.rint(np.nan_to_num(overlap) * 1000).astype(np.int64)  # percent, one decimal
+    pct = pc.binary_join_element_wise(
+        pc.cast(pa.array(tenths // 10), pa.string()),
+        pc.cast(pa.array(tenths % 10), pa.string()),
+        ".",
+    )
+    pct = pc.if_else(pa.array(np.isnan(overlap)), "neg", pct)
+    return pc.binary_join_element_wise(_signed(lat), _signed(lon), zoom, pct, "_")
 
 
 def cell_names(x, y, z, overlap) -> list[str]:
     """Names of many cells; ``overlap`` is a float array with NaN for negatives."""
-    lat, lon = _scaled_centres(x, y, z)
-    z = np.broadcast_to(np.asarray(z), lat.shape).tolist()
-    overlap = np.broadcast_to(np.asarray(overlap, dtype=float), lat.shape)
-    pct = ["neg" if math.isnan(o) else f"{100 * o:.1f}" for o in overlap.tolist()]
-    return [
-        f"{a}_{b}_{c}_{d}" for a, b, c, d in zip(_signed(lat), _signed(lon), z, pct, strict=True)
-    ]
+    return cell_names_array(x, y, z, overlap).to_pylist()
 
 
 def cell_name(tile, overlap: float | None) -> str:
@@ -445,7 +462,8 @@ def tile_from_name(name: str) -> mercantile.Tile:
     xs, ys = xs[ok], ys[ok]
     lat, lon = _scaled_centres(xs, ys, parsed.z)
     match = np.flatnonzero(
-        (np.array(_signed(lat)) == lat_text) & (np.array(_signed(lon)) == lon_text)
+        (np.array(_signed(lat).to_pylist()) == lat_text)
+        & (np.array(_signed(lon).to_pylist()) == lon_text)
     )
     if match.size == 0:
         raise MinescanError(f"cell name {name!r} matches no tile at zoom {parsed.z}")

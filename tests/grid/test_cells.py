@@ -210,6 +210,32 @@ def test_cells_table_columns_and_pairs():
     for row in table.itertuples():
         assert tiles.tile_from_name(row.name) == (row.x, row.y, row.z)
         assert row.quadkey == mercantile.quadkey(row.x, row.y, row.z)
-    neat = cells.neat_table(table)
-    assert {"west", "south", "east", "north", "lon", "lat"} <= set(neat.columns)
-    assert "geometry" not in neat.columns
+    for row in table.itertuples():
+        west, south, east, north = mercantile.bounds(row.x, row.y, row.z)
+        assert row.geometry.bounds == pytest.approx((west, south, east, north))
+        assert row.geometry.area == pytest.approx((east - west) * (north - south))
+
+
+def test_written_files_read_back(tmp_path):
+    import geopandas as gpd
+    import pandas as pd
+
+    _, polys = ring_of_positives()
+    table = cells.cells_arrow(cells.grid_cells(cells.prepare_polygons(polys), [14, 15]))
+    cells.write_cells_parquet(table, tmp_path / "c.parquet")
+    cells.write_cells_csv(table, tmp_path / "c.csv")
+    back = gpd.read_parquet(tmp_path / "c.parquet")
+    assert back.crs.to_epsg() == 4326 and list(back.columns) == cells.COLUMNS
+    assert back.geometry.equals(cells.to_geodataframe(table).geometry)
+    csv = pd.read_csv(tmp_path / "c.csv")
+    assert list(csv.columns) == cells.COLUMNS[:-1] + [
+        "west",
+        "south",
+        "east",
+        "north",
+        "lon",
+        "lat",
+    ]
+    lon, lat = tiles.tile_centres(csv.x, csv.y, csv.z)
+    assert np.allclose(csv.lon, lon) and np.allclose(csv.lat, lat)
+    assert np.allclose(csv.west, back.geometry.bounds.minx)
