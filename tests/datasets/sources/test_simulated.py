@@ -337,3 +337,11 @@ def test_from_settings_reads_the_mines_file(tmp_path, given_mines):
     source = open_source(SourceSettings(kind="simulated", seed=3, mines=str(path)))
     assert source.name == "simulated"
     assert set(source.mines_in(given_mines.union_all()).mine_id) == set(given_mines.mine_id)
+
+
+@pytest.mark.parametrize("zoom", [0, 4, 9, 19])
+def test_every_zoom_reads_a_finite_plausible_chip(drawn, zoom):
+    chip = drawn.read(mercantile.tile(-1.6, 6.7, zoom), size_px=32)
+    assert np.isfinite(chip.data).all()
+    assert 0.02 < chip.data.mean() < 0.4
+    assert chip.valid_fraction > 0.8

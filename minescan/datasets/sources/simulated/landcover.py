@@ -25,6 +25,9 @@ FIELD_SIZE = (320.0, 240.0)
 HEDGE_M = 8.0
 #: Half width of rivers, in units of the river noise field (about 20-30 m).
 RIVER_HALF_WIDTH = np.float32(0.0017)
+#: Coarsest sub-pixel (map metres) at which rivers and roads, zero-contours of smooth noise,
+#: are drawn; on coarser grids they would be sampled as noise (a z5 tile and above).
+THIN_FEATURES_MAX_RES = 2000.0
 #: Cell size of the lattice on which forest clearings are cut.
 CLEARING_CELL_M = 400.0
 
@@ -93,20 +96,17 @@ def _cells(coords: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
 class _Lattice(NamedTuple):
     """A rectangular lattice of cells over a grid: each pixel row's and column's cell."""
 
-    rows: np.ndarray  # lattice row of each cell, (n_rows, 1)
-    cols: np.ndarray  # lattice column of each cell, (1, n_cols)
+    rows: np.ndarray  # lattice rows under the grid, (n_rows, 1)
+    cols: np.ndarray  # lattice columns under the grid, (1, n_cols)
     row_of: np.ndarray  # intp (H,): position in ``rows`` of each pixel row
     col_of: np.ndarray  # intp (W,)
 
     @classmethod
     def over(cls, row_cell: np.ndarray, col_cell: np.ndarray) -> _Lattice:
-        r0, c0 = int(row_cell.min()), int(col_cell.min())
-        return cls(
-            np.arange(r0, row_cell.max() + 1)[:, None],
-            np.arange(c0, col_cell.max() + 1)[None, :],
-            (row_cell - r0).astype(np.intp),
-            (col_cell - c0).astype(np.intp),
-        )
+        """The cells under the pixels (never more cells than pixels, at any zoom)."""
+        rows, row_of = np.unique(row_cell, return_inverse=True)
+        cols, col_of = np.unique(col_cell, return_inverse=True)
+        return cls(rows[:, None], cols[None, :], row_of.astype(np.intp), col_of.astype(np.intp))
 
     def spread(self, table: np.ndarray) -> np.ndarray:
         """Per-cell ``table`` (n_rows, n_cols) to pixels (H, W)."""
@@ -184,11 +184,14 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     codes[cleared & inset & (codes == CODE["forest"])] = CODE["clearing"]
 
     # Roads: thin zero-contours of smooth noise, around towns.
-    road = np.abs(fbm(grid, 25000, 2, fs(_ROAD))) < 0.0004
-    codes[road & (town > -0.1)] = CODE["road"]
+    if grid.res <= THIN_FEATURES_MAX_RES:
+        road = np.abs(fbm(grid, 25000, 2, fs(_ROAD))) < 0.0004
+        codes[road & (town > -0.1)] = CODE["road"]
 
     # Water: lakes in low spots, rivers on zero-contours with sandbars on their banks.
     lake, river, bank = _water(lambda *a: fbm(grid, *a), seed, wet, agri)
+    if grid.res > THIN_FEATURES_MAX_RES:
+        river[:] = bank[:] = False
     if bank.any():
         codes[bank & (fbm(grid, 400, 2, fs(_SAND)) > 0.1)] = CODE["sandbar"]
     codes[lake | river] = CODE["water"]

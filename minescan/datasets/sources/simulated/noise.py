@@ -128,7 +128,9 @@ DENSE_ROWS = 48
 def fbm(grid: Grid, spacing: float, octaves: int, seed: int) -> np.ndarray:
     """Fractal value noise: ``octaves`` octaves from ``spacing`` metres down by halves, about [-1, 1].
 
-    Each octave is smooth value noise on a hashed lattice. It is separable: interpolate
+    Octaves much finer than the grid's pixels (lattice under half a pixel) are left out:
+    their average over a pixel is about zero. Each octave is smooth value noise on a
+    hashed lattice. It is separable: interpolate
     the lattice along x (a small ``(lattice rows, W)`` array), then along y, either with
     a sparse ``(H, lattice rows)`` weight matrix (coarse octaves, all in one matrix
     product) or by gathering two rows per pixel row (fine octaves).
@@ -139,6 +141,8 @@ def fbm(grid: Grid, spacing: float, octaves: int, seed: int) -> np.ndarray:
     out = None
     for k in range(octaves):
         step = spacing / 2**k
+        if step < grid.res / 2:
+            break  # this and finer octaves average to about zero over a pixel
         y_first, y_idx, y_w = _axis_weights(ys, step)
         ny = int(y_idx.max()) + 2
         lattice_rows = _lattice_rows(xs, y_first, ny, step, seed * 131 + k, 0.5**k / total)
@@ -157,7 +161,7 @@ def fbm(grid: Grid, spacing: float, octaves: int, seed: int) -> np.ndarray:
     if weights:
         dense = np.concatenate(weights, axis=1) @ np.concatenate(rows, axis=0)
         out = dense if out is None else np.add(out, dense, out=out)
-    return out
+    return np.zeros((grid.height, grid.width), np.float32) if out is None else out
 
 
 def fbm_points(xs: np.ndarray, ys: np.ndarray, spacing: float, octaves: int, seed: int):

@@ -46,6 +46,9 @@ MAX_SUPERSAMPLE = 4
 MAX_SERIES_VALUES = 600_000_000
 #: Ground metres added around a series geometry.
 SERIES_BUFFER_M = 100.0
+#: Coarsest sub-pixel, in map metres, at which mines are drawn (z9 at 256 px and finer):
+#: beyond it a mine is a pixel or two and the z10 mine catalogue of a chip would be huge.
+MAX_MINE_RES = 80.0
 #: Confuser classes exported as truth (urban patches count: they are bright and bare).
 CONFUSER_KINDS = ("bare_field", "sandbar", "burn_scar", "clearing", "road", "urban")
 
@@ -211,7 +214,7 @@ class SimulatedSentinel2:
         surf = landcover.surface(grid, self.seed, int(str(ref)[:4]))
         f = surf.fraction(*season_terms(window))
         codes = surf.codes
-        layer = minelib.render(self.catalogue, grid)
+        layer = self._mines(grid)
         if layer is not None:
             dug = layer.at(int(day_number(ref)))
             if dug.any():
@@ -458,8 +461,14 @@ class SimulatedSentinel2:
             crs="EPSG:4326",
         )
 
+    def _mines(self, grid: Grid):
+        """The mine layer of ``grid``; none where pixels are far coarser than any mine."""
+        if grid.res > MAX_MINE_RES:
+            return None
+        return minelib.render(self.catalogue, grid)
+
     def _footprints(self, grid: Grid, day: int) -> np.ndarray:
-        layer = minelib.render(self.catalogue, grid)
+        layer = self._mines(grid)
         if layer is None:
             return np.zeros((grid.height, grid.width), bool)
         return layer.inside & layer.at(day)
