@@ -80,3 +80,19 @@ def test_cuda_without_a_cuda_runtime_is_a_clear_error(model_dir):
         pytest.skip("this onnxruntime has CUDA")
     with pytest.raises(MinescanError, match="no CUDA provider"):
         OnnxDetector(model_dir, device="cuda")
+
+
+@pytest.mark.slow
+def test_onnx_and_ultralytics_backends_agree_on_the_shipped_model():
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "models" / "demo"
+    if not (demo / "detector.pt").is_file() or not (demo / "detector.onnx").is_file():
+        pytest.skip("models/demo (detector.pt + detector.onnx) is not shipped yet")
+    onnx_det, torch_det = OnnxDetector(demo), load_detector(demo, backend="ultralytics")
+    assert onnx_det.channels == torch_det.channels
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 255, (2, len(onnx_det.channels), 288, 288), dtype=np.uint8)
+    batch[:, :, 100:180, 80:200] = 230  # a bright block the model may take for a pit
+    a, b = onnx_det.raw(batch), torch_det.raw(batch)
+    assert a.shape == b.shape and np.allclose(a, b, atol=1e-2 * max(1.0, np.abs(a).max()))
