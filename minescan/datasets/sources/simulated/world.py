@@ -219,7 +219,7 @@ class SimulatedSentinel2:
             dug = layer.at(int(day_number(ref)))
             if dug.any():
                 codes = np.where(dug, layer.codes, codes)
-                f[dug] = np.clip(np.float32(0.5) + np.float32(1.5) * surf.fine[dug], 0, 1)
+                f[dug] = _dug_fraction(surf.fine[dug])
         return codes, f, surf.brightness
 
     @staticmethod
@@ -322,8 +322,8 @@ class SimulatedSentinel2:
         fine = grid.refine(factor)
         data = np.empty((len(dates), len(names), grid.height, grid.width), np.float32)
         valid = np.ones((len(dates), grid.height, grid.width), bool)
-        layer = minelib.render(self.catalogue, fine)
-        years: dict[int, tuple] = {}
+        layer = self._mines(fine)
+        years: dict[int, _SeriesYear] = {}
         for t, date in enumerate(dates):
             year = int(str(date)[:4])
             if year not in years:
@@ -474,6 +474,11 @@ class SimulatedSentinel2:
         return layer.inside & layer.at(day)
 
 
+def _dug_fraction(fine: np.ndarray) -> np.ndarray:
+    """End-member fraction of dug ground: patchy, from its fine texture."""
+    return np.clip(np.float32(0.5) + np.float32(1.5) * fine, 0, 1)
+
+
 class _SeriesYear:
     """One year of a series: the static land surface and mine layer, observed per date."""
 
@@ -484,8 +489,7 @@ class _SeriesYear:
             self.mine_rows, self.mine_cols = np.nonzero(layer.day != minelib.NEVER)
             self.mine_day = layer.day[self.mine_rows, self.mine_cols]
             self.mine_codes = layer.codes[self.mine_rows, self.mine_cols].astype(np.intp)
-            fine = surf.fine[self.mine_rows, self.mine_cols]
-            self.mine_f = np.clip(np.float32(0.5) + np.float32(1.5) * fine, 0, 1)
+            self.mine_f = _dug_fraction(surf.fine[self.mine_rows, self.mine_cols])
 
     def observe(self, date: np.datetime64, band_idx) -> np.ndarray:
         """Cloud-free reflectance ``(bands, H, W)`` on ``date``."""
