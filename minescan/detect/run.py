@@ -34,7 +34,7 @@ from minescan.detect.pyramid import (
 )
 from minescan.detect.scoring import EQUAL_AREA, score
 from minescan.errors import MinescanError
-from minescan.grid.aoi import AOI, land
+from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
 from minescan.io import ensure_dir, read_vector, write_geoparquet, write_json, write_vector
 
@@ -93,7 +93,10 @@ def land_area_km2(geometry) -> float:
     """Land area of an EPSG:4326 geometry in km2 (equal-area projection)."""
     import geopandas as gpd
 
-    part = shapely.intersection(geometry, land())
+    # Intersect with the countries near the AOI only: the whole land union is slow to clip.
+    table = countries()
+    near = table.geometry.values[table.sindex.query(geometry, predicate="intersects")]
+    part = shapely.intersection(geometry, shapely.union_all(near))
     return float(gpd.GeoSeries([part], crs=4326).to_crs(EQUAL_AREA).area.iloc[0] / 1e6)
 
 
