@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from minescan.errors import MinescanError
 from minescan.grid import tiles
-from minescan.grid.coverage import Coverage, cell_coverage, unique_sorted
+from minescan.grid.coverage import Coverage, cell_coverage
 
 #: Names of the columns of cells.parquet, in order.
 COLUMNS = ["name", "z", "x", "y", "quadkey", "label", "overlap", "pair", "geometry"]
@@ -218,33 +218,44 @@ def draw_negatives(
         cy = y[pending, None] + chunk[None, :, 1]
         key = ((x[pending, None] + chunk[None, :, 0]) % n) * n + cy
         free = (cy >= 0) & (cy < n)
-        free[free] = ~_member(key[free], occupied) & ~_member(key[free], taken)
+        blocked = np.sort(np.concatenate([occupied, taken]))
+        free[free] = ~_member(key[free], blocked)
         if free.any():
             # Land and AOI tests are the costly ones: once per distinct cell of the chunk.
-            cells = unique_sorted(key[free])
+            cells, inverse = _unique_inverse(key[free])
             ok = allowed(np.column_stack([cells // n, cells % n, np.full(cells.size, zoom)]))
-            free[free] = _member(key[free], cells[ok])
+            free[free] = ok[inverse]
         rows = np.flatnonzero(free.any(axis=1))
         while rows.size:
             rank = np.argmax(free[rows], axis=1)
             want = key[rows, rank]
+            # A cell taken since the chunk began is struck off; that row proposes again.
+            gone = _member(want, taken)
+            free[rows[gone], rank[gone]] = False
+            live = np.flatnonzero(~gone)
             # The nearest proposer, then the earliest, gets a contested cell.
-            order = np.lexsort((rows, rank, want))
-            first = np.r_[True, want[order][1:] != want[order][:-1]]
+            order = live[np.lexsort((rows[live], rank[live], want[live]))]
+            first = np.r_[True, want[order][1:] != want[order][:-1]] if order.size else order
             winners = order[first]
             neg[pending[rows[winners]]] = want[winners]
-            won = np.sort(want[winners])
-            taken = np.sort(np.concatenate([taken, won]), kind="stable")
-            still = np.ones(rows.size, dtype=bool)
-            still[winners] = False
-            rows = rows[still]
-            free[rows] &= ~_member(key[rows], won)
+            taken = np.sort(np.concatenate([taken, want[winners]]), kind="stable")
+            free[rows[winners]] = False
             rows = rows[free[rows].any(axis=1)]
         pending = np.flatnonzero(neg < 0)
         start += width
         width *= 2
     found = neg >= 0
     return np.where(found, neg // n, -1), np.where(found, neg % n, -1), found
+
+
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and, per input, the index of its value (one sort)."""
+    order = np.argsort(values)
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    inverse = np.empty(values.size, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
 
 
 def _member(key: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:

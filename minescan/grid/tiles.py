@@ -248,7 +248,7 @@ class LandIndex(NamedTuple):
 
 
 @functools.lru_cache(maxsize=1)
-def land_index(zoom: int = 8) -> LandIndex:
+def land_index(zoom: int = 10) -> LandIndex:
     """Classify the cells of ``zoom`` by their exact land area (countries of the shipped layer)."""
     from minescan.grid.aoi import countries
 
@@ -271,7 +271,7 @@ def land_tiles(tiles_xyz: np.ndarray) -> np.ndarray:
     """Which tiles (an ``(n, 3)`` array of x, y, z) share area with land.
 
     Land is the union of the shipped Natural Earth countries. Tiles are judged
-    through their zoom-8 ancestor: wholly land or wholly sea decides at once; in
+    through their zoom-10 ancestor: wholly land or wholly sea decides at once; in
     coastal ancestors the tile is tested against the land cut out of the ancestor.
 
     Examples
@@ -307,21 +307,31 @@ def land_tiles(tiles_xyz: np.ndarray) -> np.ndarray:
 
 def _coast_pieces(index: LandIndex, parents: np.ndarray) -> np.ndarray:
     """The land inside each coastal cell of ``index.zoom`` (prepared geometries, cached)."""
-    missing = [p for p in parents.tolist() if p not in _COAST]
-    if missing:
-        todo = np.array(missing, dtype=np.int64)
-        n = 2**index.zoom
-        boxes = tile_boxes(todo // n, todo % n, index.zoom)
-        box_i, country_i = index.tree.query(boxes, predicate="intersects")
-        bounds = shapely.bounds(boxes)
-        clipped: dict[int, list] = {}
-        for b, c in zip(box_i.tolist(), country_i.tolist(), strict=True):
-            clipped.setdefault(b, []).append(shapely.clip_by_rect(index.countries[c], *bounds[b]))
-        for b, key in enumerate(missing):
-            piece = shapely.GeometryCollection(clipped.get(b, []))
+    n = 2**index.zoom
+    out = []
+    for key in parents.tolist():
+        if key not in _COAST:
+            piece = shapely.GeometryCollection(list(_land_parts(index.zoom, key // n, key % n)))
             shapely.prepare(piece)
             _COAST[key] = piece
-    return np.array([_COAST[p] for p in parents.tolist()], dtype=object)
+        out.append(_COAST[key])
+    return np.array(out, dtype=object)
+
+
+@functools.lru_cache(maxsize=65536)
+def _land_parts(zoom: int, x: int, y: int) -> tuple:
+    """Land polygons clipped to one tile, cut from the parent three zooms up (so each cut is small)."""
+    bounds = tuple(float(v[0]) for v in tile_bounds([x], [y], zoom))
+    if zoom <= 4:
+        index = land_index()
+        source = index.countries[index.tree.query(shapely.box(*bounds), predicate="intersects")]
+    else:
+        up = min(3, zoom - 4)
+        source = np.array(_land_parts(zoom - up, x >> up, y >> up), dtype=object)
+    if source.size == 0:
+        return ()
+    parts = shapely.clip_by_rect(source, *bounds)
+    return tuple(parts[~shapely.is_empty(parts)])
 
 
 #: Land cut out of coastal cells of the land index: parent key -> prepared geometry.
