@@ -110,13 +110,14 @@ def truth(aoi, mines, seed, date, confusers, config_file, out) -> None:
             f"{MAX_CONFUSERS_KM2:,} km2: pass --no-confusers or a smaller AOI"
         )
     source = SimulatedSentinel2.from_settings(settings)
-    click.echo(f"simulated truth over {area.name} ({km2:,.0f} km2)...", err=True)
-    layers = {
-        "mines": source.mines_in(area.geometry, date),
-        "components": source.components_in(area.geometry, date),
-    }
+    click.echo(f"simulated truth over {area.name} ({km2:,.0f} km2)", err=True)
+    steps = [("mines", source.mines_in), ("components", source.components_in)]
     if confusers:
-        layers["confusers"] = source.confusers_in(area.geometry, date)
+        steps.append(("confusers", source.confusers_in))
+    layers = {}
+    for name, query in steps:
+        click.echo(f"  {name}...", err=True)
+        layers[name] = query(area.geometry, date)
     with atomic_path(out, suffix=".gpkg") as tmp:
         for name, frame in layers.items():
             if frame.empty:
