@@ -46,8 +46,9 @@ train: $(STAMP)  ## train detector + screen on the simulated world (PROFILE=conf
 scan: $(STAMP)  ## the demo sweep: simulated world, shipped model, ~10,000 km2, no network
 	$(BIN)/minescan scan --config configs/demo.yaml --out runs/demo
 
-monitor: $(STAMP)  ## per-mine excavation history on a simulated mine
-	@echo "make monitor: not built yet"
+monitor: $(STAMP)  ## per-mine excavation history of a simulated mine growing 2017-2020 -> runs/monitor-demo
+	$(BIN)/minescan monitor --growth configs/monitor-demo-growth.geojson \
+		--start 2016-01-01 --end 2020-12-31 --out runs/monitor-demo
 
 bench: $(STAMP)  ## run every benchmark and print its figures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -14,8 +14,9 @@
    soil, rock and turbid ponds all score high.
 3. **Persistence.** A pixel must score above ``score_threshold`` on
    ``persistence`` consecutive clear dates (clouds in between do not count),
-   and on at least ``min_after_fraction`` of its clear dates from then on: a
-   mine does not turn green again, a harvested field does.
+   and on at least ``min_after_fraction`` of its clear dates from then on,
+   both over the next 90 days and to the end: a mine does not turn green
+   again, a harvested field does.
 4. **Spatial coherence and envelope.** Patches smaller than
    ``min_component_px`` are dropped and a pixel stays excavated from its
    onset (the first date of the persistent run) on.
@@ -38,6 +39,9 @@ from minescan.monitor.preprocess import Series, nan_quantile
 
 #: index -> the direction excavation moves it.
 SIGNS: dict[str, int] = {"NDVI": -1, "NBR": -1, "NDMI": -1, "BSI": 1, "NDWI": 1}
+
+#: Days after an onset over which most clear dates must agree.
+CONFIRM_DAYS = 90
 
 #: Land-cover classes the seasonal reference is computed in.
 N_CLASSES = 6
@@ -147,19 +151,39 @@ def disturbance(z: dict[str, np.ndarray]) -> np.ndarray:
     return np.mean(np.stack(list(z.values())), axis=0)
 
 
-def onsets(hit: np.ndarray, valid: np.ndarray, n: int, min_after: float) -> np.ndarray:
+def confirmed(
+    hit: np.ndarray, valid: np.ndarray, dates: np.ndarray, min_after: float
+) -> np.ndarray:
+    """``(T, H, W)``: from ``t`` on, ``min_after`` of the clear dates are hits, both over the
+    next :data:`CONFIRM_DAYS` and up to the end.
+
+    The end of the series rejects a harvest (the field greens again); the
+    next months reject a few noisy dates long before the real digging starts.
+    """
+    zero = np.zeros((1, *hit.shape[1:]), np.int32)
+    hits = np.concatenate([zero, np.cumsum(hit & valid, axis=0, dtype=np.int32)])
+    clear = np.concatenate([zero, np.cumsum(valid, axis=0, dtype=np.int32)])
+    stop = np.searchsorted(dates, dates + np.timedelta64(CONFIRM_DAYS, "D"), side="right")
+    soon_hits, soon_clear = hits[stop] - hits[:-1], clear[stop] - clear[:-1]
+    late_hits, late_clear = hits[-1] - hits[:-1], clear[-1] - clear[:-1]
+    return (soon_hits >= min_after * np.maximum(soon_clear, 1)) & (
+        late_hits >= min_after * np.maximum(late_clear, 1)
+    )
+
+
+def onsets(
+    hit: np.ndarray, valid: np.ndarray, dates: np.ndarray, n: int, min_after: float
+) -> np.ndarray:
     """First date of the first run of ``n`` clear hits that later dates confirm; -1 for none.
 
     Examples
     --------
     >>> hit = np.array([0, 1, 0, 1, 1, 1], bool)[:, None]
-    >>> onsets(hit, np.ones_like(hit), 2, 0.6).tolist()
+    >>> dates = np.datetime64("2019-01-01") + np.arange(6) * 5
+    >>> onsets(hit, np.ones_like(hit), dates, 2, 0.6).tolist()
     [3]
     """
-    clear_hits = hit & valid
-    later_hits = np.cumsum(clear_hits[::-1], axis=0)[::-1]
-    later_clear = np.cumsum(valid[::-1], axis=0)[::-1]
-    confirmed = later_hits >= min_after * np.maximum(later_clear, 1)
+    ok_from = confirmed(hit, valid, dates, min_after)
     onset = np.full(hit.shape[1:], -1, dtype=np.int32)
     run = np.zeros(hit.shape[1:], dtype=np.int32)
     run_start = np.zeros(hit.shape[1:], dtype=np.int32)
@@ -168,7 +192,7 @@ def onsets(hit: np.ndarray, valid: np.ndarray, n: int, min_after: float) -> np.n
         run = np.where(valid[t], np.where(hit[t], run + 1, 0), run)
         # Confirmation counts from the run's first date: the run itself is evidence.
         ok = (run >= n) & (onset < 0)
-        ok &= np.take_along_axis(confirmed, run_start[None], axis=0)[0]
+        ok &= np.take_along_axis(ok_from, run_start[None], axis=0)[0]
         onset = np.where(ok, run_start, onset)
     return onset
 
@@ -211,7 +235,9 @@ def detect(series: Series, settings) -> Detection:
     score = disturbance(z)
     with np.errstate(invalid="ignore"):
         hit = series.valid & (score > settings.score_threshold)
-    onset = onsets(hit, series.valid, settings.persistence, settings.min_after_fraction)
+    onset = onsets(
+        hit, series.valid, series.dates, settings.persistence, settings.min_after_fraction
+    )
     onset[~remove_small(onset >= 0, settings.min_component_px)] = -1
     t = np.arange(len(series.dates))[:, None, None]
     state = (onset[None] >= 0) & (t >= onset[None])

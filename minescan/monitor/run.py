@@ -52,7 +52,13 @@ class Request:
 
     def stamp(self) -> dict:
         """What makes a finished mine reusable by a rerun."""
-        return {"start": self.start, "end": self.end, "method": self.method}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "method": self.method,
+            "monitor": self.settings.get("monitor", {}),
+            "growth": self.growth,
+        }
 
 
 def parse_period(start: str, end: str) -> tuple[str, str]:
