@@ -199,7 +199,7 @@ def evaluate(
                 plots=False,
                 verbose=False,
                 workers=0,
-                project=str(work),
+                project=str(work.resolve()),
                 name=f"val_{split}_{key}",
                 exist_ok=True,
             )
@@ -304,7 +304,7 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
             amp=False,
             plots=False,
             verbose=False,
-            project=str(out / "_runs"),
+            project=str((out / "_runs").resolve()),  # ultralytics puts relative ones under runs/
             name="train",
             exist_ok=True,
             hsv_h=0.0,

@@ -41,8 +41,10 @@ RULE = "sparsest model whose validation score is within 1% of the best validatio
 CLIP_M = 200.0
 #: Share of validation tiles holding a mine that the tile rule must keep.
 KEEP_MINE_TILES = 0.99
-#: The calibrated tile floor is multiplied by this margin, so unseen mine tiles that look a
-#: little weaker than the validation ones are still kept.
+#: Share of empty validation tiles the floor should drop at least (the target is 60% at test).
+DROP_EMPTY_TILES = 0.8
+#: Where mine and empty tiles overlap at every threshold, the floor is this share of the
+#: largest floor that keeps 99% of mine tiles, so weaker unseen mine tiles are still kept.
 SAFETY = 0.5
 PIXEL_COLUMNS = ("signed_distance_m", "inside", "cell", "z", "split")
 
@@ -55,8 +57,8 @@ class L1Path:
     lambdas: np.ndarray  # (k,)
     coefs: np.ndarray  # (k, F) on standardised features
     intercepts: np.ndarray  # (k,)
-    scores: np.ndarray  # (k,) the score the rule uses: R2 (lasso) or AUC (logistic)
-    extra: dict[str, np.ndarray]  # other validation figures per lambda: MAE / F1
+    scores: np.ndarray  # (k,) the score the rule uses: R2 (lasso) or average precision (logistic)
+    extra: dict[str, np.ndarray]  # other validation figures per lambda: MAE, or AUC and F1
     chosen: int
 
     @property
@@ -156,16 +158,20 @@ def lasso_path_fit(
 def logistic_path_fit(
     x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n: int = 16
 ) -> L1Path:
-    """L1-logistic path over C (lambda = 1 / (C n)); validation AUC and F1 per lambda."""
+    """L1-logistic path over C (lambda = 1 / (C n)); validation AP, AUC and F1 per lambda.
+
+    The rule uses average precision: the tile rule lives at the high-precision end of
+    the pixel ranking, where AUC barely moves but AP does.
+    """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score, roc_auc_score
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
     from sklearn.svm import l1_min_c
 
     if len(np.unique(y_train)) < 2:
         raise MinescanError("screen: the training pixels hold only one class (inside or outside)")
     c_min = l1_min_c(x_train, y_train, loss="log")
     cs = c_min * np.logspace(0.05, 3.5, n)
-    coefs, intercepts, auc, f1 = [], [], [], []
+    coefs, intercepts, ap, auc, f1 = [], [], [], [], []
     two_classes = len(np.unique(y_val)) == 2
     for c in cs:
         model = LogisticRegression(
@@ -181,9 +187,10 @@ def logistic_path_fit(
         intercepts.append(float(model.intercept_[0]))
         logit = x_val @ model.coef_[0] + model.intercept_[0]
         auc.append(roc_auc_score(y_val, logit) if two_classes else np.nan)
+        ap.append(average_precision_score(y_val, logit) if two_classes else np.nan)
         f1.append(f1_score(y_val, logit >= 0, zero_division=0))
     coefs = np.array(coefs)
-    auc = np.array(auc)
+    ap = np.array(ap)
     n_nz = (np.abs(coefs) > 0).sum(axis=1)
     lambdas = 1.0 / (cs * len(y_train))
     return L1Path(
@@ -191,9 +198,9 @@ def logistic_path_fit(
         lambdas,
         coefs,
         np.array(intercepts),
-        auc,
-        {"f1": np.array(f1)},
-        choose(auc, n_nz),
+        ap,
+        {"auc": np.array(auc), "f1": np.array(f1)},
+        choose(ap, n_nz),
     )
 
 
@@ -208,7 +215,7 @@ def path_table(paths: list[L1Path], names: list[str]) -> pd.DataFrame:
                 "log10_lambda": math.log10(lam),
                 "n_nonzero": int(path.n_nonzero[i]),
                 "val_score": float(path.scores[i]),
-                "metric": "r2" if path.model == "lasso" else "auc",
+                "metric": "r2" if path.model == "lasso" else "average_precision",
                 **{f"val_{k}": float(v[i]) for k, v in path.extra.items()},
                 "chosen": i == path.chosen,
                 "intercept": float(path.intercepts[i]),
@@ -245,7 +252,7 @@ def plot_paths(paths: list[L1Path], names: list[str], path: Path) -> None:
         ax.set_title(f"{p.model}: weights (standardised features)")
         ax.set_ylabel("w_i")
         ax = axes[1, col]
-        metric = "R2 (signed distance)" if p.model == "lasso" else "AUC (inside/outside)"
+        metric = "R2 (signed distance)" if p.model == "lasso" else "AP (inside/outside)"
         ax.plot(loglam, p.scores, marker="o", ms=3)
         ax2 = ax.twinx()
         ax2.plot(loglam, p.n_nonzero, color="grey", ls=":", lw=1)
@@ -348,14 +355,16 @@ class TileRule:
     tile_min_fraction: dict[int, float]
 
 
-def calibrate(tiles: list[TileScores], n_thresholds: int = 100, safety: float = SAFETY) -> TileRule:
-    """Pick the pixel threshold and per-zoom floors that drop the most empty validation tiles.
+def calibrate(tiles: list[TileScores], n_thresholds: int = 100) -> TileRule:
+    """Pick the pixel threshold and per-zoom floors from validation tiles.
 
-    For each candidate threshold (quantiles of all pixel scores, dense in the
-    upper tail where small mines live), each zoom's floor is ``safety`` times
-    the largest floor that keeps :data:`KEEP_MINE_TILES` of its validation mine
-    tiles; the margin absorbs the spread between validation and unseen tiles.
-    The threshold with the highest share of empty tiles dropped wins.
+    For a candidate pixel threshold, each zoom has a gap between ``high``, the
+    largest floor that still keeps :data:`KEEP_MINE_TILES` of its mine tiles,
+    and ``low``, the smallest floor that drops :data:`DROP_EMPTY_TILES` of its
+    empty tiles (never below one pixel). The floor goes in the middle of the
+    gap on a log scale, and the threshold with the widest gap (worst zoom)
+    wins: the most room for unseen tiles on both sides. Where no threshold opens
+    a gap, keeping wins: the floor is :data:`SAFETY` times ``high``.
     """
     if not any(t.has_mine for t in tiles):
         raise MinescanError(
@@ -366,18 +375,30 @@ def calibrate(tiles: list[TileScores], n_thresholds: int = 100, safety: float = 
     levels = np.concatenate(
         [np.linspace(0.05, 0.9, n_thresholds - n_tail), 1 - np.logspace(-1, -5, n_tail)]
     )
-    candidates = np.unique(np.quantile(all_scores, levels))
+    # midpoints between quantiles: scores are discrete (quantised reflectance), and a threshold
+    # sitting exactly on a crowded value would make the fractions jump with rounding
+    q = np.unique(np.round(np.quantile(all_scores, levels), 3))
+    candidates = (q[:-1] + q[1:]) / 2 if q.size > 1 else q
     zooms = sorted({t.zoom for t in tiles})
+    one_pixel = 1.0 / max(max(t.scores.size for t in tiles), 1)
     best = None
     for thr in candidates:
-        floors = {}
+        floors, gaps = {}, []
         for z in zooms:
-            fr = np.array([_fraction(t, thr) for t in tiles if t.zoom == z and t.has_mine])
-            floors[z] = safety * tile_floor(fr)
+            mine = np.array([_fraction(t, thr) for t in tiles if t.zoom == z and t.has_mine])
+            empty = np.array([_fraction(t, thr) for t in tiles if t.zoom == z and not t.has_mine])
+            high = tile_floor(mine)
+            low = max(float(np.quantile(empty, DROP_EMPTY_TILES)) if empty.size else 0.0, one_pixel)
+            if high > low:
+                floors[z] = float(np.sqrt(high * low))
+                gaps.append(high / low)
+            else:
+                floors[z] = SAFETY * high
+                gaps.append(high / low if low > 0 else 0.0)
         rule = TileRule(float(thr), floors)
-        drop = _drop_rate(tiles, rule)
-        if best is None or drop > best[0]:
-            best = (drop, rule)
+        key = (min(gaps), _drop_rate(tiles, rule))
+        if best is None or key > best[0]:
+            best = (key, rule)
     return best[1]
 
 
@@ -504,15 +525,17 @@ def fit_screen(
         "lambda": float(logistic.lambdas[logistic.chosen]),
         "rule": RULE,
         "tile_rule": f"keep a tile when the share of its valid pixels with score >= pixel_threshold "
-        f"is >= tile_min_fraction[zoom]; both set on validation chips to keep >= "
-        f"{KEEP_MINE_TILES:.0%} of mine tiles while dropping the most empty tiles; the "
-        f"floor is then multiplied by a safety margin of {SAFETY:g}",
+        f"is >= tile_min_fraction[zoom]; on validation chips, per zoom, the floor sits in the "
+        f"middle (log scale) of the gap between the largest floor keeping "
+        f"{KEEP_MINE_TILES:.0%} of mine tiles and the smallest dropping "
+        f"{DROP_EMPTY_TILES:.0%} of empty tiles; the threshold with the widest gap wins",
         "validation": {
             "logistic": {
-                "auc": float(logistic.scores[logistic.chosen]),
+                "average_precision": float(logistic.scores[logistic.chosen]),
+                "best_average_precision": float(np.nanmax(logistic.scores)),
+                "auc": float(logistic.extra["auc"][logistic.chosen]),
                 "f1": float(logistic.extra["f1"][logistic.chosen]),
                 "n_features": int(logistic.n_nonzero[logistic.chosen]),
-                "best_auc": float(np.nanmax(logistic.scores)),
             },
             "lasso": {
                 "lambda": float(lasso.lambdas[lasso.chosen]),
@@ -540,6 +563,7 @@ def summary(screen: Screen) -> str:
         {
             "features": screen.features,
             "lambda": screen.info.get("lambda"),
+            "val_ap": v.get("logistic", {}).get("average_precision"),
             "val_auc": v.get("logistic", {}).get("auc"),
             f"{where}_mine_tiles_kept": t.get("mine_tiles_kept"),
             f"{where}_empty_tiles_dropped": t.get("empty_tiles_dropped"),
