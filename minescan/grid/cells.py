@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from minescan.errors import MinescanError
 from minescan.grid import tiles
-from minescan.grid.coverage import Coverage, cell_coverage
+from minescan.grid.coverage import Coverage, cell_coverage, unique_sorted
 
 #: Names of the columns of cells.parquet, in order.
 COLUMNS = ["name", "z", "x", "y", "quadkey", "label", "overlap", "pair", "geometry"]
@@ -218,29 +218,45 @@ def draw_negatives(
         cy = y[pending, None] + chunk[None, :, 1]
         key = ((x[pending, None] + chunk[None, :, 0]) % n) * n + cy
         free = (cy >= 0) & (cy < n)
-        blocked = np.sort(np.concatenate([occupied, taken]))
-        free[free] = ~_member(key[free], blocked)
-        if free.any():
-            # Land and AOI tests are the costly ones: once per distinct cell of the chunk.
-            cells, inverse = _unique_inverse(key[free])
-            ok = allowed(np.column_stack([cells // n, cells % n, np.full(cells.size, zoom)]))
-            free[free] = ok[inverse]
+        free[free] = ~_member(key[free], np.sort(np.concatenate([occupied, taken])))
+        # Distinct candidate cells of the chunk, and per (positive, offset) the cell's index.
+        cells, inverse = _unique_inverse(key[free])
+        cell_id = np.full(key.shape, -1, dtype=np.int64)
+        cell_id[free] = inverse
+        checked = np.zeros(cells.size, dtype=bool)
+        ok = np.zeros(cells.size, dtype=bool)
+        won = np.zeros(cells.size, dtype=bool)
         rows = np.flatnonzero(free.any(axis=1))
+        coastal = rows[:0]
         while rows.size:
             rank = np.argmax(free[rows], axis=1)
-            want = key[rows, rank]
-            # A cell taken since the chunk began is struck off; that row proposes again.
-            gone = _member(want, taken)
-            free[rows[gone], rank[gone]] = False
-            live = np.flatnonzero(~gone)
+            want = cell_id[rows, rank]
+            # Land and AOI tests are the costly ones: only on proposed cells, once each;
+            # but a row refused once (near a coast) has all its cells tested at once.
+            check = want[~checked[want]]
+            if coastal.size:
+                check = np.concatenate([check, cell_id[coastal][free[coastal]]])
+            unknown = unique_sorted(check[~checked[check]])
+            if unknown.size:
+                xyz = np.column_stack([cells[unknown] // n, cells[unknown] % n])
+                ok[unknown] = allowed(np.column_stack([xyz, np.full(unknown.size, zoom)]))
+                checked[unknown] = True
+                free[rows] &= ok[np.maximum(cell_id[rows], 0)] | ~checked[cell_id[rows]]
+                rank = np.argmax(free[rows], axis=1)
+                want = cell_id[rows, rank]
+            coastal = rows[~checked[want]]
+            refused = (checked[want] & ~ok[want]) | won[want]
+            free[rows[refused], rank[refused]] = False
+            live = np.flatnonzero(checked[want] & ok[want] & ~won[want])
             # The nearest proposer, then the earliest, gets a contested cell.
             order = live[np.lexsort((rows[live], rank[live], want[live]))]
             first = np.r_[True, want[order][1:] != want[order][:-1]] if order.size else order
             winners = order[first]
-            neg[pending[rows[winners]]] = want[winners]
-            taken = np.sort(np.concatenate([taken, want[winners]]), kind="stable")
+            neg[pending[rows[winners]]] = cells[want[winners]]
+            won[want[winners]] = True
             free[rows[winners]] = False
             rows = rows[free[rows].any(axis=1)]
+        taken = np.sort(np.concatenate([taken, cells[won]]))
         pending = np.flatnonzero(neg < 0)
         start += width
         width *= 2
