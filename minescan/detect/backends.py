@@ -28,7 +28,7 @@ def decode(raw: np.ndarray, conf: float, iou: float = 0.5) -> list[np.ndarray]:
     --------
     >>> raw = np.zeros((1, 5, 2), np.float32)
     >>> raw[0, :, 0] = [10, 10, 4, 4, 0.9]    # a box centred at (10, 10), score 0.9
-    >>> decode(raw, conf=0.5)[0].round(2).tolist()
+    >>> decode(raw, conf=0.5)[0].astype(float).round(2).tolist()
     [[8.0, 8.0, 12.0, 12.0, 0.9]]
     """
     out = []
