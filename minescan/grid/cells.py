@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from minescan.errors import MinescanError
 from minescan.grid import tiles
-from minescan.grid.coverage import Coverage, cell_coverage, unique_sorted
+from minescan.grid.coverage import Coverage, cell_coverage, member, unique_sorted
 
 #: Names of the columns of cells.parquet, in order.
 COLUMNS = ["name", "z", "x", "y", "quadkey", "label", "overlap", "pair", "geometry"]
@@ -193,7 +193,7 @@ def draw_negatives(
     x, y
         Positives of one zoom, in the order they are served.
     occupied
-        Sorted keys ``x * 2**zoom + y`` of cells that share area with a polygon.
+        Keys ``x * 2**zoom + y`` of cells that share area with a polygon.
     allowed
         Takes an ``(n, 3)`` array of tiles and says which may be negatives (land, AOI).
     radius
@@ -218,7 +218,7 @@ def draw_negatives(
         cy = y[pending, None] + chunk[None, :, 1]
         key = ((x[pending, None] + chunk[None, :, 0]) % n) * n + cy
         free = (cy >= 0) & (cy < n)
-        free[free] = ~_member(key[free], np.sort(np.concatenate([occupied, taken])))
+        free[free] = ~member(key[free], np.concatenate([occupied, taken]))
         # Distinct candidate cells of the chunk, and per (positive, offset) the cell's index.
         cells, inverse = _unique_inverse(key[free])
         cell_id = np.full(key.shape, -1, dtype=np.int64)
@@ -256,7 +256,7 @@ def draw_negatives(
             won[want[winners]] = True
             free[rows[winners]] = False
             rows = rows[free[rows].any(axis=1)]
-        taken = np.sort(np.concatenate([taken, cells[won]]))
+        taken = np.concatenate([taken, cells[won]])
         pending = np.flatnonzero(neg < 0)
         start += width
         width *= 2
@@ -272,14 +272,6 @@ def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(values.size, dtype=np.int64)
     inverse[order] = np.cumsum(first) - 1
     return ordered[first], inverse
-
-
-def _member(key: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """Elementwise ``key in sorted_keys``."""
-    if sorted_keys.size == 0:
-        return np.zeros(key.shape, dtype=bool)
-    idx = np.minimum(np.searchsorted(sorted_keys, key), sorted_keys.size - 1)
-    return sorted_keys[idx] == key
 
 
 def negative_filter(
@@ -322,7 +314,7 @@ def grid_cells(
         cells = ZoomCells(zoom, x, y, overlap, positive)
         if negatives and positive.any():
             progress(f"negatives z{zoom}")
-            occupied = np.sort(x * 2**zoom + y)
+            occupied = x * 2**zoom + y
             nx, ny, found = draw_negatives(
                 x[positive], y[positive], zoom, occupied, allowed, search_radius
             )

@@ -42,6 +42,19 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
 
 
+def member(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Elementwise ``value in table`` for int64 keys, through a hash table (pandas).
+
+    Several times faster than ``searchsorted`` on a sorted table for millions of keys.
+    """
+    import pandas as pd
+
+    values = np.asarray(values)
+    if np.size(table) == 0:
+        return np.zeros(values.shape, dtype=bool)
+    return pd.Index(np.ravel(values)).isin(np.asarray(table)).reshape(values.shape)
+
+
 def _edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All ring edges of polygonal geometries, exteriors counter-clockwise and holes clockwise."""
     oriented = shapely.orient_polygons(geoms, exterior_cw=False)

@@ -237,12 +237,15 @@ def tiles_intersecting(geometry: BaseGeometry, xyz: np.ndarray, coarse_zoom: int
     return result
 
 
+#: Land states of the cells of the land index.
+SEA, COAST, LAND = 0, 1, 2
+
+
 class LandIndex(NamedTuple):
-    """Land cells at one coarse zoom: wholly land, partly land, and the country shapes."""
+    """Land cells at one coarse zoom, as a dense grid of states, and the country shapes."""
 
     zoom: int
-    full: np.ndarray
-    partial: np.ndarray
+    state: np.ndarray  # uint8 per cell key x * 2**zoom + y: SEA, COAST or LAND
     countries: np.ndarray
     tree: shapely.STRtree
 
@@ -254,17 +257,9 @@ def land_index(zoom: int = 10) -> LandIndex:
 
     geoms = wrap_longitudes(countries().geometry.values)
     cover = cell_coverage(to_units(geoms, zoom))
-    key = cover.x * 2**zoom + cover.y
-    full = cover.area >= 1 - 1e-6
-    return LandIndex(zoom, np.sort(key[full]), np.sort(key[~full]), geoms, shapely.STRtree(geoms))
-
-
-def _member(key: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """Elementwise ``key in sorted_keys``."""
-    if sorted_keys.size == 0:
-        return np.zeros(np.shape(key), dtype=bool)
-    idx = np.minimum(np.searchsorted(sorted_keys, key), sorted_keys.size - 1)
-    return sorted_keys[idx] == key
+    state = np.full(4**zoom, SEA, dtype=np.uint8)
+    state[cover.x * 2**zoom + cover.y] = np.where(cover.area >= 1 - 1e-6, LAND, COAST)
+    return LandIndex(zoom, state, geoms, shapely.STRtree(geoms))
 
 
 def land_tiles(tiles_xyz: np.ndarray) -> np.ndarray:
@@ -273,6 +268,7 @@ def land_tiles(tiles_xyz: np.ndarray) -> np.ndarray:
     Land is the union of the shipped Natural Earth countries. Tiles are judged
     through their zoom-10 ancestor: wholly land or wholly sea decides at once; in
     coastal ancestors the tile is tested against the land cut out of the ancestor.
+    Coarser tiles are land when any of their zoom-10 descendants is.
 
     Examples
     --------
@@ -287,16 +283,16 @@ def land_tiles(tiles_xyz: np.ndarray) -> np.ndarray:
         x, y = xyz[rows, 0], xyz[rows, 1]
         if zoom <= index.zoom:
             shift = index.zoom - zoom
-            keys = np.concatenate([index.full, index.partial])
-            coarse = unique_sorted(
-                (keys // 2**index.zoom >> shift) * 2**zoom + (keys % 2**index.zoom >> shift)
-            )
-            result[rows] = _member(x * 2**zoom + y, coarse)
+            grid = index.state.reshape(2**index.zoom, 2**index.zoom) > SEA
+            side = 2**zoom
+            any_land = grid.reshape(side, 2**shift, side, 2**shift).any(axis=(1, 3))
+            result[rows] = any_land[x, y]
             continue
         shift = zoom - index.zoom
         parent = (x >> shift) * 2**index.zoom + (y >> shift)
-        answer = _member(parent, index.full)
-        coastal = _member(parent, index.partial)
+        state = index.state[parent]
+        answer = state == LAND
+        coastal = state == COAST
         if coastal.any():
             parents = unique_sorted(parent[coastal])
             pieces = _coast_pieces(index, parents)[np.searchsorted(parents, parent[coastal])]
