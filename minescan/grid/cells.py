@@ -23,7 +23,9 @@ reported.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -279,7 +281,13 @@ def negative_filter(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Which candidate tiles may be negatives: on land (when asked) and in the AOI."""
 
+    lock = threading.Lock()  # prepared GEOS geometries and the land caches are not thread-safe
+
     def allowed(xyz: np.ndarray) -> np.ndarray:
+        with lock:
+            return _allowed(xyz)
+
+    def _allowed(xyz: np.ndarray) -> np.ndarray:
         ok = tiles.land_tiles(xyz) if land_only else np.ones(len(xyz), dtype=bool)
         if aoi is not None and ok.any():
             ok[ok] = tiles.tiles_intersecting(aoi, xyz[ok])
@@ -301,28 +309,32 @@ def grid_cells(
     """Positives (overlap at least ``min_overlap``) and their negatives, per zoom.
 
     ``progress(step)`` is called as each step starts, for progress bars and timings.
+    Zooms draw their negatives in parallel threads (numpy, pandas and shapely release
+    the GIL for the heavy parts).
     """
     progress("overlaps")
     covers = overlaps_by_zoom(polygons.geometry, zooms)
     allowed = negative_filter(land_negatives, aoi)
-    out = []
-    for zoom in zooms:
+    if negatives and land_negatives:
+        tiles.land_index()  # build once, before the threads need it
+
+    def one_zoom(zoom: int) -> ZoomCells:
         cover = covers[zoom]
         order = np.argsort(morton(cover.x, cover.y, zoom), kind="stable")
         x, y, overlap = cover.x[order], cover.y[order], cover.area[order]
         positive = overlap >= min_overlap - 1e-12
-        cells = ZoomCells(zoom, x, y, overlap, positive)
-        if negatives and positive.any():
-            progress(f"negatives z{zoom}")
-            occupied = x * 2**zoom + y
-            nx, ny, found = draw_negatives(
-                x[positive], y[positive], zoom, occupied, allowed, search_radius
-            )
-            cells = ZoomCells(
-                zoom, x, y, overlap, positive, nx[found], ny[found], np.flatnonzero(found)
-            )
-        out.append(cells)
-    return out
+        if not (negatives and positive.any()):
+            return ZoomCells(zoom, x, y, overlap, positive)
+        nx, ny, found = draw_negatives(
+            x[positive], y[positive], zoom, x * 2**zoom + y, allowed, search_radius
+        )
+        return ZoomCells(zoom, x, y, overlap, positive, nx[found], ny[found], np.flatnonzero(found))
+
+    progress("negatives" if negatives else "positives")
+    # The finest zoom has the most cells: start it first.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(zip(zooms[::-1], pool.map(one_zoom, zooms[::-1]), strict=True))
+    return [done[z] for z in zooms]
 
 
 def cells_arrow(zoom_cells: list[ZoomCells]):

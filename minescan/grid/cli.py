@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -58,7 +59,7 @@ def build_grid(
     from minescan.io import ensure_dir, read_vector, write_json
 
     out_dir = Path(out)
-    timer = StepTimer(total=7 + len(zooms))
+    timer = StepTimer(total=6)
     timer("read")
     area = resolve_aoi(aoi, assume_crs=assume_crs) if aoi else None
     source = read_vector(polygons, layer=layer, assume_crs=assume_crs, what="polygon file")
@@ -80,10 +81,15 @@ def build_grid(
     timer("table")
     table = grid_cells.cells_arrow(zoom_cells)
     timer("write")
-    grid_cells.write_cells_parquet(table, out_dir / "cells.parquet")
-    grid_cells.write_cells_csv(table, out_dir / "cells.csv")
-    timer("preview")
-    write_preview(table, prepared.geometry, out_dir / "preview.html", preview_max_cells)
+    # arrow writes release the GIL: both files go out while the preview is drawn.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        written = [
+            pool.submit(grid_cells.write_cells_parquet, table, out_dir / "cells.parquet"),
+            pool.submit(grid_cells.write_cells_csv, table, out_dir / "cells.csv"),
+        ]
+        write_preview(table, prepared.geometry, out_dir / "preview.html", preview_max_cells)
+        for job in written:
+            job.result()
     seconds = timer.done()
 
     report = {
