@@ -173,6 +173,7 @@ def evaluate(
 
     ul = offline.ultralytics()
     model = ul.YOLO(str(weights))
+    work = work.resolve()  # ultralytics reads relative list files against the data root
     out: dict = {}
     for split in ("val", "test"):
         files = data.images.get(split)
@@ -264,6 +265,14 @@ def _check_output(out: Path, resume: bool, force: bool) -> Path:
     return run_dir
 
 
+def _finished(checkpoint: Path) -> bool:
+    """ultralytics marks a checkpoint of a completed run with epoch -1 (optimizer stripped)."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return ckpt.get("epoch", -1) == -1
+
+
 def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
     """Run ultralytics training (or resume it); return best.pt."""
     from minescan import offline
@@ -275,14 +284,11 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
         torch.set_num_threads(2)
     run_dir = out / "_runs" / "train"
     data_copy = out / "_runs" / "data.yaml"
-    if resume:
-        model = ul.YOLO(str(run_dir / "weights" / "last.pt"))
-        try:
-            model.train(resume=True, data=str(data_copy))
-        except AssertionError as exc:
-            if "is finished" not in str(exc):
-                raise
-            # training ended before the interruption (during export or evaluation): go on from there
+    last = run_dir / "weights" / "last.pt"
+    if resume and _finished(last):
+        pass  # interrupted after training (export or evaluation): go on from there
+    elif resume:
+        ul.YOLO(str(last)).train(resume=True, data=str(data_copy))
     else:
         if run_dir.exists():
             shutil.rmtree(run_dir)
