@@ -164,3 +164,27 @@ def test_help_explains(run_cli):
         "--config",
     ):
         assert flag in stdout
+
+
+def test_config_file_then_flags(run_cli, tmp_path):
+    config = tmp_path / "grid.yaml"
+    config.write_text("grid:\n  zooms: [14]\n  min_overlap: 0.3\n  negatives: false\n")
+    out = tmp_path / "g"
+    code, _, _ = run_cli("grid", "--polygons", EXAMPLE, "--out", out, "--config", config)
+    assert code == 0
+    table = gpd.read_parquet(out / "cells.parquet")
+    assert set(table.z) == {14} and (table.overlap >= 0.3).all() and (table.label == "pos").all()
+    code, _, _ = run_cli(
+        "grid",
+        "--polygons",
+        EXAMPLE,
+        "--out",
+        out,
+        "--config",
+        config,
+        "--zooms",
+        "13",
+        "--negatives",
+    )
+    table = gpd.read_parquet(out / "cells.parquet")
+    assert code == 0 and set(table.z) == {13} and set(table.label) == {"pos", "neg"}
