@@ -185,6 +185,9 @@ def test_config_file_then_flags(run_cli, tmp_path):
         "--zooms",
         "13",
         "--negatives",
+        "--min-overlap",
+        "0.05",
     )
     table = gpd.read_parquet(out / "cells.parquet")
     assert code == 0 and set(table.z) == {13} and set(table.label) == {"pos", "neg"}
+    assert table[table.label == "pos"].overlap.min() >= 0.05
