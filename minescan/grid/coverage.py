@@ -130,40 +130,39 @@ def cell_coverage(geoms: np.ndarray) -> Coverage:
     row = np.floor((ya + yb) / 2).astype(np.int64)
     height = yb - ya
     x_mid = (xa + xb) / 2 - col
-    # The piece's trapezoid up to its cell's right edge, then its full height beyond.
-    cols = np.concatenate([col, col + 1])
-    rows = np.concatenate([row, row])
-    delta = np.concatenate([height * (1 - x_mid), height * x_mid])
-
-    col_min = int(cols.min())
-    span = int(cols.max()) - col_min + 2
-    key = rows * span + (cols - col_min)
-    key_order = np.argsort(key, kind="stable")
-    key, delta = key[key_order], delta[key_order]
+    col_min = int(col.min())
+    span = int(col.max()) - col_min + 2
+    key = row * span + (col - col_min)
+    order = np.argsort(key)
+    key = key[order]
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     key = key[first]
-    delta = np.add.reduceat(delta, first)
+    # Per cell: the pieces' trapezoids up to the cell's right edge, and their full heights,
+    # which cover every cell further right in the row.
+    inside = np.add.reduceat((height * (1 - x_mid))[order], first)
+    through = np.add.reduceat(height[order], first)
     row_of = key // span
     col_of = key % span + col_min
 
-    # Running sum along each row, restarted at each row.
-    total = np.cumsum(delta)
+    # Heights of the pieces left of each cell in its row: a running sum restarted per row.
+    total = np.cumsum(through)
     row_start = np.r_[True, row_of[1:] != row_of[:-1]]
-    before = np.maximum.accumulate(np.where(row_start, np.arange(key.size), 0))
-    covered = total - (total - delta)[before]
-
+    start_of_row = np.maximum.accumulate(np.where(row_start, np.arange(key.size), 0))
+    left = (total - through) - (total - through)[start_of_row]
     # Orientation in tile units (y down) makes insides negative: take the sign once.
-    covered = -covered
+    covered = -(left + inside)
+    after = -(left + through)  # what the cells right of this one, up to the next entry, hold
+
     # Cells between two entries of a row carry the running sum of the left entry.
     same_row = row_of[1:] == row_of[:-1]
     gap = np.where(same_row, col_of[1:] - col_of[:-1] - 1, 0)
-    fill = same_row & (gap > 0) & (covered[:-1] > AREA_EPS)
+    fill = same_row & (gap > 0) & (after[:-1] > AREA_EPS)
     gap = gap[fill]
     fill_row = np.repeat(row_of[:-1][fill], gap)
     fill_col = np.repeat(col_of[:-1][fill] + 1, gap) + (
         np.arange(gap.sum()) - np.repeat(np.cumsum(gap) - gap, gap)
     )
-    fill_area = np.repeat(covered[:-1][fill], gap)
+    fill_area = np.repeat(after[:-1][fill], gap)
 
     x = np.concatenate([col_of, fill_col])
     y = np.concatenate([row_of, fill_row])
