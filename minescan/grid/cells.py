@@ -362,7 +362,7 @@ def cells_arrow(zoom_cells: list[ZoomCells]):
                     "z": pa.array(np.full(x.size, z, dtype=np.int64)),
                     "x": pa.array(x.astype(np.int64)),
                     "y": pa.array(y.astype(np.int64)),
-                    "quadkey": pa.array(tiles.quadkeys(x, y, z), pa.string()),
+                    "quadkey": tiles.quadkeys_array(x, y, z),
                     "label": pa.DictionaryArray.from_arrays(
                         pa.array(np.repeat(np.int8([0, 1]), [px.size, nx.size])), ["pos", "neg"]
                     ).cast(pa.string()),

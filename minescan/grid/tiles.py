@@ -90,20 +90,29 @@ def tile_boxes(x, y, zoom) -> np.ndarray:
 
 
 def quadkeys(x, y, zoom) -> np.ndarray:
-    """Quadkeys of many tiles of one zoom (as ``mercantile.quadkey``).
+    """Quadkeys of many tiles of one zoom (as ``mercantile.quadkey``), an object array.
 
     Examples
     --------
     >>> quadkeys([3], [5], 3).tolist()
     ['213']
     """
-    x, y = np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64)
-    if zoom == 0:
-        return np.full(x.shape, "", dtype=object)
-    shifts = np.arange(zoom - 1, -1, -1)
-    digits = ((x[:, None] >> shifts) & 1) + 2 * ((y[:, None] >> shifts) & 1)
-    chars = (digits + ord("0")).astype(np.uint8)
-    return np.ascontiguousarray(chars).view(f"S{zoom}").ravel().astype(str).astype(object)
+    return quadkeys_array(x, y, zoom).to_numpy(zero_copy_only=False)
+
+
+def quadkeys_array(x, y, zoom: int):
+    """Quadkeys as an arrow string array, written digit by digit into one buffer."""
+    import pyarrow as pa
+
+    x, y = np.asarray(x, dtype=np.int64).ravel(), np.asarray(y, dtype=np.int64).ravel()
+    chars = np.empty((x.size, zoom), dtype=np.uint8)
+    for i in range(zoom):
+        shift = zoom - 1 - i
+        chars[:, i] = ord("0") + ((x >> shift) & 1) + 2 * ((y >> shift) & 1)
+    offsets = np.arange(x.size + 1, dtype=np.int32) * zoom
+    return pa.Array.from_buffers(
+        pa.string(), x.size, [None, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())]
+    )
 
 
 # -- geometry to tile units ------------------------------------------------------------------
