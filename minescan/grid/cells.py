@@ -267,13 +267,11 @@ def draw_negatives(
 
 
 def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and, per input, the index of its value (one sort)."""
-    order = np.argsort(values)
-    ordered = values[order]
-    first = np.r_[True, ordered[1:] != ordered[:-1]]
-    inverse = np.empty(values.size, dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
-    return ordered[first], inverse
+    """Distinct values (in order of appearance) and, per input, the index of its value."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values)
+    return np.asarray(uniques, dtype=values.dtype), codes.astype(np.int64)
 
 
 def negative_filter(
