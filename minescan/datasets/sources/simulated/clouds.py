@@ -73,6 +73,10 @@ def sky(grid: Grid, seed: int, day: int) -> Sky | None:
 
 
 def residue(grid: Grid, seed: int, period_key: int) -> Sky:
-    """The few clouds a median composite keeps: small, thin, with no shadow."""
+    """The few clouds a median composite keeps: small, thin, with no shadow.
+
+    The field is smooth (375 m finest lattice), so on a coarse grid the opacity at a
+    pixel's centre stands for the mean over the pixel.
+    """
     noise = fbm(grid, 1500, 3, field_seed(seed, _RESIDUE, period_key))
     return Sky(_opacity(noise, RESIDUE_LEVEL) * np.float32(0.6), np.zeros_like(noise))

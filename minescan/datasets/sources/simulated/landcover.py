@@ -8,6 +8,7 @@ zero-contours of smooth noise draw rivers and roads; a rectangular lattice draws
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -41,7 +42,8 @@ class Surface(NamedTuple):
     """Per-pixel land surface of one grid, before mines and clouds.
 
     ``fraction(c, s)`` gives the end-member fraction ``f`` of :mod:`.spectra` for the
-    season terms of :func:`.periods.season_terms`.
+    season terms of :func:`.periods.season_terms`. Arrays are ``(H, W)`` for a grid, or
+    ``(M, k)`` for the ``k`` sub-pixels of ``M`` mixed pixels (see :class:`Coarse`).
     """
 
     codes: np.ndarray  # uint8 class codes (H, W)
@@ -58,7 +60,7 @@ class Surface(NamedTuple):
         season += self.phase_sin * np.float32(s)
         f = self.swing * season
         f += self.base
-        return np.clip(f, 0, 1, out=f)
+        return np.clip(f, np.float32(0), np.float32(1), out=f)
 
 
 def _table(values: dict[str, float], default: float = 0.0) -> np.ndarray:
@@ -83,6 +85,8 @@ _FINE_W = _table(
 )  # fmt: skip
 _COARSE_W = _table({"forest": 0.6, "grassland": 0.5, "bare_soil": 1.2, "water": 1.0, "urban": 0.5})
 _SWING = _table({"forest": 0.1, "cropland": 0.45, "grassland": 0.3})
+#: Rivers carry more sediment than lakes.
+_RIVER_SILT = np.float32(0.35)
 
 
 def _cells(coords: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -114,90 +118,243 @@ class _Lattice(NamedTuple):
         return np.take(by_row, self.col_of, axis=1, mode="clip")
 
 
-def _water(noise, seed: int, wet: np.ndarray, agri: np.ndarray):
-    """Lakes, rivers and river banks from ``noise(spacing, octaves, seed)``, wetness and the
-    farming field (rivers run where most land is farmed: alluvial plains)."""
+# ----------------------------------------------------------------------- decisions
+# The class of a pixel is a function of a few yes/no tests on smooth noise fields and on
+# the field and clearing lattices. Each test is one bit of a signature; a lookup table
+# maps signatures to classes, so every grid, and the sub-pixels of coarse grids, are
+# classified by the same rule.
+(ABOVE_FOREST, ABOVE_CROP, ABOVE_BARE, FARM, RIVER_PLAIN, ROAD_TOWN, URBAN, BURN, LAKE,
+ ROAD_LO, ROAD_HI, RIVER_LO, RIVER_HI, BANK_LO, BANK_HI, SAND,
+ FIELD_BARE, HEDGE, CLEARED) = range(19)  # fmt: skip
+_BITS = 19
+
+#: (decision field, threshold, True if the bit means "above the threshold", bit).
+_TESTS = (
+    ("above", np.float32(0), True, ABOVE_FOREST),
+    ("above", np.float32(0.1), False, ABOVE_CROP),
+    ("above", np.float32(-0.35), False, ABOVE_BARE),
+    ("agri", np.float32(0), True, FARM),
+    ("agri", np.float32(-0.15), True, RIVER_PLAIN),
+    ("town", np.float32(-0.1), True, ROAD_TOWN),
+    ("town", np.float32(0.5), True, URBAN),
+    ("burn", np.float32(0.62), True, BURN),
+    ("lake", np.float32(0), False, LAKE),
+    ("road", np.float32(-0.0004), True, ROAD_LO),
+    ("road", np.float32(0.0004), False, ROAD_HI),
+    ("river", -RIVER_HALF_WIDTH, True, RIVER_LO),
+    ("river", RIVER_HALF_WIDTH, False, RIVER_HI),
+    ("river", -RIVER_HALF_WIDTH * 2.2, True, BANK_LO),
+    ("river", RIVER_HALF_WIDTH * 2.2, False, BANK_HI),
+    ("sand", np.float32(0.1), True, SAND),
+)
+#: Bits of the tests on each decision field.
+FIELD_BITS = {
+    name: sum(1 << bit for field, _, _, bit in _TESTS if field == name)
+    for name in dict.fromkeys(t[0] for t in _TESTS)
+}
+#: Tests of thin features (roads, rivers): left unset on grids too coarse to draw them.
+_THIN_BITS = (1 << ROAD_HI) | (1 << RIVER_HI) | (1 << BANK_HI)
+NOISE_BITS = sum(FIELD_BITS.values())
+
+
+def _bit(sig: np.ndarray, bit: int) -> np.ndarray:
+    return (sig & np.uint32(1 << bit)) != 0
+
+
+def classify(sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class codes and river flags of signatures (the rule, applied in this order)."""
+    has = functools.partial(_bit, sig)
+    codes = np.full(sig.shape, CODE["grassland"], np.uint8)
+    codes[has(ABOVE_FOREST)] = CODE["forest"]
+    codes[has(FARM) & has(ABOVE_CROP)] = CODE["cropland"]
+    codes[has(ABOVE_BARE)] = CODE["bare_soil"]
+    crop = codes == CODE["cropland"]
+    codes[crop & has(FIELD_BARE)] = CODE["bare_field"]  # fallow or ploughed fields
+    codes[crop & has(HEDGE)] = CODE["grassland"]
+    codes[has(URBAN)] = CODE["urban"]
+    green = (codes == CODE["grassland"]) | (codes == CODE["forest"])
+    codes[has(BURN) & green] = CODE["burn_scar"]
+    codes[has(CLEARED) & (codes == CODE["forest"])] = CODE["clearing"]
+    codes[has(ROAD_LO) & has(ROAD_HI) & has(ROAD_TOWN)] = CODE["road"]
+    river = has(RIVER_PLAIN) & has(RIVER_LO) & has(RIVER_HI)
+    bank = has(RIVER_PLAIN) & ~river & has(BANK_LO) & has(BANK_HI)
+    codes[bank & has(SAND)] = CODE["sandbar"]
+    codes[has(LAKE) | river] = CODE["water"]
+    return codes, river
+
+
+#: Flag bit of :func:`_lookup` entries: the pixel is a river (lakes are plain water).
+_RIVER_FLAG = np.uint8(0x80)
+
+
+@functools.cache
+def _lookup() -> np.ndarray:
+    """:func:`classify` of every signature: ``(2**19,)`` uint8 codes, river flag in bit 7."""
+    codes, river = classify(np.arange(1 << _BITS, dtype=np.uint32))
+    return codes | (river.astype(np.uint8) << 7)
+
+
+def lookup(sig: np.ndarray) -> np.ndarray:
+    """Class codes of signatures with the river flag in bit 7 (see :func:`split`)."""
+    return np.take(_lookup(), sig)
+
+
+def split(entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class codes (uint8) and river flags of :func:`lookup` entries."""
+    return entries & np.uint8(0x7F), entries >= _RIVER_FLAG
+
+
+def signature_codes(sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class codes (uint8) and river flags of signatures, by table lookup."""
+    return split(lookup(sig))
+
+
+class Decisions(NamedTuple):
+    """The smooth noise fields whose thresholds decide the class (see :data:`_TESTS`)."""
+
+    above: np.ndarray  # height above the forest line
+    agri: np.ndarray  # farming
+    town: np.ndarray
+    burn: np.ndarray
+    lake: np.ndarray  # below zero: lake
+    road: np.ndarray  # roads run along its zero contours
+    river: np.ndarray  # rivers too
+    sand: np.ndarray | None  # sandbars on river banks (None: no bank in sight)
+
+
+def decisions(noise, seed: int, year: int) -> Decisions:
+    """The decision fields from ``noise(spacing, octaves, seed)`` (a grid or points)."""
     fs = lambda field: field_seed(seed, field)  # noqa: E731
-    lake = noise(6000, 3, fs(_LAKE)) < np.float32(-0.56) + np.float32(0.04) * wet
-    river_field = noise(15000, 3, fs(_RIVER))
-    river_field += np.float32(0.02) * noise(600, 2, fs(_MEANDER))
-    distance = np.abs(river_field)
-    has_river = agri > -0.15
-    river = has_river & (distance < RIVER_HALF_WIDTH)
-    bank = has_river & ~river & (distance < RIVER_HALF_WIDTH * 2.2)
-    return lake, river, bank
-
-
-def is_water(seed: int, xs, ys) -> np.ndarray:
-    """Whether map points are lake or river (cheap: only the fields that draw water)."""
-    wet = fbm_points(xs, ys, 64000, 2, field_seed(seed, _CLIMATE)) * np.float32(1 / 0.22)
-    agri = fbm_points(xs, ys, 9000, 2, field_seed(seed, _AGRI))
-    lake, river, _ = _water(lambda *a: fbm_points(xs, ys, *a), seed, wet, agri)
-    return lake | river
-
-
-def surface(grid: Grid, seed: int, year: int) -> Surface:
-    """Land cover of ``grid`` in ``year`` (burn scars and clearings change yearly)."""
-    shape = (grid.height, grid.width)
-    fs = lambda field: field_seed(seed, field)  # noqa: E731
-
-    wet = fbm(grid, 64000, 2, fs(_CLIMATE))
+    wet = noise(64000, 2, fs(_CLIMATE))
     wet *= np.float32(1 / 0.22)
-    edge = fbm(grid, 150, 2, fs(_EDGE))
-    edge *= np.float32(0.2)
-    agri = fbm(grid, 9000, 2, fs(_AGRI))
-
     # Height above the forest line: wetter places grow forest lower down, dry ones lie bare.
-    above = fbm(grid, 4000, 4, fs(_PATCH))
+    above = noise(4000, 4, fs(_PATCH))
+    edge = noise(150, 2, fs(_EDGE))
+    edge *= np.float32(0.2)
     above += edge
     above += np.float32(0.12) * wet
     above -= np.float32(0.05)
-    codes = np.full(shape, CODE["grassland"], np.uint8)
-    codes[above > 0] = CODE["forest"]
-    codes[(agri > 0) & (above < np.float32(0.1))] = CODE["cropland"]
-    codes[above < np.float32(-0.35)] = CODE["bare_soil"]
-
-    # Fields: a rectangular lattice; some fields lie bare (fallow or ploughed), hedges between.
-    col_cell, col_edge = _cells(grid.xs, FIELD_SIZE[0])
-    row_cell, row_edge = _cells(grid.ys, FIELD_SIZE[1])
-    fields = _Lattice.over(row_cell, col_cell)
-    field_u = fields.spread(uniform(fs(_FIELD), fields.rows, fields.cols))
-    crop = codes == CODE["cropland"]
-    codes[crop & (field_u < 0.15)] = CODE["bare_field"]
-    hedge = (row_edge[:, None] < HEDGE_M) | (col_edge[None, :] < HEDGE_M)
-    codes[crop & hedge] = CODE["grassland"]
-
-    town = fbm(grid, 7000, 2, fs(_URBAN))
-    codes[town > 0.5] = CODE["urban"]
-
-    # Yearly disturbances: burn scars in grass and forest, rectangular clearings in forest.
-    burn = fbm(grid, 1800, 2, field_seed(seed, _BURN, year)) > 0.62
-    codes[burn & ((codes == CODE["grassland"]) | (codes == CODE["forest"]))] = CODE["burn_scar"]
-    ccol, ccol_edge = _cells(grid.xs, CLEARING_CELL_M)
-    crow, crow_edge = _cells(grid.ys, CLEARING_CELL_M)
-    clearing_seed = field_seed(seed, _CLEARING, year)
-    clearing_cells = _Lattice.over(crow, ccol)
-    cleared = clearing_cells.spread(
-        uniform(clearing_seed, clearing_cells.rows, clearing_cells.cols) < 0.04
+    # Lakes in low spots; rivers on zero-contours, where most land is farmed (alluvial plains).
+    lake = noise(6000, 3, fs(_LAKE))
+    lake -= np.float32(-0.56) + np.float32(0.04) * wet
+    river = noise(15000, 3, fs(_RIVER))
+    river += np.float32(0.02) * noise(600, 2, fs(_MEANDER))
+    return Decisions(
+        above=above,
+        agri=noise(9000, 2, fs(_AGRI)),
+        town=noise(7000, 2, fs(_URBAN)),
+        burn=noise(1800, 2, field_seed(seed, _BURN, year)),
+        lake=lake,
+        road=noise(25000, 2, fs(_ROAD)),
+        river=river,
+        sand=None,
     )
-    inset = (crow_edge[:, None] > 60) & (ccol_edge[None, :] > 40)
-    codes[cleared & inset & (codes == CODE["forest"])] = CODE["clearing"]
 
-    # Roads: thin zero-contours of smooth noise, around towns.
-    if grid.res <= THIN_FEATURES_MAX_RES:
-        road = np.abs(fbm(grid, 25000, 2, fs(_ROAD))) < 0.0004
-        codes[road & (town > -0.1)] = CODE["road"]
 
-    # Water: lakes in low spots, rivers on zero-contours with sandbars on their banks.
-    lake, river, bank = _water(lambda *a: fbm(grid, *a), seed, wet, agri)
-    if grid.res > THIN_FEATURES_MAX_RES:
-        river[:] = bank[:] = False
-    if bank.any():
-        codes[bank & (fbm(grid, 400, 2, fs(_SAND)) > 0.1)] = CODE["sandbar"]
-    codes[lake | river] = CODE["water"]
+def signature(d: Decisions, thin: bool = True) -> np.ndarray:
+    """uint32 signature of the noise tests; thin features only when ``thin``."""
+    sig = np.zeros(d.above.shape, np.uint32)
+    test = np.empty(d.above.shape, bool)
+    skip = 0 if thin else _THIN_BITS
+    for name, threshold, above, bit in _TESTS:
+        values = getattr(d, name)
+        if values is None or (1 << bit) & skip:
+            continue
+        (np.greater if above else np.less)(values, threshold, out=test)
+        np.bitwise_or(sig, np.uint32(1 << bit), out=sig, where=test)
+    return sig
 
-    fine = fbm(grid, 40, 2, fs(_FINE))
-    coarse = fbm(grid, 300, 2, fs(_COARSE))
+
+def _with_sand(d: Decisions, sig: np.ndarray, noise, seed: int) -> tuple[Decisions, np.ndarray]:
+    """Add the sand test where a river bank is in sight (sand is drawn only on banks)."""
+    banks = (1 << RIVER_PLAIN) | (1 << BANK_LO) | (1 << BANK_HI)
+    if not ((sig & np.uint32(banks)) == banks).any():
+        return d, sig
+    d = d._replace(sand=noise(400, 2, field_seed(seed, _SAND)))
+    np.bitwise_or(sig, np.uint32(1 << SAND), out=sig, where=d.sand > np.float32(0.1))
+    return d, sig
+
+
+def is_water(seed: int, xs, ys) -> np.ndarray:
+    """Whether map points are lake or river (the same tests as :func:`surface`)."""
+    d = decisions(lambda *a: fbm_points(xs, ys, *a), seed, 0)
+    codes, _ = signature_codes(signature(d))
+    return codes == CODE["water"]
+
+
+class _Plots(NamedTuple):
+    """The crop-field and clearing lattices over a grid, and their per-pixel tests."""
+
+    fields: _Lattice
+    bare: np.ndarray  # (n_rows, n_cols) per field: lies bare this year
+    hedge_row: np.ndarray  # (H,) within a hedge along x
+    hedge_col: np.ndarray  # (W,)
+    clearings: _Lattice
+    cleared: np.ndarray  # (n_rows, n_cols) per clearing cell: cut this year
+    inset_row: np.ndarray  # (H,) inside the cell's margin
+    inset_col: np.ndarray
+
+    @classmethod
+    def over(cls, xs: np.ndarray, ys: np.ndarray, seed: int, year: int) -> _Plots:
+        col_cell, col_edge = _cells(xs, FIELD_SIZE[0])
+        row_cell, row_edge = _cells(ys, FIELD_SIZE[1])
+        fields = _Lattice.over(row_cell, col_cell)
+        ccol, ccol_edge = _cells(xs, CLEARING_CELL_M)
+        crow, crow_edge = _cells(ys, CLEARING_CELL_M)
+        clearings = _Lattice.over(crow, ccol)
+        clearing_seed = field_seed(seed, _CLEARING, year)
+        return cls(
+            fields,
+            uniform(field_seed(seed, _FIELD), fields.rows, fields.cols) < np.float32(0.15),
+            row_edge < HEDGE_M,
+            col_edge < HEDGE_M,
+            clearings,
+            uniform(clearing_seed, clearings.rows, clearings.cols) < np.float32(0.04),
+            crow_edge > 60,
+            ccol_edge > 40,
+        )
+
+    def bits(self, rows=None, cols=None) -> np.ndarray:
+        """Signature bits of the lattice tests: on the whole grid, or at paired pixels."""
+        if rows is None:
+            bare = self.fields.spread(self.bare)
+            hedge = self.hedge_row[:, None] | self.hedge_col[None, :]
+            cut = self.clearings.spread(self.cleared)
+            cut &= self.inset_row[:, None] & self.inset_col[None, :]
+        else:
+            bare = self.bare[self.fields.row_of[rows], self.fields.col_of[cols]]
+            hedge = self.hedge_row[rows] | self.hedge_col[cols]
+            cut = self.cleared[self.clearings.row_of[rows], self.clearings.col_of[cols]]
+            cut &= self.inset_row[rows] & self.inset_col[cols]
+        sig = bare.astype(np.uint32) << np.uint32(FIELD_BARE)
+        sig |= hedge.astype(np.uint32) << np.uint32(HEDGE)
+        sig |= cut.astype(np.uint32) << np.uint32(CLEARED)
+        return sig
+
+    def keys(self, axis: int) -> np.ndarray:
+        """Per pixel row (axis 0) or column (axis 1): a number that changes exactly where a
+        lattice test along that axis changes (cell, hedge, clearing cell, inset)."""
+        if axis == 0:
+            parts = (self.fields.row_of, self.hedge_row, self.clearings.row_of, self.inset_row)
+        else:
+            parts = (self.fields.col_of, self.hedge_col, self.clearings.col_of, self.inset_col)
+        cell, hedge, clearing, inset = (p.astype(np.int64) for p in parts)
+        return ((cell * 2 + hedge) * 4096 + clearing) * 2 + inset
+
+
+def _textures(grid: Grid, seed: int, average: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Fine (40 m) and coarse (300 m) texture noise.
+
+    With ``average > 1`` the fine texture is the mean over ``average x average``
+    sub-pixels; the coarse one, smooth over a pixel, is taken at its centre.
+    """
+    fine = fbm(grid, 40, 2, field_seed(seed, _FINE), average=average)
+    coarse = fbm(grid, 300, 2, field_seed(seed, _COARSE))
+    return fine, coarse
+
+
+def _base(codes: np.ndarray, river: np.ndarray, fine: np.ndarray, coarse: np.ndarray):
+    """``f`` without season, and its seasonal swing, per class (broadcasting textures)."""
     index = codes.astype(np.intp)
     base = np.take(_BASE, index, mode="clip")
     weight = np.take(_FINE_W, index, mode="clip")
@@ -206,26 +363,228 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     np.take(_COARSE_W, index, mode="clip", out=weight)
     weight *= coarse
     base += weight
-    base[river] += np.float32(0.35)  # rivers carry more sediment than lakes
-    swing = np.take(_SWING, index, mode="clip")
+    base[river] += _RIVER_SILT
+    return base, np.take(_SWING, index, mode="clip")
 
-    # Seasons peak by hemisphere; each field greens up on its own schedule (+-30 days).
+
+def _field_phases(fields: _Lattice, seed: int) -> np.ndarray:
+    """Greenest-day angle of each crop field cell: its hemisphere's, +-30 days."""
+    shift = uniform(field_seed(seed, _FIELD) + 1, fields.rows, fields.cols) - np.float32(0.5)
+    return shift * np.float32(2 * np.pi * 60 / 365.25)
+
+
+def _phases(grid: Grid, codes: np.ndarray, plots: _Plots, seed: int):
+    """cos and sin of each pixel's greenest-day angle: by hemisphere, crops per field."""
+    shape = codes.shape
     north = grid.ys >= 0
     peak = np.where(north, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)
     phase_cos = np.broadcast_to(np.cos(peak)[:, None], shape).copy()
     phase_sin = np.broadcast_to(np.sin(peak)[:, None], shape).copy()
     crop = codes == CODE["cropland"]
     if crop.any():
-        shift = (uniform(fs(_FIELD) + 1, fields.rows, fields.cols) - np.float32(0.5)) * np.float32(
-            2 * np.pi * 60 / 365.25
-        )
+        shift = _field_phases(plots.fields, seed)
         for hemisphere, latitude in ((north, 1.0), (~north, -1.0)):
             if not hemisphere.any():
                 continue
             angle = shift + np.float32(peak_phase(latitude))
             here = crop & hemisphere[:, None]
-            phase_cos[here] = fields.spread(np.cos(angle))[here]
-            phase_sin[here] = fields.spread(np.sin(angle))[here]
+            phase_cos[here] = plots.fields.spread(np.cos(angle))[here]
+            phase_sin[here] = plots.fields.spread(np.sin(angle))[here]
+    return phase_cos, phase_sin
+
+
+def surface(grid: Grid, seed: int, year: int) -> Surface:
+    """Land cover of ``grid`` in ``year`` (burn scars and clearings change yearly)."""
+    noise = lambda *a: fbm(grid, *a)  # noqa: E731
+    d = decisions(noise, seed, year)
+    sig = signature(d, thin=grid.res <= THIN_FEATURES_MAX_RES)
+    d, sig = _with_sand(d, sig, noise, seed)
+    plots = _Plots.over(grid.xs, grid.ys, seed, year)
+    sig |= plots.bits()
+    codes, river = signature_codes(sig)
+    fine, coarse = _textures(grid, seed)
+    base, swing = _base(codes, river, fine, coarse)
+    phase_cos, phase_sin = _phases(grid, codes, plots, seed)
     brightness = fine * np.float32(0.25)
     brightness += np.float32(1)
     return Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)
+
+
+# ------------------------------------------------------------------- coarse grids
+class Coarse(NamedTuple):
+    """Land surface of a coarse grid, as the area average of its sub-pixels would see it.
+
+    ``pixels`` holds one class per pixel, right wherever all its sub-pixels share it;
+    ``index`` (flat, into ``(H, W)``) lists the pixels whose sub-pixels mix classes, and
+    ``mixed`` their ``k = factor**2`` sub-pixels ``(M, k)`` (texture per pixel, ``(M, 1)``).
+    Textures are area averages in both.
+    """
+
+    pixels: Surface
+    index: np.ndarray
+    mixed: Surface
+
+
+def _stencil(factor: int) -> np.ndarray:
+    """``(9, factor**2)`` weights of the 3x3 pixel centres around a pixel (row-major,
+    neighbour ``(dy + 1) * 3 + dx + 1``) at each of its sub-pixels (row-major).
+
+    Biquadratic interpolation: the fields curve within a pixel (a 150 m lattice seen at
+    20-40 m), and a bilinear guess would turn a pixel-sized bump into the wrong class.
+    """
+    u = (np.arange(factor) + 0.5) / factor - 0.5
+    axis = np.stack([u * (u - 1) / 2, 1 - u * u, u * (u + 1) / 2])  # (3 neighbours, factor)
+    weights = axis[:, None, :, None] * axis[None, :, None, :]  # (dy, dx, sy, sx)
+    return weights.reshape(9, factor * factor).astype(np.float32)
+
+
+def _around(values: np.ndarray, op) -> np.ndarray:
+    """``op`` (bitwise or / and) over each interior pixel's 3x3 neighbourhood."""
+    rows = op(op(values[:-2], values[1:-1]), values[2:])
+    return op(op(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+
+
+def _axis_keys(coords: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel row (axis 0) or column (axis 1): numbers that change exactly where the
+    crop-field tests (cell, hedge) and the clearing tests (cell, inset) change."""
+    cell, edge = _cells(coords, FIELD_SIZE[1 - axis])
+    clearing, clearing_edge = _cells(coords, CLEARING_CELL_M)
+    inset = clearing_edge > (60 if axis == 0 else 40)
+    return cell * 2 + (edge < HEDGE_M), clearing * 2 + inset
+
+
+def _mixed_lines(coords: np.ndarray, sub_coords: np.ndarray, axis: int, factor: int):
+    """Which pixel rows (columns) hold sub-rows whose field or clearing tests differ from
+    the pixel centre's: (field, clearing) bool arrays."""
+    out = []
+    for centre, sub in zip(_axis_keys(coords, axis), _axis_keys(sub_coords, axis), strict=True):
+        out.append((sub.reshape(-1, factor) != centre[:, None]).any(axis=1))
+    return out
+
+
+def coarse_surface(grid: Grid, factor: int, seed: int, year: int) -> Coarse:
+    """Land cover of ``grid`` as the average of ``grid.refine(factor)`` would give it.
+
+    The decision fields are smooth at the sub-pixel scale (their finest lattice is 75 m),
+    so they are evaluated at the pixel centres (and a one-pixel halo) only. A pixel whose
+    3x3 neighbourhood sees one class, and no thin feature (road, river, bank, hedge,
+    clearing edge) slipping between centres, is one class throughout. The others get
+    their sub-pixels classified from the interpolation (:func:`_stencil`) of the fields
+    that change around them, and the lattice tests at the sub-pixels themselves.
+    The fine texture is an exact area average (:func:`.noise.fbm` with ``average``).
+    """
+    height, width = grid.height, grid.width
+    halo = Grid(grid.col0 - 1, grid.row0 - 1, width + 2, height + 2, grid.res)
+    noise = lambda *a: fbm(halo, *a)  # noqa: E731
+    thin = grid.res / factor <= THIN_FEATURES_MAX_RES
+    d = decisions(noise, seed, year)
+    sig = signature(d, thin)
+    d, sig = _with_sand(d, sig, noise, seed)
+    plots = _Plots.over(halo.xs, halo.ys, seed, year)
+    sig |= plots.bits()
+    entries = lookup(sig)
+    anywhere = _around(sig, np.bitwise_or)
+    vary = anywhere ^ _around(sig, np.bitwise_and)
+
+    # Pixels that may mix classes: the class changes around them, a thin feature lies
+    # between centres (both its tests change), or a lattice test changes inside them.
+    suspect = _around(entries, np.maximum) != _around(entries, np.minimum)
+    for both, gate in (
+        ((1 << ROAD_LO) | (1 << ROAD_HI), ROAD_TOWN),
+        ((1 << RIVER_LO) | (1 << RIVER_HI), RIVER_PLAIN),
+        ((1 << BANK_LO) | (1 << BANK_HI), RIVER_PLAIN),
+    ):
+        suspect |= ((vary & np.uint32(both | 1 << gate)) == both) & _bit(anywhere, gate)
+    fine_grid = grid.refine(factor)
+    field_rows, clear_rows = _mixed_lines(grid.ys, fine_grid.ys, 0, factor)
+    field_cols, clear_cols = _mixed_lines(grid.xs, fine_grid.xs, 1, factor)
+    lattice = np.zeros((height, width), bool)
+    if field_rows.any() or field_cols.any():
+        farm = _bit(anywhere, FARM) & _bit(anywhere, ABOVE_CROP)
+        lattice |= (field_rows[:, None] | field_cols[None, :]) & farm
+    cut = _around(plots.clearings.spread(plots.cleared), np.bitwise_or)
+    if cut.any():
+        cut &= _bit(anywhere, ABOVE_FOREST)
+        lattice |= (clear_rows[:, None] | clear_cols[None, :]) & cut
+    suspect |= lattice
+    candidates = np.flatnonzero(suspect)
+    rows, cols = np.divmod(candidates, width)
+
+    # Sub-pixel signatures of the candidates.
+    k = factor * factor
+    sub = np.repeat(sig[1:-1, 1:-1].ravel()[candidates][:, None], k, axis=1)
+    varies = vary.ravel()[candidates]
+    centre = (rows + 1) * (width + 2) + cols + 1
+    neighbours = np.array([dy * (width + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    stencil = _stencil(factor)
+    for name, bits in FIELD_BITS.items():
+        values = getattr(d, name)
+        pick = np.flatnonzero(varies & np.uint32(bits))
+        if values is None or not len(pick):
+            continue
+        near = np.take(values, centre[pick][:, None] + neighbours)
+        value = np.einsum("pn,ns->ps", near, stencil)
+        part = sub[pick] & np.uint32(~bits & 0xFFFFFFFF)
+        test = np.empty(value.shape, bool)
+        for field, threshold, above, bit in _TESTS:
+            if field == name and (thin or not (1 << bit) & _THIN_BITS):
+                (np.greater if above else np.less)(value, threshold, out=test)
+                np.bitwise_or(part, np.uint32(1 << bit), out=part, where=test)
+        sub[pick] = part
+    lines = np.flatnonzero(lattice.ravel()[candidates])
+    if len(lines):
+        sy, sx = np.divmod(np.arange(k), factor)
+        sub_plots = _Plots.over(fine_grid.xs, fine_grid.ys, seed, year)
+        lattice_bits = sub_plots.bits(
+            rows[lines][:, None] * factor + sy, cols[lines][:, None] * factor + sx
+        )
+        keep = np.uint32(~((1 << FIELD_BARE) | (1 << HEDGE) | (1 << CLEARED)) & 0xFFFFFFFF)
+        sub[lines] = (sub[lines] & keep) | lattice_bits
+    sub_entries = lookup(sub)
+    same = _all_equal(sub_entries)
+
+    pixel_entries = entries[1:-1, 1:-1].copy()
+    pixel_entries.ravel()[candidates[same]] = sub_entries[same, 0]
+    codes, river = split(pixel_entries)
+    fine, coarse = _textures(grid, seed, average=factor)
+    base, swing = _base(codes, river, fine, coarse)
+    pixel_plots = _Plots.over(grid.xs, grid.ys, seed, year)
+    phase_cos, phase_sin = _phases(grid, codes, pixel_plots, seed)
+    brightness = fine * np.float32(0.25)
+    brightness += np.float32(1)
+    pixels = Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)
+
+    index = candidates[~same]
+    sub_codes, sub_river = split(sub_entries[~same])
+    at = lambda a: a.ravel()[index][:, None]  # noqa: E731
+    sub_base, sub_swing = _base(sub_codes, sub_river, at(fine), at(coarse))
+    crop_cos, crop_sin = _crop_phases(grid, pixel_plots, seed, *np.divmod(index, width))
+    crop = sub_codes == CODE["cropland"]
+    mixed = Surface(
+        sub_codes,
+        sub_base,
+        sub_swing,
+        np.where(crop, crop_cos[:, None], at(phase_cos)),
+        np.where(crop, crop_sin[:, None], at(phase_sin)),
+        at(brightness),
+        at(fine),
+    )
+    return Coarse(pixels, index, mixed)
+
+
+def _all_equal(entries: np.ndarray) -> np.ndarray:
+    """Rows of a uint8 ``(M, k)`` array whose entries are all equal."""
+    m, k = entries.shape
+    if k % 4:
+        return (entries == entries[:, :1]).all(axis=1)
+    words = np.ascontiguousarray(entries).view(np.uint32)
+    same = words == entries[:, :1].astype(np.uint32) * np.uint32(0x01010101)
+    return same.all(axis=1) if k > 4 else same[:, 0]
+
+
+def _crop_phases(grid: Grid, plots: _Plots, seed: int, rows: np.ndarray, cols: np.ndarray):
+    """cos and sin of the greenest-day angle of the crop field under pixels ``(rows, cols)``."""
+    shift = _field_phases(plots.fields, seed)[plots.fields.row_of[rows], plots.fields.col_of[cols]]
+    north = grid.ys[rows] >= 0
+    angle = shift + np.where(north, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)
+    return np.cos(angle), np.sin(angle)

@@ -232,6 +232,8 @@ class MineLayer(NamedTuple):
     codes: np.ndarray
     day: np.ndarray
     inside: np.ndarray
+    #: (rows, cols) slices of the grid that hold every mine pixel (outside: no mine)
+    window: tuple[slice, slice] = (slice(None), slice(None))
 
     def at(self, day: int) -> np.ndarray:
         """Pixels dug by ``day``."""
@@ -284,23 +286,35 @@ def _dig_days(mine: Mine, grid: Grid, rows: slice, cols: slice, transform: Affin
 
 
 def render(catalogue: Catalogue, grid: Grid) -> MineLayer | None:
-    """Rasterise the mines near ``grid`` (pixel-centre rule); None when no mine touches it."""
+    """Rasterise the mines near ``grid`` (pixel-centre rule); None when no mine touches it.
+
+    The work is done on the part of the grid the mines cover (``MineLayer.window``), then
+    pasted into full-size arrays.
+    """
     mines = catalogue.near(grid.bounds)
     if not mines:
         return None
-    shape = (grid.height, grid.width)
-    day = np.full(shape, NEVER, np.int64)
-    inside = np.zeros(shape, bool)
-    base, shapes = [], []
+    placed = []
     for mine in mines:
         layout = catalogue.components(mine)
         road = [g for name, g in layout if name == "road"]
-        extent = shapely.union_all([mine.footprint, *road]).bounds
-        window = _window(grid, extent)
-        if window is None:
-            continue
-        rows, cols, transform = window
-        dug = _dig_days(mine, grid, rows, cols, transform)
+        window = _window(grid, shapely.union_all([mine.footprint, *road]).bounds)
+        if window is not None:
+            placed.append((mine, layout, road, window))
+    if not placed:
+        return None
+    r0 = min(w[0].start for *_, w in placed)
+    r1 = max(w[0].stop for *_, w in placed)
+    c0 = min(w[1].start for *_, w in placed)
+    c1 = max(w[1].stop for *_, w in placed)
+    part = Grid(grid.col0 + c0, grid.row0 + r0, c1 - c0, r1 - r0, grid.res)
+    shape = (part.height, part.width)
+    day = np.full(shape, NEVER, np.int64)
+    inside = np.zeros(shape, bool)
+    base, shapes = [], []
+    for mine, layout, road, (rows, cols, transform) in placed:
+        rows, cols = slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0)
+        dug = _dig_days(mine, part, rows, cols, transform)
         inside[rows, cols] |= dug != NEVER
         if road:
             on_road = rasterize(road, dug.shape, fill=0, transform=transform, dtype="uint8")
@@ -313,9 +327,18 @@ def render(catalogue: Catalogue, grid: Grid) -> MineLayer | None:
         return None
     # footprints first (so no dug pixel lacks a look), then components in burn order
     ordered = base + sorted(shapes, key=lambda gc: _BURN_RANK[gc[1]])
-    codes = rasterize(ordered, shape, fill=NO_MINE, transform=grid_transform(grid), dtype="uint8")
+    codes = rasterize(ordered, shape, fill=NO_MINE, transform=grid_transform(part), dtype="uint8")
     day[codes == NO_MINE] = NEVER
-    return MineLayer(codes, day.astype(np.int32), inside)
+    window = (slice(r0, r1), slice(c0, c1))
+    full = (grid.height, grid.width)
+    layer = MineLayer(
+        np.full(full, NO_MINE, np.uint8),
+        np.full(full, NEVER, np.int32),
+        np.zeros(full, bool),
+        window,
+    )
+    layer.codes[window], layer.day[window], layer.inside[window] = codes, day, inside
+    return layer
 
 
 _BURN_RANK = {

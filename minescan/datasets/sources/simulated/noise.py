@@ -125,16 +125,23 @@ def _lattice_rows(xs: np.ndarray, y_first: int, ny: int, spacing: float, seed: i
 DENSE_ROWS = 48
 
 
-def fbm(grid: Grid, spacing: float, octaves: int, seed: int) -> np.ndarray:
+def fbm(grid: Grid, spacing: float, octaves: int, seed: int, average: int = 1) -> np.ndarray:
     """Fractal value noise: ``octaves`` octaves from ``spacing`` metres down by halves, about [-1, 1].
 
     Octaves much finer than the grid's pixels (lattice under half a pixel) are left out:
     their average over a pixel is about zero. Each octave is smooth value noise on a
-    hashed lattice. It is separable: interpolate
-    the lattice along x (a small ``(lattice rows, W)`` array), then along y, either with
-    a sparse ``(H, lattice rows)`` weight matrix (coarse octaves, all in one matrix
-    product) or by gathering two rows per pixel row (fine octaves).
+    hashed lattice. It is separable: interpolate the lattice along x (a small
+    ``(lattice rows, W)`` array), then along y, either with a sparse
+    ``(H, lattice rows)`` weight matrix (coarse octaves, all in one matrix product) or by
+    gathering rows per pixel row (fine octaves).
+
+    With ``average > 1`` each pixel is the mean of the field over its ``average x average``
+    sub-pixels (``grid.refine(average)`` block-averaged), at the cost of one pixel: the
+    mean of the interpolation weights over a pixel's sub-columns (sub-rows) weighs a few
+    lattice columns (rows) per pixel.
     """
+    if average > 1:
+        return _fbm_mean(grid, spacing, octaves, seed, average)
     xs, ys = grid.xs, grid.ys
     total = sum(0.5**k for k in range(octaves))
     weights, rows = [], []
@@ -158,10 +165,70 @@ def fbm(grid: Grid, spacing: float, octaves: int, seed: int) -> np.ndarray:
         fine *= y_w[:, None]
         fine += np.take(lattice_rows, y_idx, axis=0, mode="clip")
         out = fine if out is None else np.add(out, fine, out=out)
+    return _finish(grid, out, weights, rows)
+
+
+def _finish(grid: Grid, out, weights: list, rows: list) -> np.ndarray:
+    """Add the dense octaves (one matrix product) to the gathered ones."""
     if weights:
         dense = np.concatenate(weights, axis=1) @ np.concatenate(rows, axis=0)
         out = dense if out is None else np.add(out, dense, out=out)
     return np.zeros((grid.height, grid.width), np.float32) if out is None else out
+
+
+def _mean_weights(coords: np.ndarray, spacing: float, factor: int):
+    """Interpolation weights along one axis, averaged over runs of ``factor`` coordinates.
+
+    Returns the first lattice index, each run's first lattice point (relative to it)
+    and ``(runs, span)`` float32 weights on that point and the next ``span - 1``.
+    """
+    first, idx, t = _axis_weights(coords, spacing)
+    idx, t = idx.reshape(-1, factor), t.reshape(-1, factor)
+    start = idx.min(axis=1)
+    rel = idx - start[:, None]
+    weights = np.zeros((len(start), int(rel.max()) + 2), np.float32)
+    run = np.arange(len(start))
+    scale = np.float32(1 / factor)
+    for s in range(factor):
+        weights[run, rel[:, s]] += (np.float32(1) - t[:, s]) * scale
+        weights[run, rel[:, s] + 1] += t[:, s] * scale
+    return first, start, weights
+
+
+def _fbm_mean(grid: Grid, spacing: float, octaves: int, seed: int, factor: int) -> np.ndarray:
+    """:func:`fbm` averaged over ``factor x factor`` sub-pixels of each pixel."""
+    fine = grid.refine(factor)
+    total = sum(0.5**k for k in range(octaves))
+    weights, rows = [], []
+    out = None
+    for k in range(octaves):
+        step = spacing / 2**k
+        if step < fine.res / 2:
+            break  # this and finer octaves average to about zero over a sub-pixel
+        y_first, y_start, y_w = _mean_weights(fine.ys, step, factor)
+        x_first, x_start, x_w = _mean_weights(fine.xs, step, factor)
+        ny = int(y_start.max()) + y_w.shape[1]
+        nx = int(x_start.max()) + x_w.shape[1]
+        amp = 0.5**k / total
+        lattice = lattice_hash(
+            seed * 131 + k, np.arange(y_first, y_first + ny), np.arange(x_first, x_first + nx)
+        )
+        lattice = lattice * np.float32(2 * amp) - np.float32(amp)
+        lattice_rows = lattice[:, x_start] * x_w[:, 0]
+        for m in range(1, x_w.shape[1]):
+            lattice_rows += lattice[:, x_start + m] * x_w[:, m]
+        if ny <= DENSE_ROWS:
+            w = np.zeros((grid.height, ny), np.float32)
+            for m in range(y_w.shape[1]):
+                w[np.arange(grid.height), y_start + m] = y_w[:, m]
+            weights.append(w)
+            rows.append(lattice_rows)
+            continue
+        for m in range(y_w.shape[1]):
+            part = np.take(lattice_rows, y_start + m, axis=0, mode="clip")
+            part *= y_w[:, m, None]
+            out = part if out is None else np.add(out, part, out=out)
+    return _finish(grid, out, weights, rows)
 
 
 def fbm_points(xs: np.ndarray, ys: np.ndarray, spacing: float, octaves: int, seed: int):
