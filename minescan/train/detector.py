@@ -345,9 +345,14 @@ def train_detector(
     check_images(data)
     _check_model_channels(opts.model, data.channels)
 
+    command_file = out / "_runs" / "command.txt"
+    if not resume:
+        write_text(command_file, (command or _command_line()) + "\n")
     started = time.perf_counter()
     best = _fit(data, opts, out, resume)
-    train_s = time.perf_counter() - started
+    train_s = _train_seconds(out / "_runs" / "train") or time.perf_counter() - started
+    if command_file.exists():
+        command = command_file.read_text().strip()  # a resumed run reports how it was started
 
     with atomic_path(out / "detector.pt") as tmp:
         shutil.copyfile(best, tmp)
@@ -363,6 +368,18 @@ def train_detector(
     write_json(out / "model_card.json", card)
     write_text(out / "model_card.md", card_markdown(card))
     return card
+
+
+def _train_seconds(run_dir: Path) -> float | None:
+    """Training time over all sessions of a run: ultralytics logs cumulative seconds per epoch."""
+    results = run_dir / "results.csv"
+    if not results.exists():
+        return None
+    lines = results.read_text().strip().splitlines()
+    header = [h.strip() for h in lines[0].split(",")]
+    if "time" not in header or len(lines) < 2:
+        return None
+    return float(lines[-1].split(",")[header.index("time")])
 
 
 def _check_model_channels(model: str, channels: int) -> None:
@@ -435,8 +452,13 @@ def card_markdown(card: dict) -> str:
     lines = [
         "# minescan detector",
         "",
-        f"- model: `{card['model']}` trained from scratch, {card['epochs']} epochs, imgsz {card['imgsz']}, "
-        f"batch {card['batch']}",
+        f"- model: `{card['model']}` "
+        + (
+            "built from the yaml, trained from scratch"
+            if card["model"].endswith((".yaml", ".yml"))
+            else "weights, trained further"
+        )
+        + f", {card['epochs']} epochs, imgsz {card['imgsz']}, batch {card['batch']}",
         f"- channels: {', '.join(card['channels'])} (uint8 scaling in scaling.json and the ONNX metadata)",
         f"- data: `{card['data']['yaml']}` sha256 `{card['data']['sha256'][:16]}...`, images "
         + ", ".join(f"{k} {v}" for k, v in card["data"]["images"].items()),
