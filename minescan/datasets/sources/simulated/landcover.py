@@ -373,7 +373,7 @@ def _field_phases(fields: _Lattice, seed: int) -> np.ndarray:
     return shift * np.float32(2 * np.pi * 60 / 365.25)
 
 
-def _phases(grid: Grid, codes: np.ndarray, plots: _Plots, seed: int):
+def _phases(grid: Grid, codes: np.ndarray, fields: _Lattice, seed: int):
     """cos and sin of each pixel's greenest-day angle: by hemisphere, crops per field."""
     shape = codes.shape
     north = grid.ys >= 0
@@ -382,14 +382,14 @@ def _phases(grid: Grid, codes: np.ndarray, plots: _Plots, seed: int):
     phase_sin = np.broadcast_to(np.sin(peak)[:, None], shape).copy()
     crop = codes == CODE["cropland"]
     if crop.any():
-        shift = _field_phases(plots.fields, seed)
+        shift = _field_phases(fields, seed)
         for hemisphere, latitude in ((north, 1.0), (~north, -1.0)):
             if not hemisphere.any():
                 continue
             angle = shift + np.float32(peak_phase(latitude))
             here = crop & hemisphere[:, None]
-            phase_cos[here] = plots.fields.spread(np.cos(angle))[here]
-            phase_sin[here] = plots.fields.spread(np.sin(angle))[here]
+            phase_cos[here] = fields.spread(np.cos(angle))[here]
+            phase_sin[here] = fields.spread(np.sin(angle))[here]
     return phase_cos, phase_sin
 
 
@@ -404,7 +404,7 @@ def surface(grid: Grid, seed: int, year: int) -> Surface:
     codes, river = signature_codes(sig)
     fine, coarse = _textures(grid, seed)
     base, swing = _base(codes, river, fine, coarse)
-    phase_cos, phase_sin = _phases(grid, codes, plots, seed)
+    phase_cos, phase_sin = _phases(grid, codes, plots.fields, seed)
     brightness = fine * np.float32(0.25)
     brightness += np.float32(1)
     return Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)
@@ -523,7 +523,7 @@ def coarse_surface(grid: Grid, factor: int, seed: int, year: int) -> Coarse:
         if values is None or not len(pick):
             continue
         near = np.take(values, centre[pick][:, None] + neighbours)
-        value = np.einsum("pn,ns->ps", near, stencil)
+        value = near @ stencil
         part = sub[pick] & np.uint32(~bits & 0xFFFFFFFF)
         test = np.empty(value.shape, bool)
         for field, threshold, above, bit in _TESTS:
@@ -548,8 +548,10 @@ def coarse_surface(grid: Grid, factor: int, seed: int, year: int) -> Coarse:
     codes, river = split(pixel_entries)
     fine, coarse = _textures(grid, seed, average=factor)
     base, swing = _base(codes, river, fine, coarse)
-    pixel_plots = _Plots.over(grid.xs, grid.ys, seed, year)
-    phase_cos, phase_sin = _phases(grid, codes, pixel_plots, seed)
+    fields = plots.fields._replace(  # the crop fields under the pixels, halo cut off
+        row_of=plots.fields.row_of[1:-1], col_of=plots.fields.col_of[1:-1]
+    )
+    phase_cos, phase_sin = _phases(grid, codes, fields, seed)
     brightness = fine * np.float32(0.25)
     brightness += np.float32(1)
     pixels = Surface(codes, base, swing, phase_cos, phase_sin, brightness, fine)
@@ -558,7 +560,7 @@ def coarse_surface(grid: Grid, factor: int, seed: int, year: int) -> Coarse:
     sub_codes, sub_river = split(sub_entries[~same])
     at = lambda a: a.ravel()[index][:, None]  # noqa: E731
     sub_base, sub_swing = _base(sub_codes, sub_river, at(fine), at(coarse))
-    crop_cos, crop_sin = _crop_phases(grid, pixel_plots, seed, *np.divmod(index, width))
+    crop_cos, crop_sin = _crop_phases(grid, fields, seed, *np.divmod(index, width))
     crop = sub_codes == CODE["cropland"]
     mixed = Surface(
         sub_codes,
@@ -582,9 +584,9 @@ def _all_equal(entries: np.ndarray) -> np.ndarray:
     return same.all(axis=1) if k > 4 else same[:, 0]
 
 
-def _crop_phases(grid: Grid, plots: _Plots, seed: int, rows: np.ndarray, cols: np.ndarray):
+def _crop_phases(grid: Grid, fields: _Lattice, seed: int, rows: np.ndarray, cols: np.ndarray):
     """cos and sin of the greenest-day angle of the crop field under pixels ``(rows, cols)``."""
-    shift = _field_phases(plots.fields, seed)[plots.fields.row_of[rows], plots.fields.col_of[cols]]
+    shift = _field_phases(fields, seed)[fields.row_of[rows], fields.col_of[cols]]
     north = grid.ys[rows] >= 0
     angle = shift + np.where(north, peak_phase(1.0), peak_phase(-1.0)).astype(np.float32)
     return np.cos(angle), np.sin(angle)

@@ -293,11 +293,13 @@ class SimulatedSentinel2:
         if len(index):
             rows, cols = np.divmod(index, grid.width)
             sub_codes = sub_codes.astype(np.intp)
+            mean = np.full(sub_codes.shape[1], 1 / sub_codes.shape[1], np.float32)
+            bright = brightness[rows, cols]
             for i, b in enumerate(band_idx):
                 mixed = np.take(SPAN[b], sub_codes, mode="clip")
                 mixed *= sub_f
                 mixed += np.take(LOW[b], sub_codes, mode="clip")
-                data[i, rows, cols] = mixed.mean(axis=1, dtype=np.float32) * brightness[rows, cols]
+                data[i, rows, cols] = (mixed @ mean) * bright
         return data
 
     @single_threaded
