@@ -306,7 +306,9 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
             workers=opts.workers,
             patience=opts.patience,
             seed=opts.seed,
-            pretrained=False,
+            pretrained=opts.model.endswith(
+                ".pt"
+            ),  # a .pt given is trained further; a yaml from scratch
             amp=False,
             plots=False,
             verbose=False,
