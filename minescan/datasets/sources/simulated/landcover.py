@@ -480,15 +480,16 @@ def coarse_surface(grid: Grid, factor: int, seed: int, year: int) -> Coarse:
     d = decisions(noise, seed, year)
     sig = signature(d, thin)
     d, sig = _with_sand(d, sig, noise, seed)
+    # Pixels that may mix classes: the noise tests give another class around them, a
+    # thin feature lies between centres (both its tests change), or a lattice test
+    # changes inside them (exactly known per sub-row and sub-column).
+    natural = lookup(sig)
+    suspect = _around(natural, np.maximum) != _around(natural, np.minimum)
     plots = _Plots.over(halo.xs, halo.ys, seed, year)
     sig |= plots.bits()
     entries = lookup(sig)
     anywhere = _around(sig, np.bitwise_or)
     vary = anywhere ^ _around(sig, np.bitwise_and)
-
-    # Pixels that may mix classes: the class changes around them, a thin feature lies
-    # between centres (both its tests change), or a lattice test changes inside them.
-    suspect = _around(entries, np.maximum) != _around(entries, np.minimum)
     for both, gate in (
         ((1 << ROAD_LO) | (1 << ROAD_HI), ROAD_TOWN),
         ((1 << RIVER_LO) | (1 << RIVER_HI), RIVER_PLAIN),

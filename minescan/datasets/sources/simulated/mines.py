@@ -298,7 +298,8 @@ def render(catalogue: Catalogue, grid: Grid) -> MineLayer | None:
     for mine in mines:
         layout = catalogue.components(mine)
         road = [g for name, g in layout if name == "road"]
-        window = _window(grid, shapely.union_all([mine.footprint, *road]).bounds)
+        bounds = shapely.bounds([mine.footprint, *road])
+        window = _window(grid, (*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0)))
         if window is not None:
             placed.append((mine, layout, road, window))
     if not placed:

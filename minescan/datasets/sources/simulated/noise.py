@@ -57,13 +57,18 @@ class Grid(NamedTuple):
         )
 
 
+_U16, _U13, _U8 = np.uint32(16), np.uint32(13), np.uint32(8)
+_M1, _M2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
+_GOLDEN, _STEP, _COLUMN = np.uint32(0x9E3779B9), np.uint32(0x9E3779B1), np.uint32(0x27D4EB2F)
+
+
 def _finalise(h: np.ndarray) -> np.ndarray:
     """murmur3's 32-bit finaliser: every input bit flips each output bit with p ~ 1/2."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+    h = h ^ (h >> _U16)
+    h = h * _M1
+    h = h ^ (h >> _U13)
+    h = h * _M2
+    return h ^ (h >> _U16)
 
 
 def mix32(*keys) -> np.ndarray:
@@ -74,25 +79,36 @@ def mix32(*keys) -> np.ndarray:
     >>> int(mix32(1, 2)) == int(mix32(1, 2)) != int(mix32(2, 1))
     True
     """
-    h = np.uint32(0x9E3779B9)
+    h = _GOLDEN
     with np.errstate(over="ignore"):
         for key in keys:
             v = np.asarray(key).astype(np.int64).astype(np.uint32)
-            h = _finalise(h ^ v) * np.uint32(0x9E3779B1)
+            h = _finalise(h ^ v) * _STEP
         return _finalise(h)
+
+
+def _seeded(seed: int) -> np.uint32:
+    """:func:`mix32`'s state after its first key, ``seed`` (in plain integers)."""
+    h = 0x9E3779B9 ^ (seed & 0xFFFFFFFF)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    h ^= h >> 16
+    return np.uint32((h * 0x9E3779B1) & 0xFFFFFFFF)
 
 
 def lattice_hash(seed: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """:func:`uniform`-style floats in [0, 1) on the lattice ``rows x cols`` (1-D int arrays).
 
-    Rows and columns are hashed once each, then combined and finalised on the grid:
-    the cost is a handful of passes over the small lattice.
+    Rows and columns are hashed once each (rows as ``mix32(seed, row)``), then combined
+    and finalised on the grid: the cost is a handful of passes over the small lattice.
+    Array arithmetic wraps silently; only the seed is mixed in Python integers.
     """
-    with np.errstate(over="ignore"):
-        r = mix32(seed, rows)
-        c = _finalise(np.asarray(cols).astype(np.int64).astype(np.uint32) * np.uint32(0x27D4EB2F))
-        h = _finalise(r[:, None] ^ c[None, :])
-    return (h >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / (1 << 24))
+    r = _finalise(_finalise(_seeded(seed) ^ rows.astype(np.uint32)) * _STEP)
+    c = _finalise(cols.astype(np.uint32) * _COLUMN)
+    h = _finalise(r[:, None] ^ c[None, :])
+    return (h >> _U8).astype(np.float32) * np.float32(1.0 / (1 << 24))
 
 
 def uniform(*keys) -> np.ndarray:
