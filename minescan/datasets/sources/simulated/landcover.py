@@ -13,7 +13,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minescan.datasets.sources.simulated.noise import Grid, fbm, fbm_points, mix32, uniform
+from minescan.datasets.sources.simulated.noise import (
+    Grid,
+    fbm,
+    fbm_many,
+    fbm_points,
+    mix32,
+    uniform,
+)
 from minescan.datasets.sources.simulated.periods import peak_phase
 from minescan.datasets.sources.simulated.spectra import CLASSES, CODE
 
@@ -222,33 +229,34 @@ class Decisions(NamedTuple):
     sand: np.ndarray | None  # sandbars on river banks (None: no bank in sight)
 
 
-def decisions(noise, seed: int, year: int) -> Decisions:
-    """The decision fields from ``noise(spacing, octaves, seed)`` (a grid or points)."""
+def decisions(noises, seed: int, year: int) -> Decisions:
+    """The decision fields from ``noises([(spacing, octaves, seed), ...])`` (on a grid or
+    at points), which returns one noise field per request."""
     fs = lambda field: field_seed(seed, field)  # noqa: E731
-    wet = noise(64000, 2, fs(_CLIMATE))
+    wet, above, edge, lake, river, meander, agri, town, burn, road = noises(
+        [
+            (64000, 2, fs(_CLIMATE)),
+            (4000, 4, fs(_PATCH)),
+            (150, 2, fs(_EDGE)),
+            (6000, 3, fs(_LAKE)),
+            (15000, 3, fs(_RIVER)),
+            (600, 2, fs(_MEANDER)),
+            (9000, 2, fs(_AGRI)),
+            (7000, 2, fs(_URBAN)),
+            (1800, 2, field_seed(seed, _BURN, year)),
+            (25000, 2, fs(_ROAD)),
+        ]
+    )
     wet *= np.float32(1 / 0.22)
     # Height above the forest line: wetter places grow forest lower down, dry ones lie bare.
-    above = noise(4000, 4, fs(_PATCH))
-    edge = noise(150, 2, fs(_EDGE))
     edge *= np.float32(0.2)
     above += edge
     above += np.float32(0.12) * wet
     above -= np.float32(0.05)
     # Lakes in low spots; rivers on zero-contours, where most land is farmed (alluvial plains).
-    lake = noise(6000, 3, fs(_LAKE))
     lake -= np.float32(-0.56) + np.float32(0.04) * wet
-    river = noise(15000, 3, fs(_RIVER))
-    river += np.float32(0.02) * noise(600, 2, fs(_MEANDER))
-    return Decisions(
-        above=above,
-        agri=noise(9000, 2, fs(_AGRI)),
-        town=noise(7000, 2, fs(_URBAN)),
-        burn=noise(1800, 2, field_seed(seed, _BURN, year)),
-        lake=lake,
-        road=noise(25000, 2, fs(_ROAD)),
-        river=river,
-        sand=None,
-    )
+    river += np.float32(0.02) * meander
+    return Decisions(above, agri, town, burn, lake, road, river, sand=None)
 
 
 def signature(d: Decisions, thin: bool = True) -> np.ndarray:
@@ -277,7 +285,7 @@ def _with_sand(d: Decisions, sig: np.ndarray, noise, seed: int) -> tuple[Decisio
 
 def is_water(seed: int, xs, ys) -> np.ndarray:
     """Whether map points are lake or river (the same tests as :func:`surface`)."""
-    d = decisions(lambda *a: fbm_points(xs, ys, *a), seed, 0)
+    d = decisions(lambda specs: [fbm_points(xs, ys, *spec) for spec in specs], seed, 0)
     codes, _ = signature_codes(signature(d))
     return codes == CODE["water"]
 
@@ -396,7 +404,7 @@ def _phases(grid: Grid, codes: np.ndarray, fields: _Lattice, seed: int):
 def surface(grid: Grid, seed: int, year: int) -> Surface:
     """Land cover of ``grid`` in ``year`` (burn scars and clearings change yearly)."""
     noise = lambda *a: fbm(grid, *a)  # noqa: E731
-    d = decisions(noise, seed, year)
+    d = decisions(lambda specs: fbm_many(grid, specs), seed, year)
     sig = signature(d, thin=grid.res <= THIN_FEATURES_MAX_RES)
     d, sig = _with_sand(d, sig, noise, seed)
     plots = _Plots.over(grid.xs, grid.ys, seed, year)
@@ -477,7 +485,7 @@ def coarse_surface(grid: Grid, factor: int, seed: int, year: int) -> Coarse:
     halo = Grid(grid.col0 - 1, grid.row0 - 1, width + 2, height + 2, grid.res)
     noise = lambda *a: fbm(halo, *a)  # noqa: E731
     thin = grid.res / factor <= THIN_FEATURES_MAX_RES
-    d = decisions(noise, seed, year)
+    d = decisions(lambda specs: fbm_many(halo, specs), seed, year)
     sig = signature(d, thin)
     d, sig = _with_sand(d, sig, noise, seed)
     # Pixels that may mix classes: the noise tests give another class around them, a

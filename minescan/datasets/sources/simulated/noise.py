@@ -126,16 +126,6 @@ def _axis_weights(coords: np.ndarray, spacing: float):
     return first, cell - first, t * t * (np.float32(3) - np.float32(2) * t)
 
 
-def _lattice_rows(xs: np.ndarray, y_first: int, ny: int, spacing: float, seed: int, amp: float):
-    """Hashed lattice rows ``y_first..y_first+ny`` interpolated along x: ``(ny, len(xs))``."""
-    x_first, x_idx, x_w = _axis_weights(xs, spacing)
-    nx = int(x_idx[-1] if xs[-1] >= xs[0] else x_idx.max()) + 2
-    lattice = lattice_hash(seed, np.arange(y_first, y_first + ny), np.arange(x_first, x_first + nx))
-    lattice = lattice * np.float32(2 * amp) - np.float32(amp)
-    left = lattice[:, x_idx]
-    return left + (lattice[:, x_idx + 1] - left) * x_w
-
-
 #: Octaves with at most this many lattice rows are combined by one matrix product;
 #: finer ones (many rows, two weights per pixel) are cheaper as two row gathers.
 DENSE_ROWS = 48
@@ -158,30 +148,111 @@ def fbm(grid: Grid, spacing: float, octaves: int, seed: int, average: int = 1) -
     """
     if average > 1:
         return _fbm_mean(grid, spacing, octaves, seed, average)
-    xs, ys = grid.xs, grid.ys
-    total = sum(0.5**k for k in range(octaves))
-    weights, rows = [], []
+    return fbm_many(grid, [(spacing, octaves, seed)])[0]
+
+
+#: Octaves with at most this many lattice rows share their hashing and interpolation
+#: along x with the others of a :func:`fbm_many` call (padded to this many rows).
+SMALL_ROWS = 8
+
+
+def fbm_many(grid: Grid, specs) -> list[np.ndarray]:
+    """:func:`fbm` of several fields ``(spacing, octaves, seed)`` on one grid.
+
+    The same values as one :func:`fbm` call per field, but the axis weights, lattice
+    hashes and x interpolation of all the small octaves (most of them: their lattice has
+    a few rows over a tile) are done together, in a few passes over stacked arrays.
+    """
+    steps, seeds, amps, owner = [], [], [], []
+    for field, (spacing, octaves, seed) in enumerate(specs):
+        total = sum(0.5**k for k in range(octaves))
+        for k in range(octaves):
+            step = spacing / 2**k
+            if step < grid.res / 2:
+                break  # this and finer octaves average to about zero over a pixel
+            steps.append(step)
+            seeds.append(_seeded(seed * 131 + k))
+            amps.append(0.5**k / total)
+            owner.append(field)
+    if not steps:
+        return [np.zeros((grid.height, grid.width), np.float32) for _ in specs]
+    y_first, y_idx, y_w = _axes_weights(grid.ys, steps)
+    x_first, x_idx, x_w = _axes_weights(grid.xs, steps)
+    ny, nx = y_idx.max(axis=1) + 2, x_idx.max(axis=1) + 2
+    seeds = np.array(seeds, np.uint32)
+    scale = np.array([2 * a for a in amps], np.float32)
+    shift = np.array(amps, np.float32)
+    rows: list = [None] * len(steps)
+    small = np.flatnonzero(ny <= SMALL_ROWS)
+    if len(small):
+        lattice = _lattices(seeds[small], y_first[small], SMALL_ROWS, x_first[small], nx[small])
+        lattice = lattice * scale[small, None, None] - shift[small, None, None]
+        picked = x_idx[small][:, None, :]
+        left = np.take_along_axis(lattice, picked, axis=2)
+        interpolated = (
+            left + (np.take_along_axis(lattice, picked + 1, axis=2) - left) * x_w[small][:, None, :]
+        )
+        for i, octave in enumerate(small):
+            rows[octave] = interpolated[i, : ny[octave]]
+    for octave in np.flatnonzero(ny > SMALL_ROWS):
+        lattice = _lattices(
+            seeds[[octave]], y_first[[octave]], ny[octave], x_first[[octave]], nx[[octave]]
+        )[0]
+        lattice = lattice * scale[octave] - shift[octave]
+        left = lattice[:, x_idx[octave]]
+        rows[octave] = left + (lattice[:, x_idx[octave] + 1] - left) * x_w[octave]
+    owner = np.array(owner)
+    return [
+        _combine(grid, np.flatnonzero(owner == field), rows, ny, y_idx, y_w)
+        for field in range(len(specs))
+    ]
+
+
+def _combine(grid: Grid, octaves: np.ndarray, rows: list, ny, y_idx, y_w) -> np.ndarray:
+    """One field from its octaves' x-interpolated lattice rows: interpolate along y."""
     out = None
-    for k in range(octaves):
-        step = spacing / 2**k
-        if step < grid.res / 2:
-            break  # this and finer octaves average to about zero over a pixel
-        y_first, y_idx, y_w = _axis_weights(ys, step)
-        ny = int(y_idx.max()) + 2
-        lattice_rows = _lattice_rows(xs, y_first, ny, step, seed * 131 + k, 0.5**k / total)
-        if ny <= DENSE_ROWS:
-            w = np.zeros((grid.height, ny), np.float32)
-            w[np.arange(grid.height), y_idx] = np.float32(1) - y_w
-            w[np.arange(grid.height), y_idx + 1] = y_w
-            weights.append(w)
-            rows.append(lattice_rows)
+    dense = [k for k in octaves if ny[k] <= DENSE_ROWS]
+    for k in octaves:
+        if ny[k] <= DENSE_ROWS:
             continue
-        slope = lattice_rows[1:] - lattice_rows[:-1]
-        fine = np.take(slope, y_idx, axis=0, mode="clip")
-        fine *= y_w[:, None]
-        fine += np.take(lattice_rows, y_idx, axis=0, mode="clip")
+        slope = rows[k][1:] - rows[k][:-1]
+        fine = np.take(slope, y_idx[k], axis=0, mode="clip")
+        fine *= y_w[k][:, None]
+        fine += np.take(rows[k], y_idx[k], axis=0, mode="clip")
         out = fine if out is None else np.add(out, fine, out=out)
-    return _finish(grid, out, weights, rows)
+    if not dense:
+        return np.zeros((grid.height, grid.width), np.float32) if out is None else out
+    offsets = np.cumsum([0] + [int(ny[k]) for k in dense])
+    weights = np.zeros((grid.height, int(offsets[-1])), np.float32)
+    pixel = np.arange(grid.height)
+    for k, offset in zip(dense, offsets[:-1], strict=False):
+        weights[pixel, offset + y_idx[k]] = np.float32(1) - y_w[k]
+        weights[pixel, offset + y_idx[k] + 1] = y_w[k]
+    # column-major, as x interpolation by fancy indexing leaves it: the same BLAS kernel,
+    # so the same bits, whichever way the rows were made
+    product = weights @ np.asfortranarray(np.concatenate([rows[k] for k in dense], axis=0))
+    return product if out is None else np.add(out, product, out=out)
+
+
+def _axes_weights(coords: np.ndarray, steps: list[float]):
+    """:func:`_axis_weights` for several lattice spacings: ``(n,)``, ``(n, len)`` twice."""
+    u = coords[None, :] / np.asarray(steps)[:, None]
+    cell = np.floor(u)
+    t = (u - cell).astype(np.float32)
+    cell = cell.astype(np.int64)
+    first = cell.min(axis=1)
+    return first, cell - first[:, None], t * t * (np.float32(3) - np.float32(2) * t)
+
+
+def _lattices(seeded, y_first, ny: int, x_first, nx) -> np.ndarray:
+    """:func:`lattice_hash` of several lattices at once, ``(n, ny, max(nx))`` (seeds
+    already through :func:`_seeded`; rows and columns past a lattice's own are spare)."""
+    rows = (y_first[:, None] + np.arange(ny)).astype(np.uint32)
+    cols = (x_first[:, None] + np.arange(int(np.max(nx)))).astype(np.uint32)
+    r = _finalise(_finalise(seeded[:, None] ^ rows) * _STEP)
+    c = _finalise(cols * _COLUMN)
+    h = _finalise(r[:, :, None] ^ c[:, None, :])
+    return (h >> _U8).astype(np.float32) * np.float32(1.0 / (1 << 24))
 
 
 def _finish(grid: Grid, out, weights: list, rows: list) -> np.ndarray:
