@@ -8,7 +8,8 @@ import shapely
 
 from minescan.bands import S2_BANDS
 from minescan.datasets.sources.simulated import mines as minelib
-from minescan.datasets.sources.simulated.noise import Grid, fbm, fbm_points, mix32
+from minescan.datasets.sources.simulated.landcover import _stencil
+from minescan.datasets.sources.simulated.noise import Grid, fbm, fbm_many, fbm_points, mix32
 from minescan.datasets.sources.simulated.periods import (
     Window,
     period_date,
@@ -46,6 +47,35 @@ def test_fbm_is_smooth_bounded_and_matches_point_evaluation():
     points = fbm_points(xs.ravel(), ys.ravel(), 400, 3, seed=11).reshape(field.shape)
     assert np.allclose(points, field, atol=1e-5)
     assert not np.allclose(fbm(grid, 400, 3, seed=12), field)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_averaged_fbm_is_the_block_mean_of_the_sub_pixel_field(factor):
+    grid = Grid(98_765, 43_210, 40, 24, 9.55 * factor)
+    for spacing, octaves in [(40, 2), (150, 2), (4000, 4)]:
+        sub = fbm(grid.refine(factor), spacing, octaves, seed=3)
+        mean = sub.reshape(24, factor, 40, factor).mean(axis=(1, 3))
+        np.testing.assert_allclose(fbm(grid, spacing, octaves, 3, average=factor), mean, atol=1e-6)
+
+
+def test_fbm_many_gives_each_field_as_fbm_does():
+    grid = Grid(2_000_000, 1_900_000, 70, 50, 19.1)
+    specs = [(64000, 2, 1), (4000, 4, 2), (150, 2, 3), (600, 2, 4), (8.0, 2, 5)]
+    for field, (spacing, octaves, seed) in zip(fbm_many(grid, specs), specs, strict=True):
+        assert np.array_equal(field, fbm(grid, spacing, octaves, seed))
+    assert not fbm_many(grid, specs)[-1].any()  # an 8 m lattice averages out on 19 m pixels
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_sub_pixel_stencil_reproduces_quadratic_fields(factor):
+    weights = _stencil(factor)  # (9 neighbours, factor**2 sub-pixels)
+    assert weights.shape == (9, factor * factor)
+    d = np.array([-1, 0, 1])
+    dy, dx = np.meshgrid(d, d, indexing="ij")
+    u = (np.arange(factor) + 0.5) / factor - 0.5
+    uy, ux = np.meshgrid(u, u, indexing="ij")
+    field = lambda y, x: 0.3 + 0.5 * x - 0.2 * y + 0.7 * x * y - 0.4 * x * x + 0.1 * y * y  # noqa: E731
+    np.testing.assert_allclose(field(dy, dx).ravel() @ weights, field(uy, ux).ravel(), atol=1e-6)
 
 
 def test_refined_grid_covers_the_same_ground():
