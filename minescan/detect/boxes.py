@@ -161,3 +161,28 @@ def _envelopes(boxes: np.ndarray, group: np.ndarray) -> np.ndarray:
     np.maximum.at(out[:, 3], group, boxes[:, 3])
     np.maximum.at(out[:, 4], group, boxes[:, 4])
     return out
+
+
+def box_fractions(boxes_px: np.ndarray, flagged: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Share of each box's valid pixels that are ``flagged``; 0 for a box with no valid pixel.
+
+    A pixel counts when its centre lies inside the box; boxes are clipped to the
+    chip. Summed-area tables make each box O(1), however large.
+
+    Examples
+    --------
+    >>> flagged = np.zeros((4, 4), bool)
+    >>> flagged[0, 0] = True
+    >>> box_fractions(np.array([[0, 0, 2, 2, .9], [2, 2, 4, 4, .9]]), flagged, np.ones((4, 4), bool))
+    array([0.25, 0.  ])
+    """
+    boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
+    h, w = valid.shape
+    counts = np.zeros((2, h + 1, w + 1), dtype=np.int64)
+    counts[0, 1:, 1:] = (flagged & valid).cumsum(0).cumsum(1)
+    counts[1, 1:, 1:] = valid.cumsum(0).cumsum(1)
+    # Pixel j's centre j + 0.5 is inside [a, b) when ceil(a - 0.5) <= j < ceil(b - 0.5).
+    x0, x1 = (np.clip(np.ceil(boxes_px[:, [0, 2]] - 0.5), 0, w).astype(np.int64)).T
+    y0, y1 = (np.clip(np.ceil(boxes_px[:, [1, 3]] - 0.5), 0, h).astype(np.int64)).T
+    sums = counts[:, y1, x1] - counts[:, y0, x1] - counts[:, y1, x0] + counts[:, y0, x0]
+    return np.where(sums[1] > 0, sums[0] / np.maximum(sums[1], 1), 0.0)

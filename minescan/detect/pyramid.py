@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minescan.bands import S2_BANDS
-from minescan.detect.boxes import owned, to_map, touches_core
+from minescan.detect.boxes import box_fractions, owned, to_map, touches_core
 from minescan.errors import MinescanError
 
 # ---------------------------------------------------------------- tile arrays
@@ -187,11 +187,29 @@ def _screen_file(model_dir: str):
     return path
 
 
+def screen_chip(screen, chip) -> tuple[float, np.ndarray, np.ndarray]:
+    """The screen over a whole chip (margin included): core mine fraction, mine-like and valid pixels.
+
+    The fraction is :meth:`Screen.mine_fraction` (valid core pixels scoring at
+    least the pixel threshold); scoring the margin too lets boxes that reach
+    into it be checked without a second pass.
+    """
+    valid = chip.valid_mask()
+    flagged = screen.score(chip.data, chip.bands) >= screen.pixel_threshold
+    m, (h, w) = chip.margin_px, valid.shape
+    core_valid = valid[m : h - m, m : w - m]
+    fraction = float(flagged[m : h - m, m : w - m][core_valid].mean()) if core_valid.any() else 0.0
+    return fraction, flagged, valid
+
+
 def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     """Read, screen and detect one batch of tiles.
 
     A tile is a hit when a box at or above ``task.conf`` reaches into its own
     pixels; only boxes whose centre lies in the tile are kept as its boxes.
+    With the screen on (and ``screen_boxes``), a box counts only when its own
+    pixels hold mine-like pixels at the share the screen asks of a tile: a
+    detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
     """
     import mercantile
 
@@ -212,8 +230,11 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         for t in task.tiles
     ]
     t1 = time.perf_counter()
-    if task.use_screen and tools.screen is not None:
-        kept = np.array([tools.screen.keep(c, task.zoom) for c in chips], dtype=bool)
+    screen = tools.screen if task.use_screen else None
+    if screen is not None:
+        floor = screen.min_fraction(task.zoom)
+        screened = [screen_chip(screen, c) for c in chips]
+        kept = np.array([fraction >= floor for fraction, _, _ in screened], dtype=bool)
     else:
         kept = np.ones(len(chips), dtype=bool)
     t2 = time.perf_counter()
@@ -229,6 +250,9 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     hit, max_score = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float64)
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
     for i, pred in zip(rows, predictions, strict=True):
+        if screen is not None and scan.screen_boxes and len(pred):
+            _, flagged, valid = screened[i]
+            pred = pred[box_fractions(pred, flagged, valid) >= floor]
         reach = pred[touches_core(pred, size, margin)]
         hit[i] = len(reach) > 0
         max_score[i] = float(reach[:, 4].max(initial=0.0))

@@ -28,7 +28,7 @@ class ScanSettings(BaseModel):
         default="onnx", pattern="^(onnx|ultralytics)$", description="Detector runtime."
     )
     conf: dict[int, float] = Field(
-        default={13: 0.05, 14: 0.15, 15: 0.25},
+        default={13: 0.01, 14: 0.015, 15: 0.02},
         description="Detector score threshold per zoom; lower at coarse levels for recall. "
         "A zoom not listed takes the nearest listed zoom's value.",
     )
@@ -43,6 +43,12 @@ class ScanSettings(BaseModel):
         "boxes that meet at a tile edge merge despite floating-point seams.",
     )
     screen: bool = Field(default=True, description="Run the spectral screen before the detector.")
+    screen_boxes: bool = Field(
+        default=True,
+        description="With the screen on, keep a detector box only when its pixels hold "
+        "mine-like pixels at the share the screen asks of a tile (drops boxes on sandbars, "
+        "bare fields and other confusers with no mine-like pixel).",
+    )
     exhaustive: bool = Field(
         default=False, description="Every land tile at the finest zoom; no pyramid, no screen."
     )
