@@ -19,17 +19,17 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable
 
-import mercantile
 import numpy as np
 
 from minescan.bands import S2_BANDS
 from minescan.chip import Chip
 from minescan.datasets.sources.base import Cube
-from minescan.datasets.sources.cache import ChipCache, ChipKey, default_cache_dir, settings_digest
-from minescan.datasets.sources.extent import Grid, day_after, period_range, series_grid, tile_grid
-from minescan.datasets.sources.fetch import RetryPolicy, call_with_retry, fetch_all
+from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
+from minescan.datasets.sources.extent import Grid, day_after, series_grid
+from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, fetch_all, tile_label
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.errors import MinescanError
 
@@ -178,7 +178,7 @@ def initialize(project: str | None, init: Callable | None = None) -> str:
     return project
 
 
-class EarthEngineSource:
+class EarthEngineSource(TileFetcher):
     """Period medians and per-date series from Earth Engine, fetched per tile.
 
     Parameters
@@ -208,7 +208,8 @@ class EarthEngineSource:
         self._init = init
         self._ready = False
         self._lock = threading.Lock()
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
+        self.max_concurrency = self.settings.max_concurrency
         self.policy = RetryPolicy(retries=self.settings.retries, backoff_s=self.settings.backoff_s)
         s = self.settings
         digest = settings_digest(
@@ -227,58 +228,24 @@ class EarthEngineSource:
     def from_settings(cls, settings: SourceSettings) -> EarthEngineSource:
         return cls(settings)
 
-    def read(
-        self,
-        tile: mercantile.Tile,
-        size_px: int = 256,
-        period: str = "2019",
-        bands: tuple[str, ...] | None = None,
-        margin_px: int = 0,
-    ) -> Chip:
-        """The clear-sky median of ``period`` on the tile's grid; all-NaN and flagged if all cloud."""
-        bands = tuple(bands or S2_BANDS)
-        start, end = period_range(period)
-        key = ChipKey(tile, size_px, margin_px, period, bands)
-
-        def fetch() -> Chip:
-            self._start()
-            grid = tile_grid(tile, size_px, margin_px)
-            label = f"tile {tile.z}/{tile.x}/{tile.y}"
-            image = composite(
-                clear_scenes(self.settings, region(grid.bounds_4326()), start, end), bands
-            )
-            pixels = self._retry(lambda: self._pixels(image, grid), label)
-            data = to_array(pixels, (*bands, CLEAR_COUNT), grid)
-            clear, data = data[-1], data[:-1]
-            valid = np.isfinite(data).all(axis=0) & (clear > 0)
-            data[:, ~valid] = np.nan
-            meta = {
-                "source": self.name,
-                "collection": self.settings.ee_collection,
-                "cloud_mask": self.settings.cloud_mask,
-                "all_cloud": not valid.any(),
-                "clear_observations_median": float(np.median(clear)),
-            }
-            return Chip(data, bands, grid.transform, period, tile, margin_px, valid, meta)
-
-        return fetch() if self.cache is None else self.cache.get_or_fetch(key, fetch)
-
-    def read_many(
-        self,
-        tiles: Iterable[mercantile.Tile],
-        size_px: int = 256,
-        period: str = "2019",
-        bands: tuple[str, ...] | None = None,
-        margin_px: int = 0,
-    ) -> Iterator[tuple[mercantile.Tile, Chip]]:
-        """``(tile, chip)`` for every tile, ``max_concurrency`` requests at a time."""
-        yield from fetch_all(
-            tiles,
-            lambda t: self.read(t, size_px, period, bands, margin_px),
-            label=lambda t: f"tile {t.z}/{t.x}/{t.y}",
-            max_concurrency=self.settings.max_concurrency,
-            policy=RetryPolicy(retries=0),
+    def _fetch_chip(self, tile, grid, period, start, end, bands, margin_px) -> Chip:
+        self._start()
+        image = composite(
+            clear_scenes(self.settings, region(grid.bounds_4326()), start, end), bands
         )
+        pixels = self._retry(lambda: self._pixels(image, grid), tile_label(tile))
+        data = to_array(pixels, (*bands, CLEAR_COUNT), grid)
+        clear, data = data[-1], data[:-1]
+        valid = np.isfinite(data).all(axis=0) & (clear > 0)
+        data[:, ~valid] = np.nan
+        meta = {
+            "source": self.name,
+            "collection": self.settings.ee_collection,
+            "cloud_mask": self.settings.cloud_mask,
+            "all_cloud": not valid.any(),
+            "clear_observations_median": float(np.median(clear)),
+        }
+        return Chip(data, bands, grid.transform, period, tile, margin_px, valid, meta)
 
     def series(
         self,
@@ -300,9 +267,9 @@ class EarthEngineSource:
             jobs,
             lambda d: self._pixels(daily(collection, d, bands), grid),
             label=lambda d: f"series date {d}",
-            max_concurrency=self.settings.max_concurrency,
+            max_concurrency=self.max_concurrency,
             policy=self.policy,
-            **({} if self.sleep is None else {"sleep": self.sleep}),
+            sleep=self.sleep,
         ):
             stack[index[date]] = to_array(pixels, bands, grid)
         cube = Cube(stack, np.isfinite(stack).all(axis=1), bands, grid.transform)
@@ -313,10 +280,6 @@ class EarthEngineSource:
             if not self._ready:
                 initialize(self.settings.ee_project, self._init)
                 self._ready = True
-
-    def _retry(self, fn, label: str):
-        kwargs = {} if self.sleep is None else {"sleep": self.sleep}
-        return call_with_retry(fn, label, self.policy, **kwargs)
 
     def _pixels(self, image, grid: Grid) -> np.ndarray:
         compute = self._compute_pixels

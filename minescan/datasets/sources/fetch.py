@@ -6,6 +6,9 @@ dropped connections), where waiting and asking again works, and permanently
 retries the first kind with exponential backoff and jitter, fails fast on the
 second, and always ends in a one-line :class:`~minescan.errors.MinescanError`
 that names the job (the tile or date) so a scan can report it and resume.
+
+:class:`TileFetcher` gives both network sources the same ``read`` (cached,
+retried) and ``read_many`` (bounded concurrency) around their own fetch.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
+import mercantile
+
+from minescan.bands import S2_BANDS
+from minescan.chip import Chip
+from minescan.datasets.sources.cache import ChipCache, ChipKey
+from minescan.datasets.sources.extent import Grid, period_range, tile_grid
 from minescan.errors import MinescanError
 
 K = TypeVar("K")
@@ -189,3 +198,84 @@ _END = object()
 
 def _bind(fetch: Callable[[K], V], job: K) -> Callable[[], V]:
     return lambda: fetch(job)
+
+
+def tile_label(tile: mercantile.Tile) -> str:
+    """How errors name a tile.
+
+    Examples
+    --------
+    >>> tile_label(mercantile.Tile(3, 5, 4))
+    'tile 4/3/5'
+    """
+    return f"tile {tile.z}/{tile.x}/{tile.y}"
+
+
+class TileFetcher:
+    """``read`` and ``read_many`` of a network source, around its own ``_fetch_chip``.
+
+    A subclass sets ``name``, ``cache`` (a :class:`ChipCache`, or None for no
+    cache), ``policy``, ``sleep`` and ``max_concurrency``, and implements
+    ``_fetch_chip(tile, grid, period, start, end, bands, margin_px) -> Chip``
+    (one uncached fetch, retried with :meth:`_retry` where it talks to the network).
+    """
+
+    name: str
+    cache: ChipCache | None
+    policy: RetryPolicy
+    sleep: Callable[[float], None]
+    max_concurrency: int
+
+    def read(
+        self,
+        tile: mercantile.Tile,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> Chip:
+        """The clear-sky median of ``period`` on the tile's grid; all-NaN and flagged if all cloud."""
+        bands = tuple(bands or S2_BANDS)
+        start, end = period_range(period)
+        key = ChipKey(tile, size_px, margin_px, period, bands)
+
+        def fetch() -> Chip:
+            grid = tile_grid(tile, size_px, margin_px)
+            return self._fetch_chip(tile, grid, period, start, end, bands, margin_px)
+
+        return fetch() if self.cache is None else self.cache.get_or_fetch(key, fetch)
+
+    def read_many(
+        self,
+        tiles: Iterable[mercantile.Tile],
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> Iterator[tuple[mercantile.Tile, Chip]]:
+        """``(tile, chip)`` for every tile, ``max_concurrency`` at a time, in completion order.
+
+        Each ``read`` retries its own requests, so the loop itself does not retry.
+        """
+        yield from fetch_all(
+            tiles,
+            lambda t: self.read(t, size_px, period, bands, margin_px),
+            label=tile_label,
+            max_concurrency=self.max_concurrency,
+            policy=RetryPolicy(retries=0),
+        )
+
+    def _fetch_chip(
+        self,
+        tile: mercantile.Tile,
+        grid: Grid,
+        period: str,
+        start: str,
+        end: str,
+        bands: tuple[str, ...],
+        margin_px: int,
+    ) -> Chip:
+        raise NotImplementedError
+
+    def _retry(self, fn: Callable[[], V], label: str) -> V:
+        return call_with_retry(fn, label, self.policy, self.sleep)

@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
-from collections.abc import Iterable, Iterator
 
-import mercantile
 import numpy as np
 
 from minescan.bands import S2_BANDS
 from minescan.chip import Chip
 from minescan.datasets.sources.base import Cube
-from minescan.datasets.sources.cache import ChipCache, ChipKey, default_cache_dir, settings_digest
-from minescan.datasets.sources.extent import (
-    Grid,
-    period_range,
-    series_grid,
-    tile_grid,
-)
-from minescan.datasets.sources.fetch import RetryPolicy, call_with_retry, fetch_all
+from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
+from minescan.datasets.sources.extent import Grid, series_grid
+from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, tile_label
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.errors import MinescanError
 
@@ -85,7 +79,7 @@ def scale_offset(asset, collection: str) -> tuple[float, float]:
     return 0.0001, (-0.1 if "c1" in collection else 0.0)
 
 
-class StacSource:
+class StacSource(TileFetcher):
     """Median composites and per-date series from a STAC API.
 
     Parameters
@@ -121,7 +115,7 @@ class StacSource:
         self.assets = dict(assets or {})
         self.max_concurrency = max_concurrency
         self.policy = policy or RetryPolicy()
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
         root = default_cache_dir() if cache_dir is None else cache_dir
         digest = settings_digest(
             self.name,
@@ -147,44 +141,6 @@ class StacSource:
             cache_dir=settings.cache_dir,
             max_concurrency=settings.max_concurrency,
             policy=RetryPolicy(retries=settings.retries, backoff_s=settings.backoff_s),
-        )
-
-    def read(
-        self,
-        tile: mercantile.Tile,
-        size_px: int = 256,
-        period: str = "2019",
-        bands: tuple[str, ...] | None = None,
-        margin_px: int = 0,
-    ) -> Chip:
-        """The clear-sky median of ``period`` on the tile's grid; all-NaN and flagged if all cloud."""
-        bands = tuple(bands or S2_BANDS)
-        start, end = period_range(period)
-        key = ChipKey(tile, size_px, margin_px, period, bands)
-
-        def fetch() -> Chip:
-            return self._retry(
-                lambda: self._composite(tile, size_px, margin_px, period, start, end, bands),
-                f"tile {tile.z}/{tile.x}/{tile.y}",
-            )
-
-        return fetch() if self.cache is None else self.cache.get_or_fetch(key, fetch)
-
-    def read_many(
-        self,
-        tiles: Iterable[mercantile.Tile],
-        size_px: int = 256,
-        period: str = "2019",
-        bands: tuple[str, ...] | None = None,
-        margin_px: int = 0,
-    ) -> Iterator[tuple[mercantile.Tile, Chip]]:
-        """``(tile, chip)`` for every tile, ``max_concurrency`` at a time, in completion order."""
-        yield from fetch_all(
-            tiles,
-            lambda t: self.read(t, size_px, period, bands, margin_px),
-            label=lambda t: f"tile {t.z}/{t.x}/{t.y}",
-            max_concurrency=self.max_concurrency,
-            policy=RetryPolicy(retries=0),
         )
 
     def series(
@@ -214,16 +170,12 @@ class StacSource:
         cube = Cube(stack, np.isfinite(stack).all(axis=1), bands, grid.transform)
         return dates, cube
 
-    def _retry(self, fn, label: str):
-        kwargs = {} if self.sleep is None else {"sleep": self.sleep}
-        return call_with_retry(fn, label, self.policy, **kwargs)
-
-    def _composite(self, tile, size_px, margin_px, period, start, end, bands) -> Chip:
-        grid = tile_grid(tile, size_px, margin_px)
-        items = self._search(grid, start, end)
+    def _fetch_chip(self, tile, grid, period, start, end, bands, margin_px) -> Chip:
+        label = tile_label(tile)
+        items = self._retry(lambda: self._search(grid, start, end), label)
         meta = {"source": self.name, "collection": self.collection, "items": len(items)}
         if items:
-            obs = self._load(items, grid, bands)
+            obs = self._retry(lambda: self._load(items, grid, bands), label)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
                 data = np.nanmedian(obs, axis=0).astype(np.float32)
