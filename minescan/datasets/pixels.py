@@ -8,7 +8,6 @@ without a mine pixel have no edge to measure to: their distance is NaN.
 
 from __future__ import annotations
 
-import sys
 import zlib
 from pathlib import Path
 
@@ -17,11 +16,10 @@ import numpy as np
 import pandas as pd
 import rasterio
 from scipy import ndimage
-from tqdm import tqdm
 
 from minescan.bands import S2_BANDS
 from minescan.datasets.chips import CHIP_BANDS, MINE_BAND
-from minescan.datasets.yolo import list_chips
+from minescan.datasets.yolo import list_chips, progress_rows
 from minescan.errors import MinescanError
 from minescan.io import atomic_path
 
@@ -113,14 +111,7 @@ def build_pixels(
     chips = list_chips(chips_dir)
     tables = [
         chip_pixels(row.path, sample, (splits or {}).get(row.name, NO_SPLIT), seed)
-        for row in tqdm(
-            chips.itertuples(index=False),
-            total=len(chips),
-            desc="pixels",
-            unit="chip",
-            file=sys.stderr,
-            disable=not progress,
-        )
+        for row in progress_rows(chips, "pixels", progress)
     ]
     table = pd.concat(tables, ignore_index=True)
     if len(table) == 0:

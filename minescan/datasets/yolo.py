@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,18 @@ def list_chips(chips_dir: str | Path) -> pd.DataFrame:
     for col in ("z", "x", "y"):
         chips[col] = chips[col].astype(np.int64)
     return chips
+
+
+def progress_rows(chips: pd.DataFrame, desc: str, progress: bool = True) -> Iterator:
+    """The rows of a :func:`list_chips` table as named tuples, with a progress bar on stderr."""
+    return tqdm(
+        chips.itertuples(index=False),
+        total=len(chips),
+        desc=desc,
+        unit="chip",
+        file=sys.stderr,
+        disable=not progress,
+    )
 
 
 def mine_boxes(mine: np.ndarray, min_box_px: int = 4) -> np.ndarray:
@@ -147,14 +160,7 @@ def build_yolo(
     mine_index = CHIP_BANDS.index(MINE_BAND)
     _remove_stale(out, split)
     boxes_total = 0
-    for row in tqdm(
-        chips.itertuples(index=False),
-        total=len(chips),
-        desc="yolo",
-        unit="chip",
-        file=sys.stderr,
-        disable=not progress,
-    ):
+    for row in progress_rows(chips, "yolo", progress):
         with rasterio.open(row.path) as src:
             data = src.read()
         subset = split.cells[row.name]
