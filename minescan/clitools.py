@@ -30,6 +30,25 @@ def parse_zooms(text: str | list[int] | tuple[int, ...]) -> list[int]:
     return zooms
 
 
+def config_option(section: str | None = None):
+    """``--config FILE`` (parameter ``config_file``): YAML merged over configs/default.yaml.
+
+    ``section`` names where the command's own settings sit in that file, for the help text.
+    """
+    where = f" (settings under {section}:)" if section else ""
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help=f"YAML file merged over configs/default.yaml{where}.",
+    )
+
+
+#: ``--quiet``: no progress bar on stderr.
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+
+
 def _set_ee_project(ctx, param, value):
     # The earthengine source reads $MINESCAN_EE_PROJECT first, then source.ee_project, then
     # $EE_PROJECT; so every command gets the flag without a parameter of its own.
@@ -51,13 +70,7 @@ def source_options(func):
         help="Earth Engine cloud project for --source earthengine [source.ee_project, else "
         "$EE_PROJECT]; authenticate once with `earthengine authenticate`.",
     )(func)
-    func = click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="YAML file merged over configs/default.yaml (a source's settings sit under source:).",
-    )(func)
+    func = config_option("source")(func)
     func = click.option(
         "--source",
         type=click.Choice(list(SOURCES)),

@@ -7,9 +7,14 @@ import functools
 import click
 
 from minescan.bands import parse_bands
-from minescan.clitools import parse_zooms, source_options
+from minescan.clitools import config_option, parse_zooms, quiet_option, source_options
 from minescan.config import load_settings
 from minescan.errors import MinescanError
+
+#: ``--chips``: the input of ``yolo`` and ``pixels``.
+chips_dir_option = click.option(
+    "--chips", "chips_dir", required=True, help="Folder written by 'datasets chips'."
+)
 
 
 @click.group(name="datasets")
@@ -42,7 +47,7 @@ def cli() -> None:
 @click.option("--zooms", default=None, help="Only cells at these zooms, e.g. 13,14 [all].")
 @click.option("--limit", type=int, default=None, help="Only the first N cells.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def chips(cells, source, config_file, mines, period, out, size, zooms, limit, workers, quiet):
     """One labelled COG per cell: 12 S2 bands + '_mine', and an RGB preview.
 
@@ -91,7 +96,7 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
 
 
 @cli.command()
-@click.option("--chips", "chips_dir", required=True, help="Folder written by 'datasets chips'.")
+@chips_dir_option
 @click.option("--out", required=True, help="Output folder of the YOLO set.")
 @click.option("--channels", default=None, help="Bands, in page order [B02,B03,B04,B08,B11,B12].")
 @click.option(
@@ -107,10 +112,8 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
 @click.option("--test", type=float, default=None, help="Share of cells in test [0.15].")
 @click.option("--seed", type=int, default=None, help="Split shuffle seed [0].")
 @click.option("--min-box-px", type=int, default=None, help="Drop mine parts smaller than this [4].")
-@click.option(
-    "--config", "config_file", default=None, help="YAML merged over configs/default.yaml."
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@config_option("datasets")
+@quiet_option
 def yolo(
     chips_dir,
     out,
@@ -167,7 +170,7 @@ def yolo(
 
 
 @cli.command()
-@click.option("--chips", "chips_dir", required=True, help="Folder written by 'datasets chips'.")
+@chips_dir_option
 @click.option("--out", required=True, help="Output Parquet file.")
 @click.option(
     "--sample", type=int, default=None, help="Pixels per chip, half inside mines; 0 = all [2000]."
@@ -176,10 +179,8 @@ def yolo(
     "--split-from", default=None, help="split.json of a YOLO set: fills the split column."
 )
 @click.option("--seed", type=int, default=None, help="Sampling seed [0].")
-@click.option(
-    "--config", "config_file", default=None, help="YAML merged over configs/default.yaml."
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@config_option("datasets")
+@quiet_option
 def pixels(chips_dir, out, sample, split_from, seed, config_file, quiet):
     """Pixel table: row, col, B01..B12, signed_distance_m, inside, cell, z, split."""
     from minescan.datasets.pixels import build_pixels

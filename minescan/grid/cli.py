@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from minescan.clitools import config_option, parse_zooms
+
 
 class StepTimer:
     """Seconds spent per named step, with a tqdm bar over the steps (on stderr)."""
@@ -165,13 +167,7 @@ def build_grid(
     default=None,
     help="CRS for input without one, e.g. EPSG:4326 (input with no CRS is otherwise an error).",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="YAML file merged over configs/default.yaml (settings under grid:).",
-)
+@config_option("grid")
 def cli(
     polygons,
     layer,
@@ -201,7 +197,6 @@ def cli(
     Example:
       minescan grid --polygons examples/mines_example.geojson --zooms 13,14,15 --out build/grid
     """
-    from minescan.clitools import parse_zooms
     from minescan.config import load_settings
 
     overrides = {

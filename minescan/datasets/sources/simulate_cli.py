@@ -6,6 +6,7 @@ import click
 import numpy as np
 import shapely
 
+from minescan.clitools import config_option
 from minescan.errors import MinescanError
 
 #: Largest AOI whose truth is exported at all, and with confusers (vectorised from a raster).
@@ -61,13 +62,7 @@ def cli() -> None:
     show_default=True,
     help=f"Also export look-alikes (AOIs up to {MAX_CONFUSERS_KM2:,} km2).",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="YAML file merged over configs/default.yaml (settings under source:).",
-)
+@config_option("source")
 @click.option(
     "--out",
     required=True,
