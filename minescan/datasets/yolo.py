@@ -138,23 +138,22 @@ def build_yolo(
     chips_dir: str | Path,
     out: str | Path,
     channels: tuple[str, ...],
-    rule: str = "image",
-    val: float = 0.15,
-    test: float = 0.15,
-    seed: int = 0,
-    block_zoom: int = 9,
-    column: str | None = None,
     min_box_px: int = 4,
     progress: bool = True,
+    **split_rule,
 ) -> dict:
-    """Write the YOLO set of every non-empty chip in ``chips_dir`` to ``out``; return a summary."""
+    """Write the YOLO set of every non-empty chip in ``chips_dir`` to ``out``; return a summary.
+
+    ``split_rule`` is passed on to :func:`~minescan.datasets.splits.make_split`
+    (``rule``, ``val``, ``test``, ``seed``, ``block_zoom``, ``column``; its defaults otherwise).
+    """
     out = ensure_dir(out)
     chips = list_chips(chips_dir)
     empty = chips.get("empty", pd.Series("false", index=chips.index)).eq("true")
     chips = chips[~empty].reset_index(drop=True)
     if len(chips) == 0:
         raise MinescanError(f"every chip in {chips_dir} is flagged empty (all cloud)")
-    split = make_split(chips, rule, val, test, seed, block_zoom, column)
+    split = make_split(chips, **split_rule)
     scaling = Scaling.default(channels)
     band_index = [CHIP_BANDS.index(b) for b in channels]
     mine_index = CHIP_BANDS.index(MINE_BAND)
