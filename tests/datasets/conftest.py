@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import mercantile
 import numpy as np
@@ -10,6 +12,7 @@ from shapely.geometry import box
 
 from minescan.bands import S2_BANDS
 from minescan.chip import Chip, tile_transform
+from minescan.datasets.chips import ChipJob, read_cells, write_chips
 
 #: The test tile (z14, in Ghana) and its neighbours.
 TILE = mercantile.Tile(8100, 7900, 14)
@@ -95,6 +98,15 @@ def write_cells(path, tiles, labels=None) -> None:
     ]
     gdf = gpd.GeoDataFrame(rows, geometry=[box(*mercantile.bounds(t)) for t in tiles], crs=4326)
     gdf.to_parquet(path)
+
+
+def write_standin_chips(root, tiles) -> Path:
+    """Chips of the stand-in world for ``tiles`` (TILE and EAST positive) in ``root/chips``."""
+    cells = root / "cells.parquet"
+    write_cells(cells, tiles, {TILE: "pos", EAST: "pos"})
+    job = ChipJob(root / "chips", "2019", SIZE, StandInSource, truth())
+    write_chips(read_cells(cells), job, progress=False)
+    return root / "chips"
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pytest
 
 from minescan.bands import S2_BANDS
 from minescan.chip import tile_transform
-from minescan.datasets.chips import ChipJob, read_cells, write_chips
 from minescan.datasets.pixels import ground_pixel_m, sample_pixels, signed_distance_px
 from tests.datasets.conftest import (
     CLOUDY,
@@ -17,8 +16,7 @@ from tests.datasets.conftest import (
     TILE,
     StandInSource,
     name,
-    truth,
-    write_cells,
+    write_standin_chips,
 )
 
 NEG = mercantile.Tile(8120, 7890, 14)
@@ -26,15 +24,7 @@ NEG = mercantile.Tile(8120, 7890, 14)
 
 @pytest.fixture(scope="module")
 def chips_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pixels")
-    cells = root / "cells.parquet"
-    write_cells(cells, [TILE, EAST, CLOUDY, NEG], {TILE: "pos", EAST: "pos"})
-    write_chips(
-        read_cells(cells),
-        ChipJob(root / "chips", "2019", SIZE, StandInSource, truth()),
-        progress=False,
-    )
-    return root / "chips"
+    return write_standin_chips(tmp_path_factory.mktemp("pixels"), [TILE, EAST, CLOUDY, NEG])
 
 
 def test_full_table_values_and_distances(chips_dir, run_cli, tmp_path):

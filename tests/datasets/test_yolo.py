@@ -7,7 +7,7 @@ import pytest
 import rasterio
 import yaml
 
-from minescan.datasets.chips import ChipJob, chip_path, read_cells, write_chips
+from minescan.datasets.chips import chip_path
 from minescan.datasets.scaling import Scaling
 from minescan.datasets.yolo import mine_boxes, read_image, write_image, yolo_label_text
 from tests.datasets.conftest import (
@@ -15,10 +15,8 @@ from tests.datasets.conftest import (
     EAST,
     SIZE,
     TILE,
-    StandInSource,
     name,
-    truth,
-    write_cells,
+    write_standin_chips,
 )
 
 PARENT = mercantile.parent(TILE)
@@ -28,11 +26,7 @@ OTHERS = [mercantile.Tile(8100 + 4 * i, 7890, 14) for i in range(1, 7)]
 @pytest.fixture(scope="module")
 def chips_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("yolo")
-    cells = root / "cells.parquet"
-    write_cells(cells, [TILE, EAST, CLOUDY, PARENT, *OTHERS], {TILE: "pos", EAST: "pos"})
-    job = ChipJob(root / "chips", "2019", SIZE, StandInSource, truth())
-    write_chips(read_cells(cells), job, progress=False)
-    return root / "chips"
+    return write_standin_chips(root, [TILE, EAST, CLOUDY, PARENT, *OTHERS])
 
 
 def label_file(ydir, tile):

@@ -7,13 +7,11 @@ equal the simulator's own chip, within the storage quantisation.
 
 from __future__ import annotations
 
-import geopandas as gpd
 import mercantile
 import numpy as np
 import pytest
 import rasterio
 import yaml
-from shapely.geometry import box
 
 from minescan.bands import S2_BANDS
 from minescan.datasets.sources.fetch import RetryPolicy
@@ -21,6 +19,7 @@ from minescan.datasets.sources.geotiff import GeoTiffSource
 from minescan.datasets.sources.simulated import SimulatedSentinel2
 from minescan.datasets.sources.stac import StacSource
 from minescan.raster import write_cog
+from tests.datasets.conftest import write_cells
 from tests.datasets.sources.stac_server import StacServer, write_scene_item
 
 TILE = mercantile.Tile(8100, 7900, 14)  # Ghana
@@ -108,24 +107,6 @@ def test_stac_round_trip_equals_the_simulator_chip(stac_world, tmp_path):
     np.testing.assert_allclose(got.data, masked(chip), atol=QUANTUM / 2 + 1e-6)
     cached = source.read(TILE, size_px=128, period="2019")
     np.testing.assert_array_equal(cached.data, got.data)
-
-
-def write_cells(path, tiles) -> None:
-    rows = [
-        {
-            "name": f"cell_{t.z}_{t.x}_{t.y}",
-            "z": t.z,
-            "x": t.x,
-            "y": t.y,
-            "quadkey": mercantile.quadkey(t),
-            "label": "neg",
-            "overlap": 0.0,
-            "pair": "",
-        }
-        for t in tiles
-    ]
-    gdf = gpd.GeoDataFrame(rows, geometry=[box(*mercantile.bounds(t)) for t in tiles], crs=4326)
-    gdf.to_parquet(path)
 
 
 def test_datasets_chips_from_a_geotiff_mosaic_equal_simulator_chips(sim, tmp_path, run_cli):

@@ -422,7 +422,7 @@ def test_project_precedence(monkeypatch):
 
 
 def test_cli_without_credentials_is_one_line_error_with_hint(monkeypatch, tmp_path, run_cli):
-    from tests.datasets.sources.test_cross_source import write_cells
+    from tests.datasets.conftest import write_cells
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("MINESCAN_CACHE", str(tmp_path / "cache"))
