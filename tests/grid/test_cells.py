@@ -9,6 +9,9 @@ from shapely import box
 from minescan.errors import MinescanError
 from minescan.grid import cells, tiles
 
+#: cells.csv: the parquet columns without geometry, then the bounds and centre in degrees.
+CSV_COLUMNS = [*cells.COLUMNS[:-1], "west", "south", "east", "north", "lon", "lat"]
+
 
 def tile_box(x, y, z):
     return box(*mercantile.bounds(x, y, z))
@@ -228,14 +231,7 @@ def test_written_files_read_back(tmp_path):
     assert back.crs.to_epsg() == 4326 and list(back.columns) == cells.COLUMNS
     assert back.geometry.equals(cells.to_geodataframe(table).geometry)
     csv = pd.read_csv(tmp_path / "c.csv")
-    assert list(csv.columns) == cells.COLUMNS[:-1] + [
-        "west",
-        "south",
-        "east",
-        "north",
-        "lon",
-        "lat",
-    ]
+    assert list(csv.columns) == CSV_COLUMNS
     lon, lat = tiles.tile_centres(csv.x, csv.y, csv.z)
     assert np.allclose(csv.lon, lon) and np.allclose(csv.lat, lat)
     assert np.allclose(csv.west, back.geometry.bounds.minx)

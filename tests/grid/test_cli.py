@@ -9,6 +9,7 @@ import pytest
 from shapely import box
 
 from minescan.grid import cells
+from tests.grid.test_cells import CSV_COLUMNS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mines_example.geojson"
 
@@ -35,14 +36,7 @@ def test_writes_the_four_outputs(run_cli, mines, tmp_path):
     full = table[(table.z == 15) & (table.overlap > 0.99)]
     assert len(full) == 1  # the tile-sized mine, reprojected back from UTM
     csv = pd.read_csv(out / "cells.csv")
-    assert list(csv.columns) == cells.COLUMNS[:-1] + [
-        "west",
-        "south",
-        "east",
-        "north",
-        "lon",
-        "lat",
-    ]
+    assert list(csv.columns) == CSV_COLUMNS
     assert len(csv) == len(table)
     report = json.loads((out / "grid_report.json").read_text())
     for z in ("13", "14", "15"):
