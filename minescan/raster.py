@@ -37,8 +37,10 @@ def write_cog(
     count, height, width = arr.shape
     if band_names is not None and len(band_names) != count:
         raise ValueError(f"{len(band_names)} band names for {count} bands")
-    profile = {
-        "driver": "COG",
+    # The COG driver writes through a copy, so build the raster in memory first
+    # (uncompressed: compressing it too would double the work for nothing) and
+    # give the copy only COG creation options: GDAL warns about any other key.
+    dataset = {
         "width": width,
         "height": height,
         "count": count,
@@ -46,6 +48,8 @@ def write_cog(
         "crs": crs,
         "transform": transform,
         "nodata": nodata,
+    }
+    cog_options = {
         "compress": "deflate",
         "blocksize": 256 if min(height, width) >= 256 else 128,
         "overviews": "AUTO" if overviews and max(height, width) > 512 else "NONE",
@@ -53,13 +57,8 @@ def write_cog(
         "BIGTIFF": "IF_SAFER",
         **creation_options,
     }
-    # The COG driver writes through a copy, so build the raster in memory first
-    # (uncompressed: compressing it too would double the work for nothing).
-    cog_only = {"driver", "compress", "blocksize", "overviews", "overview_resampling", "BIGTIFF"}
-    cog_only |= set(creation_options)
     with rasterio.MemoryFile() as mem:
-        gtiff = {k: v for k, v in profile.items() if k not in cog_only}
-        with mem.open(driver="GTiff", **gtiff) as dst:
+        with mem.open(driver="GTiff", **dataset) as dst:
             dst.write(arr)
             if band_names is not None:
                 for i, name in enumerate(band_names, start=1):
@@ -67,7 +66,7 @@ def write_cog(
             if tags:
                 dst.update_tags(**{k: str(v) for k, v in tags.items()})
         with mem.open() as src, atomic_path(path, suffix=".tif") as tmp:
-            rasterio.shutil.copy(src, tmp, **profile)
+            rasterio.shutil.copy(src, tmp, driver="COG", **cog_options)
 
 
 def read_cog(path: str | os.PathLike) -> tuple[np.ndarray, Affine, list[str], dict]:
