@@ -444,11 +444,6 @@ def write_cells_csv(table, path) -> None:
         pyarrow.csv.write_csv(neat, tmp, pyarrow.csv.WriteOptions(quoting_style="needed"))
 
 
-def cells_table(zoom_cells: list[ZoomCells]):
-    """The cells as a GeoDataFrame (EPSG:4326) with :data:`COLUMNS`; handy for small grids."""
-    return to_geodataframe(cells_arrow(zoom_cells))
-
-
 def to_geodataframe(table):
     """An arrow cells table as a GeoDataFrame."""
     import geopandas as gpd

@@ -38,10 +38,6 @@ class Detection:
         hit = self.state.any(axis=0)
         return np.where(hit, self.state.argmax(axis=0), -1)
 
-    def area_px(self) -> np.ndarray:
-        """Excavated pixel count per date."""
-        return self.state.sum(axis=(1, 2))
-
 
 def detect(series, settings, method: str | None = None) -> Detection:
     """Run ``method`` (default ``settings.method``) on ``series``."""

@@ -30,9 +30,6 @@ RESTRICTED_CLASSES: tuple[str, ...] = (
     "riparian",
 )
 
-#: Zones drawn from the imagery when no restricted layer is given.
-SYNTHETIC_ZONES: tuple[str, ...] = ("forest", "water")
-
 
 @dataclass(frozen=True)
 class Layers:

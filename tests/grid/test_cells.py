@@ -202,9 +202,10 @@ def test_search_offsets_are_nearest_first():
     assert [0, 0] not in offsets.tolist()
 
 
-def test_cells_table_columns_and_pairs():
+def test_cells_columns_and_pairs():
     t, polys = ring_of_positives()
-    table = cells.cells_table(cells.grid_cells(cells.prepare_polygons(polys), [14, 15]))
+    zoom_cells = cells.grid_cells(cells.prepare_polygons(polys), [14, 15])
+    table = cells.to_geodataframe(cells.cells_arrow(zoom_cells))
     assert list(table.columns) == cells.COLUMNS
     assert table.crs.to_epsg() == 4326
     neg = table[table.label == "neg"]

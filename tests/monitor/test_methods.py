@@ -26,7 +26,7 @@ def test_area_grows_with_the_pit(results, world, method):
     assert d.state.shape == series.valid.shape
     assert d.confidence.shape == series.shape
     assert ((d.confidence >= 0) & (d.confidence <= 1)).all()
-    area = d.area_px()
+    area = d.state.sum(axis=(1, 2))  # excavated pixels per date
     truth_last = world.truth_state()[-1]
     assert area[-1] > area[len(area) // 3]  # the pit opens after the first year
     assert d.state[-1][truth_last].mean() > 0.5  # most of the final pit is found

@@ -31,7 +31,7 @@ def test_synthetic_zones_shapes(series, world):
     assert not (water & ~world.water).any()
 
 
-def test_zones_are_buffered_by_about_50_m(series, world):
+def test_zones_are_buffered_by_about_50_m(series):
     plain = synthetic_zones(series, MonitorSettings(nogo_buffer_px=0))["water"]
     grown = synthetic_zones(series, MonitorSettings(nogo_buffer_px=5))["water"]
     assert (grown >= plain).all()
