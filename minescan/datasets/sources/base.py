@@ -26,6 +26,11 @@ class Cube:
     transform: Affine
     crs: str = "EPSG:3857"
 
+    @classmethod
+    def from_stack(cls, data: np.ndarray, bands: tuple[str, ...], transform: Affine) -> Cube:
+        """A cube of ``data`` valid wherever every band is finite (sources store clouds as NaN)."""
+        return cls(data, np.isfinite(data).all(axis=1), bands, transform)
+
     def band(self, name: str) -> np.ndarray:
         """``(T, H, W)`` for one band."""
         return self.data[:, self.bands.index(name)]

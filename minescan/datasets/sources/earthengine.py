@@ -260,7 +260,7 @@ class EarthEngineSource(TileFetcher):
         self._start()
         collection = clear_scenes(self.settings, region(grid.bounds_4326()), start, end)
         dates = self._retry(lambda: self._dates(collection), f"series {start}/{end}")
-        stack = np.full((len(dates), len(bands), grid.height, grid.width), np.nan, np.float32)
+        stack = grid.nan_stack(len(dates), len(bands))
         index = {str(d): i for i, d in enumerate(dates)}
         jobs = [str(d) for d in dates]
         for date, pixels in fetch_all(
@@ -272,8 +272,7 @@ class EarthEngineSource(TileFetcher):
             sleep=self.sleep,
         ):
             stack[index[date]] = to_array(pixels, bands, grid)
-        cube = Cube(stack, np.isfinite(stack).all(axis=1), bands, grid.transform)
-        return dates, cube
+        return dates, Cube.from_stack(stack, bands, grid.transform)
 
     def _start(self) -> None:
         with self._lock:

@@ -48,6 +48,16 @@ class Grid(NamedTuple):
         _, south, _, north = self.bounds_4326()
         return (south + north) / 2
 
+    def nan_stack(self, *lead: int) -> np.ndarray:
+        """A float32 ``(*lead, height, width)`` array of NaN: nothing observed yet.
+
+        Examples
+        --------
+        >>> Grid(Affine.identity(), 4, 3).nan_stack(2, 5).shape
+        (2, 5, 3, 4)
+        """
+        return np.full((*lead, self.height, self.width), np.nan, np.float32)
+
     def ground_resolution_m(self) -> float:
         """Pixel size on the ground (web-mercator metres shrink by cos(latitude))."""
         return self.transform.a * math.cos(math.radians(self.centre_lat()))

@@ -157,16 +157,10 @@ class GeoTiffSource:
         lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
         dates = [d for d in self.dated if lo <= np.datetime64(d) <= hi]
         grid = series_grid(geometry)
-        stack = np.full((len(dates), len(bands), grid.height, grid.width), np.nan, np.float32)
+        stack = grid.nan_stack(len(dates), len(bands))
         for i, date in enumerate(dates):
             stack[i] = self._warp(self.dated[date], bands, grid)[0]
-        cube = Cube(
-            data=stack,
-            valid=np.isfinite(stack).all(axis=1),
-            bands=bands,
-            transform=grid.transform,
-        )
-        return np.array(dates, dtype="datetime64[D]"), cube
+        return np.array(dates, dtype="datetime64[D]"), Cube.from_stack(stack, bands, grid.transform)
 
     def _warp(self, layer: Layer, bands: tuple[str, ...], grid: Grid) -> tuple[np.ndarray, dict]:
         missing = [b for b in bands if b not in layer.bands]
@@ -176,7 +170,7 @@ class GeoTiffSource:
                 f"(it has {', '.join(b for b in S2_BANDS if b in layer.bands)}); "
                 "map it in source.bands or source.band_files"
             )
-        out = np.full((len(bands), grid.height, grid.width), np.nan, np.float32)
+        out = grid.nan_stack(len(bands))
         methods: dict[str, str] = {}
         by_path: dict[str, list[tuple[int, int]]] = {}
         for i, band in enumerate(bands):

@@ -155,20 +155,15 @@ class StacSource(TileFetcher):
         grid = series_grid(geometry)
         label = f"series {start}/{end}"
         items = self._retry(lambda: self._search(grid, start, end), label)
-        if not items:
-            empty = np.zeros((0, len(bands), grid.height, grid.width), np.float32)
-            cube = Cube(empty, np.zeros((0, grid.height, grid.width), bool), bands, grid.transform)
-            return np.array([], dtype="datetime64[D]"), cube
-        data = self._retry(lambda: self._load(items, grid, bands), label)
+        data = self._retry(lambda: self._load(items, grid, bands), label) if items else None
         days = np.array([_item_day(item) for item in items], dtype="datetime64[D]")
         dates = np.unique(days)
-        stack = np.full((len(dates), len(bands), grid.height, grid.width), np.nan, np.float32)
+        stack = grid.nan_stack(len(dates), len(bands))
         for t, day in enumerate(dates):
             for obs in data[days == day]:  # granules of one day: first clear value wins
                 fill = np.isnan(stack[t]) & ~np.isnan(obs)
                 stack[t][fill] = obs[fill]
-        cube = Cube(stack, np.isfinite(stack).all(axis=1), bands, grid.transform)
-        return dates, cube
+        return dates, Cube.from_stack(stack, bands, grid.transform)
 
     def _fetch_chip(self, tile, grid, period, start, end, bands, margin_px) -> Chip:
         label = tile_label(tile)
@@ -181,7 +176,7 @@ class StacSource(TileFetcher):
                 data = np.nanmedian(obs, axis=0).astype(np.float32)
             clear = np.isfinite(obs).all(axis=1).sum(axis=0)
         else:
-            data = np.full((len(bands), grid.height, grid.width), np.nan, np.float32)
+            data = grid.nan_stack(len(bands))
             clear = np.zeros((grid.height, grid.width), int)
         valid = np.isfinite(data).all(axis=0)
         data[:, ~valid] = np.nan
@@ -240,7 +235,7 @@ class StacSource(TileFetcher):
             raise AssertionError("odc-stac returned one slice per item")
         scl = ds[wanted[-1]].values
         clear = np.isin(scl, SCL_CLEAR)
-        out = np.full((len(items), len(bands), grid.height, grid.width), np.nan, np.float32)
+        out = grid.nan_stack(len(items), len(bands))
         for b, key in enumerate(wanted[:-1]):
             raw = ds[key].values
             nodata = ds[key].attrs.get("nodata")
