@@ -153,4 +153,4 @@ def _echo_summary(report: dict, out: str) -> None:
             f"vs truth: recall {t['recall']}, recall >= {t['large_ha']:g} ha {t['recall_large']}, "
             f"precision {t['precision']}, area recall {t['area_recall']}"
         )
-    click.echo(f"map: {Path(out) / 'map.html'}")
+    click.echo(f"map: {(Path(out) / 'map.html').resolve()}")

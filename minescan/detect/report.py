@@ -98,8 +98,17 @@ def write_map(path: str | Path, levels: list[Level], candidates, truth=None, aoi
     return write_text(path, fmap.get_root().render())
 
 
-def write_summary(path: str | Path, levels: list[Level], candidates, truth=None) -> Path:
-    """Atomically write a PNG: one panel per level (tile status), then the counts per level."""
+def write_summary(
+    path: str | Path, levels: list[Level], candidates, truth=None, report: dict | None = None
+) -> Path:
+    """Atomically write a PNG: one panel per level (tile status), then the counts per level.
+
+    On the finest level, candidates and truth mines are drawn as markers as well as
+    outlines, so they stay visible over a whole AOI: red squares are candidates
+    (hollow when they touch no truth mine), blue dots the truth mines found,
+    black crosses the ones missed. ``report`` (``scan_report.json``) adds the
+    totals and the scores to the titles.
+    """
     from minescan import offline
 
     offline.configure()
@@ -108,9 +117,10 @@ def write_summary(path: str | Path, levels: list[Level], candidates, truth=None)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    fig, axes = plt.subplots(1, len(levels) + 1, figsize=(5 * (len(levels) + 1), 5))
+    fig, axes = plt.subplots(1, len(levels) + 1, figsize=(5 * (len(levels) + 1), 5.4))
     for ax, level in zip(axes, levels, strict=False):
         table = tile_table(level)
         if len(table):
@@ -120,14 +130,11 @@ def write_summary(path: str | Path, levels: list[Level], candidates, truth=None)
             ax.add_collection(PolyCollection(rects, facecolors=colours, edgecolors="none"))
             ax.autoscale_view()
         if level is levels[-1]:
-            if truth is not None and len(truth):
-                truth.boundary.plot(ax=ax, color="#1f77b4", linewidth=0.6)
-            if len(candidates):
-                candidates.boundary.plot(ax=ax, color="#d62728", linewidth=0.8)
+            _draw_hits(ax, candidates, truth)
         s = level.summary()
         ax.set_title(
-            f"z{level.zoom}: {s['tiles']} tiles, {s['screened_out']} screened out, "
-            f"{s['hits']} hits",
+            f"z{level.zoom}: {s['tiles']} tiles, {s['screened_out']} screened out,\n"
+            f"{s['detector_calls']} detector calls, {s['hits']} hits",
             fontsize=9,
         )
         ax.set_aspect("equal", adjustable="datalim")
@@ -138,15 +145,65 @@ def write_summary(path: str | Path, levels: list[Level], candidates, truth=None)
     zooms = [lv.zoom for lv in levels]
     for k, name in enumerate(names):
         values = [lv.summary()[name] for lv in levels]
-        ax.bar(np.arange(len(levels)) + k * width, values, width, label=name)
+        bars = ax.bar(np.arange(len(levels)) + k * width, values, width, label=name)
+        ax.bar_label(bars, fontsize=6)
     ax.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, [f"z{z}" for z in zooms])
-    ax.set_yscale("symlog")
-    ax.legend(fontsize=8)
-    ax.set_title(f"{len(candidates)} candidates", fontsize=9)
-    handles = [Patch(color=c, label=s) for s, c in STATUS_COLOURS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(_totals_title(len(candidates), report), fontsize=9)
+    handles = [Patch(color=c, label=f"tile {s}") for s, c in STATUS_COLOURS.items()] + [
+        Line2D([], [], color="#d62728", marker="s", ls="none", label="candidate"),
+        Line2D([], [], color="#d62728", marker="s", mfc="none", ls="none",
+               label="candidate, no truth mine"),
+        Line2D([], [], color="#1f77b4", marker="o", ls="none", label="truth mine found"),
+        Line2D([], [], color="black", marker="x", ls="none", label="truth mine missed"),
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def _draw_hits(ax, candidates, truth) -> None:
+    from minescan.detect.scoring import matches
+
+    has_truth = truth is not None and len(truth) > 0
+    found, correct = (
+        matches(candidates, truth) if has_truth else (None, np.ones(len(candidates), bool))
+    )
+    if len(candidates):
+        candidates.boundary.plot(ax=ax, color="#d62728", linewidth=0.8)
+        centre = _centres(candidates)
+        ax.plot(*centre[correct].T, "s", color="#d62728", ms=4, ls="none", alpha=0.8)
+        ax.plot(*centre[~correct].T, "s", color="#d62728", mfc="none", ms=4, ls="none")
+    if has_truth:
+        truth.boundary.plot(ax=ax, color="#1f77b4", linewidth=0.6)
+        centre = _centres(truth)
+        ax.plot(*centre[found].T, "o", color="#1f77b4", ms=2, ls="none")
+        ax.plot(*centre[~found].T, "x", color="black", ms=4, ls="none")
+
+
+def _centres(table) -> np.ndarray:
+    """Centres of the geometries' bounding boxes, ``(n, 2)`` lon, lat (cheap, no CRS warning)."""
+    b = table.geometry.bounds.to_numpy().reshape(-1, 4)
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+
+
+def _totals_title(n_candidates: int, report: dict | None) -> str:
+    if not report:
+        return f"{n_candidates} candidates"
+    totals = report["totals"]
+    title = (
+        f"{n_candidates} candidates, {totals['area_km2']:.0f} km2 in {totals['seconds']:.0f} s "
+        f"({totals['km2_per_s']:.0f} km2/s)"
+    )
+    truth = report.get("truth")
+    if truth:
+        title += (
+            f"\nrecall {truth['recall']} (>= {truth['large_ha']:g} ha: {truth['recall_large']}), "
+            f"precision {truth['precision']}"
+        )
+    return title

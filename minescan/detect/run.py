@@ -260,7 +260,7 @@ def scan(
     from minescan.detect.report import write_map, write_summary
 
     write_map(out / "map.html", levels, candidates, truth, aoi.geometry)
-    write_summary(out / "summary.png", levels, candidates, truth)
+    write_summary(out / "summary.png", levels, candidates, truth, report)
     write_json(
         out / "manifest.json",
         {

@@ -27,6 +27,26 @@ def _ratio(num: int | float, den: int | float) -> float | None:
     return None if den == 0 else round(float(num) / float(den), 4)
 
 
+def matches(candidates, truth) -> tuple[np.ndarray, np.ndarray]:
+    """Which truth mines are found and which candidates are correct (the matching rule above).
+
+    Returns
+    -------
+    found
+        Bool per truth row: some candidate box intersects it.
+    correct
+        Bool per candidate row: it intersects some truth polygon.
+    """
+    cand_geoms = np.asarray(candidates.geometry.values)
+    truth_geoms = np.asarray(truth.geometry.values)
+    t_idx, c_idx = shapely.STRtree(cand_geoms).query(truth_geoms, predicate="intersects")
+    found = np.zeros(len(truth_geoms), dtype=bool)
+    found[t_idx] = True
+    correct = np.zeros(len(cand_geoms), dtype=bool)
+    correct[c_idx] = True
+    return found, correct
+
+
 def score(candidates, truth, large_ha: float = 5.0) -> dict:
     """Recall, recall of mines >= ``large_ha``, precision and area recall.
 
@@ -47,14 +67,7 @@ def score(candidates, truth, large_ha: float = 5.0) -> dict:
     (0.5, 0.5, 0.25)
     """
     truth = truth[~truth.geometry.is_empty & truth.geometry.notna()]
-    cand_geoms = np.asarray(candidates.geometry.values)
-    truth_geoms = np.asarray(truth.geometry.values)
-    tree = shapely.STRtree(cand_geoms)
-    t_idx, c_idx = tree.query(truth_geoms, predicate="intersects")
-    found = np.zeros(len(truth_geoms), dtype=bool)
-    found[t_idx] = True
-    correct = np.zeros(len(cand_geoms), dtype=bool)
-    correct[c_idx] = True
+    found, correct = matches(candidates, truth)
 
     truth_ea = truth.to_crs(EQUAL_AREA)
     area_ha = (
@@ -65,15 +78,15 @@ def score(candidates, truth, large_ha: float = 5.0) -> dict:
     large = area_ha >= large_ha
     truth_union = shapely.union_all(truth_ea.geometry.values)
     boxes_union = shapely.union_all(candidates.to_crs(EQUAL_AREA).geometry.values)
-    inside = shapely.intersection(truth_union, boxes_union).area if len(cand_geoms) else 0.0
+    inside = shapely.intersection(truth_union, boxes_union).area if len(correct) else 0.0
     return {
-        "truth_mines": int(len(truth_geoms)),
+        "truth_mines": int(len(found)),
         "truth_mines_found": int(found.sum()),
         "recall": _ratio(found.sum(), len(found)),
         f"truth_mines_{large_ha:g}ha": int(large.sum()),
         "recall_large": _ratio(found[large].sum(), large.sum()),
         "large_ha": large_ha,
-        "candidates": int(len(cand_geoms)),
+        "candidates": int(len(correct)),
         "candidates_correct": int(correct.sum()),
         "precision": _ratio(correct.sum(), len(correct)),
         "truth_area_km2": round(truth_union.area / 1e6, 4),

@@ -3,7 +3,7 @@ from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minescan.detect.boxes import components, merge, owned, to_map, touches_core
+from minescan.detect.boxes import box_fractions, components, merge, owned, to_map, touches_core
 
 
 def test_to_map_flips_rows_to_north_up_bounds():
@@ -71,3 +71,26 @@ def test_merged_boxes_never_touch_each_other_and_cover_every_input(specs):
             & (merged[:, 2] >= x1)
             & (merged[:, 3] >= y1)
         ).any()
+
+
+def test_box_fractions_count_the_valid_pixel_centres_inside_each_box():
+    rng = np.random.default_rng(1)
+    flagged, valid = rng.random((40, 50)) < 0.3, rng.random((40, 50)) < 0.8
+    corners = rng.uniform(-10, 60, (200, 4))
+    boxes = np.column_stack([np.sort(corners[:, [0, 2]], 1), np.sort(corners[:, [1, 3]], 1)])
+    boxes = np.column_stack([boxes[:, [0, 2, 1, 3]], np.ones(200)])
+    cx, cy = np.arange(50) + 0.5, np.arange(40) + 0.5
+    expected = []
+    for x1, y1, x2, y2, _ in boxes:
+        inside = ((cy >= y1) & (cy < y2))[:, None] & ((cx >= x1) & (cx < x2))[None, :] & valid
+        expected.append(flagged[inside].mean() if inside.any() else 0.0)
+    assert np.allclose(box_fractions(boxes, flagged, valid), expected)
+
+
+def test_box_fractions_outside_the_chip_or_on_invalid_pixels_are_zero():
+    flagged = np.ones((8, 8), bool)
+    boxes = np.array([[20, 20, 30, 30, 1], [0, 0, 4, 4, 1], [4, 4, 8, 8, 1]], dtype=float)
+    valid = np.ones((8, 8), bool)
+    valid[:4, :4] = False
+    assert box_fractions(boxes, flagged, valid).tolist() == [0.0, 0.0, 1.0]
+    assert box_fractions(np.zeros((0, 5)), flagged, valid).shape == (0,)

@@ -1,5 +1,6 @@
 import functools
 import json
+from pathlib import Path
 
 import mercantile
 import numpy as np
@@ -16,6 +17,7 @@ from minescan.detect.pyramid import (
     children,
     make_tools,
     scan_batch,
+    screen_chip,
     sweep,
     zorder,
 )
@@ -23,6 +25,8 @@ from minescan.detect.settings import ScanSettings
 from minescan.errors import MinescanError
 from minescan.grid.tiles import tiles_covering
 from tests.detect.fakes import BrightSquares, bright_screen, squares_at
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 # A 0.1 x 0.1 degree patch of Ghana with three "mines", one of them on a z15 tile corner.
 AOI = box(-2.05, 6.0, -1.95, 6.1)
@@ -81,6 +85,56 @@ def test_screen_off_sends_every_tile_to_the_detector(tools):
     far = mercantile.tile(-2.0, 6.0, 15)
     r = scan_batch(Task(spec(), 15, 0, np.array([list(far)]), 0.25, False), tools)
     assert r.kept.tolist() == [True] and r.hit.tolist() == [False]
+
+
+class FixedBoxes:
+    """A detector stand-in that returns the same pixel boxes for every chip."""
+
+    def __init__(self, boxes, model_dir):
+        self.boxes = np.asarray(boxes, dtype=np.float32)
+        self.channels = OnnxDetector(model_dir).channels
+        self.scaling = OnnxDetector(model_dir).scaling
+
+    def predict(self, batch, conf, iou=0.5):
+        return [self.boxes[self.boxes[:, 4] >= conf] for _ in batch]
+
+
+@pytest.mark.parametrize("screen_boxes", [True, False])
+def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_boxes):
+    from minescan.chip import tile_transform
+
+    t = mercantile.tile(-2.03, 6.02, 15)
+    x0, y0, x1, y1 = world.squares[0]
+    (c0, r0), (c1, r1) = (
+        ~tile_transform(t, 256, 16) * (x0, y1),
+        ~tile_transform(t, 256, 16) * (x1, y0),
+    )
+    on_mine = [max(c0, 16) + 2, max(r0, 16) + 2, min(c1, 272) - 2, min(r1, 272) - 2, 0.9]
+    # A box on dark land, away from the square.
+    on_land = [16, 16, 30, 30, 0.8] if c0 > 40 or r0 > 40 else [250, 250, 270, 270, 0.8]
+    tools = make_tools(world, FixedBoxes([on_mine, on_land], model_dir), bright_screen())
+    task = Task(spec(screen_boxes=screen_boxes), 15, 0, np.array([list(t)]), 0.25, True)
+    r = scan_batch(task, tools)
+    assert r.kept.tolist() == [True]
+    assert sorted(r.boxes[:, 4].round(2).tolist()) == ([0.9] if screen_boxes else [0.8, 0.9])
+
+
+def test_screen_chip_agrees_with_the_shipped_screen():
+    from minescan.datasets.sources.simulated import SimulatedSentinel2
+    from minescan.detect.screen import Screen
+
+    if not (DEMO_MODEL / "screen.json").is_file():
+        pytest.skip(f"shipped model {DEMO_MODEL} is absent")
+    screen, world = Screen.load(DEMO_MODEL), SimulatedSentinel2(seed=0)
+    fractions = []
+    for lon, lat, z in [(-2.1093, 6.1266, 15), (-2.12, 6.12, 14), (-2.0, 6.0, 13)]:
+        chip = world.read(mercantile.tile(lon, lat, z), period="2024", bands=screen.bands,
+                          margin_px=16)  # fmt: skip
+        fraction, flagged, valid = screen_chip(screen, chip)
+        assert fraction == screen.mine_fraction(chip)
+        assert flagged.shape == valid.shape == chip.data.shape[1:]
+        fractions.append(fraction)
+    assert fractions[0] > screen.min_fraction(15)  # a tile on a mine is kept
 
 
 def test_missing_band_in_the_source_is_one_clear_error(world, model_dir):
