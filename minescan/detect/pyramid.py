@@ -202,6 +202,16 @@ def screen_chip(screen, chip) -> tuple[float, np.ndarray, np.ndarray]:
     return fraction, flagged, valid
 
 
+def detector_batch(chips: list, channels: tuple[str, ...]) -> np.ndarray:
+    """The detector's channels of ``chips`` as one ``(N, C, H, W)`` float32 array, copied once."""
+    first = chips[0]
+    index = [first.bands.index(b) for b in channels]
+    out = np.empty((len(chips), len(index), *first.data.shape[1:]), dtype=np.float32)
+    for k, chip in enumerate(chips):
+        np.take(chip.data, index, axis=0, out=out[k])
+    return out
+
+
 def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     """Read, screen and detect one batch of tiles.
 
@@ -241,7 +251,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     rows = np.flatnonzero(kept)
     predictions = []
     if len(rows):
-        batch = np.stack([chips[i].select(tools.detector.channels).data for i in rows])
+        batch = detector_batch([chips[i] for i in rows], tools.detector.channels)
         predictions = tools.detector.predict(
             tools.detector.scaling.to_uint8(batch), task.conf, scan.iou
         )
