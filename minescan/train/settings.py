@@ -12,7 +12,7 @@ class TrainSettings(BaseModel):
         default="yolo11n.yaml", description="ultralytics model yaml, trained from scratch."
     )
     imgsz: int = Field(default=256, gt=0)
-    epochs: int = Field(default=60, gt=0)
+    epochs: int = Field(default=65, gt=0)
     device: str = Field(default="cpu")
     batch: int = Field(default=16, gt=0)
     workers: int = Field(default=2, ge=0, description="Data-loader worker processes.")
@@ -23,7 +23,7 @@ class TrainSettings(BaseModel):
         default="bbox:-2.5,6.0,-1.5,6.5",
         description="make train: area of the simulated world whose mines make the training grid.",
     )
-    zooms: list[int] = Field(default=[13, 14, 15], description="make train: grid zooms.")
+    zooms: list[int] = Field(default=[13, 14], description="make train: grid zooms.")
     block_zoom: int = Field(
         default=11, ge=0, le=20, description="make train: tile zoom of the held-out split blocks."
     )
