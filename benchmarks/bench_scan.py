@@ -28,18 +28,27 @@ POLYGONS = REPO.parent / "shared" / "data" / "polygons" / "amw_ghana_2024.gpkg"
 
 
 def run_scan(aoi: str, out: Path, args, *extra: str) -> tuple[dict, float, float]:
-    """One ``minescan scan`` subprocess; returns its report, wall seconds and peak RSS (GiB)."""
+    """One ``minescan scan`` subprocess; returns its report, wall seconds and peak RSS (GiB).
+
+    Also prints the CPU seconds of the scan and its workers: on a shared machine the
+    wall time includes waiting for a core, the CPU time does not.
+    """
     cmd = [
         sys.executable, "-m", "minescan.cli", "scan", "--aoi", aoi, "--mines", str(args.mines),
         "--model", str(args.model), "--workers", str(args.workers), "--quiet", "--out", str(out),
         *extra,
     ]  # fmt: skip
     print("$", " ".join(cmd[2:]), flush=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     wall = time.perf_counter() - t0
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(
+        f"  wall {wall:.1f} s, CPU {cpu:.1f} s (scan and its workers), load {os.getloadavg()[0]:.1f}"
+    )
+    peak = max(before.ru_maxrss, after.ru_maxrss) / 2**20
     return json.loads((out / "scan_report.json").read_text()), wall, peak
 
 
