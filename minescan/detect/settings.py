@@ -28,7 +28,7 @@ class ScanSettings(BaseModel):
         default="onnx", pattern="^(onnx|ultralytics)$", description="Detector runtime."
     )
     conf: dict[int, float] = Field(
-        default={13: 0.01, 14: 0.015, 15: 0.02},
+        default={13: 0.01, 14: 0.02, 15: 0.05},
         description="Detector score threshold per zoom; lower at coarse levels for recall. "
         "A zoom not listed takes the nearest listed zoom's value.",
     )
