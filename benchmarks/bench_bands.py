@@ -10,7 +10,7 @@ tile rule is not recalibrated).
 
     .venv/bin/python benchmarks/bench_bands.py --chips build/train/chips \\
         --screen build/train/model/screen.json --pixels build/train/pixels.parquet \\
-        --work build/bands --epochs 8
+        --work build/bands --epochs 12
 
 Needs chips from `make train` (or `minescan datasets chips`). CPU time grows
 with --epochs and the number of chips; the figures go to BENCHMARKS.md.
@@ -121,7 +121,7 @@ def main() -> None:
     p.add_argument("--pixels", type=Path, default=Path("build/train/pixels.parquet"))
     p.add_argument("--no-detector", action="store_true", help="Only the screen refits.")
     p.add_argument("--work", type=Path, default=Path("build/bench_bands"))
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--imgsz", type=int, default=256)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--block-zoom", type=int, default=11)
