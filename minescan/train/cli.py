@@ -41,7 +41,9 @@ def cli() -> None:
 @click.option(
     "--imgsz", type=int, default=None, help="Training image size in pixels. [config: 256]"
 )
-@click.option("--epochs", type=int, default=None, help="Training epochs. [config: 60]")
+@click.option(
+    "--epochs", type=int, default=None, help="Training epochs. [config: train.epochs, 65]"
+)
 @click.option("--batch", type=int, default=None, help="Batch size. [config: 16]")
 @click.option("--device", default=None, help="cpu, or a CUDA index such as 0. [config: cpu]")
 @click.option(
