@@ -186,3 +186,30 @@ def box_fractions(boxes_px: np.ndarray, flagged: np.ndarray, valid: np.ndarray) 
     y0, y1 = (np.clip(np.ceil(boxes_px[:, [1, 3]] - 0.5), 0, h).astype(np.int64)).T
     sums = counts[:, y1, x1] - counts[:, y0, x1] - counts[:, y1, x0] + counts[:, y0, x0]
     return np.where(sums[1] > 0, sums[0] / np.maximum(sums[1], 1), 0.0)
+
+
+def children_under(boxes_px: np.ndarray, size_px: int, margin_px: int, split: int, grow_px: float):
+    """Which of a tile's ``split x split`` children the boxes cover, each box grown by ``grow_px``.
+
+    The pyramid opens only these children at the next level: a mine seen at a
+    coarse zoom is refined where it lies, not over the whole tile. Boxes are in
+    chip pixels (core from ``margin_px`` to ``margin_px + size_px``); the result
+    is a ``(split, split)`` boolean array indexed ``[row, column]``.
+
+    Examples
+    --------
+    >>> children_under(np.array([[20, 20, 30, 30, 0.9]]), 256, 16, 2, 0).astype(int).tolist()
+    [[1, 0], [0, 0]]
+    >>> children_under(np.array([[20, 20, 30, 30, 0.9]]), 256, 16, 2, 200).astype(int).tolist()
+    [[1, 1], [1, 1]]
+    """
+    boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
+    cell = size_px / split
+    lo = np.floor((boxes_px[:, :2] - grow_px - margin_px) / cell)
+    hi = np.ceil((boxes_px[:, 2:4] + grow_px - margin_px) / cell)
+    lo = np.clip(lo, 0, split).astype(np.int64)
+    hi = np.clip(hi, 0, split).astype(np.int64)
+    out = np.zeros((split, split), dtype=bool)
+    for (c0, r0), (c1, r1) in zip(lo, hi, strict=True):
+        out[r0:r1, c0:c1] = True
+    return out

@@ -4,14 +4,15 @@ One level is a sorted list of tiles cut into fixed batches. A batch is a
 :class:`Task` (picklable: tiles plus the settings a worker needs), and
 :func:`run_task` turns it into a :class:`BatchResult` anywhere: in this
 process, in a pool process or on a Dask worker. Each finished batch is
-checkpointed; the tiles of the next level are the children of this level's
-hit tiles that touch the AOI and land.
+checkpointed; the tiles of the next level are the children that this level's
+hit boxes cover (see :func:`opened_children`) and that touch the AOI and land.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,25 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minescan.bands import S2_BANDS
-from minescan.detect.boxes import box_fractions, owned, to_map, touches_core
+from minescan.detect.boxes import box_fractions, children_under, owned, to_map, touches_core
 from minescan.errors import MinescanError
 
+WORLD_M = 2 * math.pi * 6378137.0  # the web-mercator world's width in EPSG:3857 metres
+
 # ---------------------------------------------------------------- tile arrays
-
-
-def children(tiles: np.ndarray) -> np.ndarray:
-    """The 4 children of each ``(x, y, z)`` row.
-
-    Examples
-    --------
-    >>> children(np.array([[1, 2, 3]])).tolist()
-    [[2, 4, 4], [3, 4, 4], [2, 5, 4], [3, 5, 4]]
-    """
-    tiles = np.asarray(tiles, dtype=np.int64).reshape(-1, 3)
-    x, y, z = (2 * tiles[:, 0])[:, None], (2 * tiles[:, 1])[:, None], tiles[:, 2][:, None] + 1
-    dx, dy = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])
-    out = np.stack(np.broadcast_arrays(x + dx, y + dy, z), axis=-1)
-    return out.reshape(-1, 3)
 
 
 def zorder(tiles: np.ndarray) -> np.ndarray:
@@ -77,11 +65,16 @@ class Task:
     tiles: np.ndarray
     conf: float
     use_screen: bool
+    next_zoom: int | None = None
 
 
 @dataclass
 class BatchResult:
-    """What one batch found. ``boxes`` are owned map boxes (EPSG:3857) with their tile row."""
+    """What one batch found.
+
+    ``boxes`` are owned map boxes (EPSG:3857) with their tile row; ``opened`` are
+    the tiles of the next level that this batch's hits open.
+    """
 
     zoom: int
     index: int
@@ -91,6 +84,7 @@ class BatchResult:
     max_score: np.ndarray
     boxes: np.ndarray
     box_tile: np.ndarray
+    opened: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
     seconds: dict = field(default_factory=dict)
 
     def to_record(self) -> dict:
@@ -102,6 +96,7 @@ class BatchResult:
             "max_score": self.max_score.tolist(),
             "boxes": self.boxes.tolist(),
             "box_tile": self.box_tile.tolist(),
+            "opened": self.opened.tolist(),
             "seconds": self.seconds,
         }
 
@@ -118,6 +113,7 @@ class BatchResult:
                 max_score=np.asarray(record["max_score"], dtype=np.float64),
                 boxes=np.asarray(record["boxes"], dtype=np.float64).reshape(-1, 5),
                 box_tile=np.asarray(record["box_tile"], dtype=np.int64),
+                opened=np.asarray(record["opened"], dtype=np.int64).reshape(-1, 3),
                 seconds=dict(record.get("seconds", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -202,6 +198,33 @@ def screen_chip(screen, chip) -> tuple[float, np.ndarray, np.ndarray]:
     return fraction, flagged, valid
 
 
+def opened_children(
+    tile, reach_px: np.ndarray, size_px: int, margin_px: int, next_zoom: int, grow_m: float | None
+) -> np.ndarray:
+    """The tiles at ``next_zoom`` that a hit tile opens: those its boxes cover, grown by ``grow_m``.
+
+    ``reach_px`` are the chip-pixel boxes that reach the tile's core. With
+    ``grow_m`` None every child of the tile opens (plain quadtree subdivision).
+
+    Examples
+    --------
+    >>> box = np.array([[20, 20, 30, 30, 0.9]])
+    >>> opened_children((1, 2, 3), box, 256, 16, 4, 0.0).tolist()
+    [[2, 4, 4]]
+    >>> len(opened_children((1, 2, 3), box, 256, 16, 5, None))
+    16
+    """
+    x, y, z = (int(v) for v in tile)
+    split = 2 ** (next_zoom - z)
+    if grow_m is None:
+        cover = np.ones((split, split), dtype=bool)
+    else:
+        metres_per_px = WORLD_M / (2**z * size_px)
+        cover = children_under(reach_px, size_px, margin_px, split, grow_m / metres_per_px)
+    rows, cols = np.nonzero(cover)
+    return np.column_stack([x * split + cols, y * split + rows, np.full(len(rows), next_zoom)])
+
+
 def detector_batch(chips: list, channels: tuple[str, ...]) -> np.ndarray:
     """The detector's channels of ``chips`` as one ``(N, C, H, W)`` float32 array, copied once."""
     first = chips[0]
@@ -259,6 +282,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     n = len(chips)
     hit, max_score = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float64)
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
+    opened = [np.zeros((0, 3), dtype=np.int64)]
     for i, pred in zip(rows, predictions, strict=True):
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
@@ -266,6 +290,9 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         reach = pred[touches_core(pred, size, margin)]
         hit[i] = len(reach) > 0
         max_score[i] = float(reach[:, 4].max(initial=0.0))
+        if hit[i] and task.next_zoom is not None:
+            grow = scan.subdivide_margin_m
+            opened.append(opened_children(task.tiles[i], reach, size, margin, task.next_zoom, grow))
         mine = pred[owned(pred, size, margin)]
         boxes.append(to_map(mine, chips[i].transform))
         box_tile.append(np.full(len(mine), i, dtype=np.int64))
@@ -278,6 +305,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         max_score=max_score,
         boxes=np.concatenate(boxes),
         box_tile=np.concatenate(box_tile),
+        opened=np.concatenate(opened).astype(np.int64),
         seconds={"read": t1 - t0, "screen": t2 - t1, "detect": t3 - t2},
     )
 
@@ -332,7 +360,7 @@ def batches(tiles: np.ndarray, size: int) -> list[np.ndarray]:
 def sweep(
     first: np.ndarray,
     zooms: list[int],
-    make_task: Callable[[int, int, np.ndarray], Task],
+    make_task: Callable[[int, int, np.ndarray, int | None], Task],
     executor,
     checkpoint,
     next_filter: Callable[[np.ndarray], np.ndarray],
@@ -347,7 +375,7 @@ def sweep(
     first
         Tiles of the first level, ``(n, 3)``.
     make_task
-        ``(zoom, index, tiles) -> Task``.
+        ``(zoom, index, tiles, next_zoom) -> Task``; ``next_zoom`` is None at the last level.
     next_filter
         Keeps the children worth scanning (inside the AOI, on land): tiles -> bool mask.
     run
@@ -357,6 +385,7 @@ def sweep(
 
     levels, tiles = [], zorder(first)
     for depth, zoom in enumerate(zooms):
+        next_zoom = zooms[depth + 1] if depth + 1 < len(zooms) else None
         t0 = time.perf_counter()
         parts = batches(tiles, batch_size)
         done = {i: BatchResult.from_record(r) for i, r in checkpoint.load(zoom).items()}
@@ -366,7 +395,7 @@ def sweep(
                     f"checkpoint batch {checkpoint.batch_path(zoom, i)} does not match this "
                     "run's tiles; delete the checkpoint folder to start over"
                 )
-        todo = (make_task(zoom, i, p) for i, p in enumerate(parts) if i not in done)
+        todo = (make_task(zoom, i, p, next_zoom) for i, p in enumerate(parts) if i not in done)
         bar = tqdm(
             total=len(tiles),
             initial=sum(len(r.tiles) for r in done.values()),
@@ -387,10 +416,7 @@ def sweep(
         bar.close()
         level = Level(zoom, [done[i] for i in range(len(parts))], time.perf_counter() - t0)
         levels.append(level)
-        if depth + 1 < len(zooms):
-            tiles = level.tiles[level.column("hit").astype(bool)]
-            for _ in range(zooms[depth + 1] - zoom):
-                tiles = children(tiles)
-            tiles = zorder(tiles)
+        if next_zoom is not None:
+            tiles = zorder(np.concatenate([r.opened for r in level.results] or [np.zeros((0, 3))]))
             tiles = tiles[next_filter(tiles)] if len(tiles) else tiles
     return levels

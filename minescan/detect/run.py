@@ -211,8 +211,8 @@ def scan(
     checkpoint = Checkpoint(out / "_checkpoint", run_id)
     resumed = checkpoint.open()
 
-    def make_task(zoom: int, index: int, part: np.ndarray) -> Task:
-        return Task(spec, zoom, index, part, cfg.conf_at(zoom), use_screen)
+    def make_task(zoom: int, index: int, part: np.ndarray, next_zoom: int | None) -> Task:
+        return Task(spec, zoom, index, part, cfg.conf_at(zoom), use_screen, next_zoom)
 
     executor = make_executor(cfg.workers, cfg.scheduler)
     try:

@@ -32,6 +32,13 @@ class ScanSettings(BaseModel):
         description="Detector score threshold per zoom; lower at coarse levels for recall. "
         "A zoom not listed takes the nearest listed zoom's value.",
     )
+    subdivide_margin_m: float | None = Field(
+        default=250.0,
+        ge=0,
+        description="A hit opens only the next level's tiles under its boxes, each box grown "
+        "by this many metres (coarse boxes are a few pixels off); null opens every child of a "
+        "hit tile.",
+    )
     iou: float = Field(default=0.5, gt=0, le=1, description="NMS IoU within one chip.")
     size_px: int = Field(default=256, gt=0, description="Chip size on the tile's own bounds.")
     margin_px: int = Field(default=16, ge=0, description="Context pixels read around each tile.")

@@ -27,7 +27,7 @@ def sweep_with(executor, model_dir, folder):
     levels = sweep(
         tiles_covering(AOI, 13),
         cfg.zooms,
-        lambda z, i, t: Task(spec, z, i, t, cfg.conf_at(z), True),
+        lambda z, i, t, nz: Task(spec, z, i, t, cfg.conf_at(z), True, nz),
         executor,
         ck,
         lambda t: np.ones(len(t), bool),

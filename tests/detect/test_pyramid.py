@@ -14,8 +14,8 @@ from minescan.detect.pyramid import (
     BatchResult,
     Task,
     batches,
-    children,
     make_tools,
+    opened_children,
     scan_batch,
     screen_chip,
     sweep,
@@ -48,11 +48,37 @@ def spec(**scan):
     return json.dumps({"scan": ScanSettings(**scan).model_dump(), "source": {}, "threads": 1})
 
 
-def test_children_and_zorder_are_consistent():
-    kids = children(np.array([[3, 5, 3]]))
+def test_opened_children_and_zorder_are_consistent():
+    kids = opened_children((3, 5, 3), np.zeros((0, 5)), 256, 16, 4, None)
     assert {tuple(k) for k in kids} == {(x, y, 4) for x in (6, 7) for y in (10, 11)}
     assert (zorder(kids[::-1]) == zorder(kids)).all()
     assert len(zorder(np.concatenate([kids, kids]))) == 4
+
+
+@pytest.mark.parametrize(
+    ("box", "grow_m", "expected"),
+    [
+        ([20, 20, 30, 30], 0.0, {(6, 10)}),  # top-left child only
+        ([150, 20, 160, 30], 0.0, {(7, 10)}),  # top-right child only (core split at px 144)
+        ([100, 100, 200, 200], 0.0, {(6, 10), (7, 10), (6, 11), (7, 11)}),  # on the centre
+        ([130, 20, 160, 30], 0.0, {(6, 10), (7, 10)}),  # across the vertical split
+        ([20, 20, 30, 30], 3000.0, {(6, 10), (7, 10), (6, 11), (7, 11)}),  # grown to all
+        ([0, 0, 10, 10], 0.0, set()),  # in the margin only: no child of this tile
+    ],
+)
+def test_a_hit_opens_only_the_children_its_boxes_cover(box, grow_m, expected):
+    # A z13 tile is 4,892 m wide: 19.1 m per pixel, so 3,000 m grows a box by 157 px.
+    tile, split_zoom = (3 * 2**10, 5 * 2**10, 13), 14
+    kids = opened_children(tile, np.array([[*box, 0.9]]), 256, 16, split_zoom, grow_m)
+    x0, y0 = 2 * tile[0], 2 * tile[1]
+    got = {(int(x) - x0 + 6, int(y) - y0 + 10) for x, y, _ in kids}
+    assert got == expected
+    assert all(z == split_zoom for *_, z in kids)
+
+
+def test_a_zoom_jump_opens_grandchildren_under_the_box():
+    kids = opened_children((0, 0, 13), np.array([[16, 16, 40, 40, 0.9]]), 256, 16, 15, 0.0)
+    assert kids.tolist() == [[0, 0, 15]]
 
 
 def test_batches_are_fixed_slices():
@@ -151,7 +177,7 @@ def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, executor=None)
     levels = sweep(
         first,
         list(zooms),
-        lambda z, i, t: Task(spec(batch_size=4), z, i, t, cfg.conf_at(z), use_screen),
+        lambda z, i, t, nz: Task(spec(batch_size=4), z, i, t, cfg.conf_at(z), use_screen, nz),
         executor or LocalExecutor(),
         ck,
         lambda t: np.ones(len(t), bool),
