@@ -86,6 +86,31 @@ def test_rerun_resumes(result, growth, run_cli):
     assert (result / "demo" / "mine.json").stat().st_mtime_ns == stamp
 
 
+def test_a_local_dask_cluster_gives_the_in_process_results(result, growth, run_cli, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        code, _, err = run_cli("monitor", "--growth", growth, "--start", "2016-01-01",
+                               "--end", "2017-12-31", "--scheduler", cluster.scheduler_address,
+                               "--out", tmp_path / "dask")  # fmt: skip
+    assert code == 0, err
+    with (
+        rasterio.open(result / "demo" / "excavation.tif") as here,
+        rasterio.open(tmp_path / "dask" / "demo" / "excavation.tif") as there,
+    ):
+        assert np.array_equal(here.read(), there.read())
+    for name in ("demo/area_profile.csv", "alerts.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(result / name), pd.read_csv(tmp_path / "dask" / name)
+        )
+    assert (
+        json.loads((result / "metrics.json").read_text())["mines"]
+        == json.loads((tmp_path / "dask" / "metrics.json").read_text())["mines"]
+    )
+
+
 class _Cloudy:
     """A source whose every observation is cloud."""
 
