@@ -239,7 +239,9 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     """Read, screen and detect one batch of tiles.
 
     A tile is a hit when a box at or above ``task.conf`` reaches into its own
-    pixels; only boxes whose centre lies in the tile are kept as its boxes.
+    pixels; only boxes whose centre lies in the tile are kept as its boxes. A hit
+    opens the next level's tiles under its boxes, except under the boxes it owns
+    that are final (``scan.final_conf``): those are candidates already.
     With the screen on (and ``screen_boxes``), a box counts only when its own
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
@@ -283,6 +285,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     hit, max_score = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float64)
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
     opened = [np.zeros((0, 3), dtype=np.int64)]
+    final_from = scan.final_at(task.zoom)
     for i, pred in zip(rows, predictions, strict=True):
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
@@ -291,8 +294,12 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         hit[i] = len(reach) > 0
         max_score[i] = float(reach[:, 4].max(initial=0.0))
         if hit[i] and task.next_zoom is not None:
+            final = owned(reach, size, margin) & (reach[:, 4] >= final_from)
             grow = scan.subdivide_margin_m
-            opened.append(opened_children(task.tiles[i], reach, size, margin, task.next_zoom, grow))
+            refine = reach[~final]
+            opened.append(
+                opened_children(task.tiles[i], refine, size, margin, task.next_zoom, grow)
+            )
         mine = pred[owned(pred, size, margin)]
         boxes.append(to_map(mine, chips[i].transform))
         box_tile.append(np.full(len(mine), i, dtype=np.int64))

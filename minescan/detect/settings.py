@@ -32,6 +32,13 @@ class ScanSettings(BaseModel):
         description="Detector score threshold per zoom; lower at coarse levels for recall. "
         "A zoom not listed takes the nearest listed zoom's value.",
     )
+    final_conf: dict[int, float] = Field(
+        default={14: 0.5},
+        description="At these zooms a box the tile owns scoring at least this is final: it "
+        "becomes a candidate as it is and opens no finer tiles. Meant for levels whose pixels "
+        "already match the imagery (z14 at 256 px is 9.6 m, Sentinel-2's 10 m); a zoom not "
+        "listed, and the finest zoom, refine every hit. {} refines everything.",
+    )
     subdivide_margin_m: float | None = Field(
         default=250.0,
         ge=0,
@@ -85,6 +92,18 @@ class ScanSettings(BaseModel):
         """
         nearest = min(self.conf, key=lambda z: (abs(z - zoom), z))
         return self.conf[nearest]
+
+    def final_at(self, zoom: int) -> float:
+        """The score from which an owned box at ``zoom`` (not the finest) is final; inf: none.
+
+        Examples
+        --------
+        >>> ScanSettings(final_conf={14: 0.5}).final_at(14)
+        0.5
+        >>> ScanSettings(final_conf={14: 0.5}).final_at(13)
+        inf
+        """
+        return self.final_conf.get(zoom, float("inf"))
 
     def result_fields(self) -> dict:
         """The settings that decide the candidates (hashed into the run id)."""

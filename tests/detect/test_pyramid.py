@@ -169,15 +169,17 @@ def test_missing_band_in_the_source_is_one_clear_error(world, model_dir):
         make_tools(poor, OnnxDetector(model_dir), None)
 
 
-def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, executor=None):
-    cfg = ScanSettings(zooms=list(zooms), batch_size=4)
+def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, executor=None, **scan):
+    cfg = ScanSettings(zooms=list(zooms), batch_size=4, **scan)
     first = tiles_covering(AOI, zooms[0])
     ck = Checkpoint(folder, "test")
     ck.open()
     levels = sweep(
         first,
         list(zooms),
-        lambda z, i, t, nz: Task(spec(batch_size=4), z, i, t, cfg.conf_at(z), use_screen, nz),
+        lambda z, i, t, nz: Task(
+            spec(batch_size=4, **scan), z, i, t, cfg.conf_at(z), use_screen, nz
+        ),
         executor or LocalExecutor(),
         ck,
         lambda t: np.ones(len(t), bool),
@@ -193,7 +195,7 @@ def boxes_of(level):
 
 
 def test_pyramid_finds_what_exhaustive_finds_with_fewer_calls(tools, tmp_path):
-    pyramid = run_sweep(tools, tmp_path / "p")
+    pyramid = run_sweep(tools, tmp_path / "p", final_conf={})  # every hit refined to z15
     exhaustive = run_sweep(tools, tmp_path / "e", zooms=(15,), use_screen=False)
     p_calls = sum(lv.summary()["detector_calls"] for lv in pyramid)
     e_calls = exhaustive[0].summary()["detector_calls"]
@@ -201,6 +203,18 @@ def test_pyramid_finds_what_exhaustive_finds_with_fewer_calls(tools, tmp_path):
     assert np.array_equal(boxes_of(pyramid[-1]), boxes_of(exhaustive[0]))
     s13 = pyramid[0].summary()
     assert s13["screened_out"] > 0 and s13["hits"] >= 1
+
+
+def test_final_boxes_open_no_finer_tiles(tools, tmp_path):
+    refined = run_sweep(tools, tmp_path / "r", final_conf={})
+    stopped = run_sweep(tools, tmp_path / "s", final_conf={14: 0.5})
+    for a, b in zip(stopped[:2], refined[:2], strict=True):  # z13 and z14 are the same sweep
+        assert np.array_equal(a.tiles, b.tiles) and np.array_equal(a.column("hit"), b.column("hit"))
+    # The bright squares score ~1 at z14, so only the parts of their boxes that other tiles own
+    # are looked at again at z15.
+    assert len(stopped[2].tiles) < len(refined[2].tiles)
+    z14 = np.concatenate([r.boxes for r in stopped[1].results])
+    assert (z14[:, 4] >= 0.5).sum() > 0
 
 
 def test_a_rerun_reuses_finished_batches_and_gives_the_same_boxes(tools, world, tmp_path):
