@@ -161,7 +161,6 @@ FIELD_BITS = {
 }
 #: Tests of thin features (roads, rivers): left unset on grids too coarse to draw them.
 _THIN_BITS = (1 << ROAD_HI) | (1 << RIVER_HI) | (1 << BANK_HI)
-NOISE_BITS = sum(FIELD_BITS.values())
 
 
 def _bit(sig: np.ndarray, bit: int) -> np.ndarray:

@@ -124,7 +124,6 @@ CLASSES: tuple[str, ...] = (
     + tuple(f"mine_{c}_{k}" for c in COMMODITIES for k in COMPONENTS)
 )
 CODE: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
-FIRST_MINE_CODE: int = CODE[f"mine_{COMMODITIES[0]}_{COMPONENTS[0]}"]
 
 
 def mine_code(commodity: str, component: str) -> int:
