@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from minescan.bands import parse_bands
+from minescan.clitools import config_option
 
 
 @click.group(name="train")
@@ -57,13 +58,7 @@ def cli() -> None:
     help="Continue an interrupted run from OUT/_runs/train/weights/last.pt.",
 )
 @click.option("--force", is_flag=True, help="Overwrite a detector already in OUT.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="YAML merged over configs/default.yaml (section train:).",
-)
+@config_option("train")
 def detector(
     data_yaml, out_dir, model, imgsz, epochs, batch, device, channels, resume, force, config_file
 ):
@@ -164,13 +159,7 @@ def screen(pixels_path, out_dir, chips_dir, max_rows, force):
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Profile merged over configs/default.yaml, e.g. configs/quick.yaml.",
-)
+@config_option()
 @click.option(
     "--build",
     "build_dir",
@@ -191,7 +180,8 @@ def demo(config_file, build_dir, ship_dir, force):
     """Everything `make train` does: truth -> grid -> chips -> YOLO set + pixels -> screen -> detector.
 
     Rerun the same command after an interruption: finished steps are kept and
-    the detector resumes from its last epoch.
+    the detector resumes from its last epoch. A profile such as
+    configs/quick.yaml (--config) makes a small model in seconds.
     """
     import json
     from pathlib import Path
