@@ -85,11 +85,9 @@ def cli(
 
     Covers the AOI's land with tiles at the coarsest zoom; at each level the
     spectral screen drops tiles that hold no mine-like pixels and the detector
-    runs on the rest; a hit opens the next zoom's tiles under its boxes. A
-    confident z14 box (native 10 m pixels) is a candidate as it is; the others
-    are refined at the finest zoom. Each box goes to the tile holding its
-    centre, and boxes that touch across tiles are merged: one mine, one
-    candidate.
+    runs on the rest; a hit opens the next zoom's tiles under its boxes. Each
+    box of the finest zoom goes to the tile holding its centre, and boxes that
+    touch across tiles are merged: one mine, one candidate.
 
     \b
     Writes to --out: candidates.parquet (+ .geojson), scan_report.json,

@@ -33,11 +33,12 @@ class ScanSettings(BaseModel):
         "A zoom not listed takes the nearest listed zoom's value.",
     )
     final_conf: dict[int, float] = Field(
-        default={14: 0.5},
+        default={},
         description="At these zooms a box the tile owns scoring at least this is final: it "
         "becomes a candidate as it is and opens no finer tiles. Meant for levels whose pixels "
-        "already match the imagery (z14 at 256 px is 9.6 m, Sentinel-2's 10 m); a zoom not "
-        "listed, and the finest zoom, refine every hit. {} refines everything.",
+        "already match the imagery (z14 at 256 px is 9.6 m, Sentinel-2's 10 m), e.g. {14: 0.5}: "
+        "fewer detector calls, some precision lost (BENCHMARKS.md). Default {}: every hit is "
+        "refined to the finest zoom.",
     )
     subdivide_margin_m: float | None = Field(
         default=250.0,

@@ -41,8 +41,7 @@ def test_scan_writes_the_run_folder(tools, model_dir, tmp_path):
     assert list(cands.columns) == ["geometry", "score", "zoom", "tile", "area_km2", "run_id"]
     # Squares 3 and 4 are 1.1 km apart: four mines, four candidates, however many cells each.
     assert len(cands) == 4
-    # Boxes final at z14 (final_conf) are candidates as they are; the rest come from z15.
-    assert set(cands.zoom) <= {14, 15} and (cands.tile.str.len() == cands.zoom).all()
+    assert (cands.zoom == 15).all() and (cands.tile.str.len() == 15).all()
     assert (cands.run_id == report["run_id"]).all()
     truth = report["truth"]
     assert truth["recall"] == 1.0 and truth["precision"] == 1.0 and truth["area_recall"] > 0.9
@@ -92,6 +91,9 @@ def test_exhaustive_finds_the_same_candidates_with_more_calls(
     ec = gpd.read_parquet(tmp_path / "e" / "candidates.parquet")
     assert np.allclose(pc.total_bounds, ec.total_bounds, rtol=0, atol=tolerance)
     assert len(pc) == len(ec)
+    # Final boxes are candidates at the zoom that found them (their tile's quadkey says so).
+    assert (14 in set(pc.zoom)) if final_conf else set(pc.zoom) == {15}
+    assert (pc.tile.str.len() == pc.zoom).all()
 
 
 def test_an_aoi_at_sea_is_refused(tools, model_dir, tmp_path):
