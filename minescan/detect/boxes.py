@@ -188,6 +188,21 @@ def box_fractions(boxes_px: np.ndarray, flagged: np.ndarray, valid: np.ndarray) 
     return np.where(sums[1] > 0, sums[0] / np.maximum(sums[1], 1), 0.0)
 
 
+def cell_boxes(size_px: int, margin_px: int, split: int) -> np.ndarray:
+    """Pixel boxes ``(split * split, 5)`` of a tile's children in its chip, row by row (score 1).
+
+    Examples
+    --------
+    >>> cell_boxes(256, 16, 2)[:, :4].tolist()
+    [[16.0, 16.0, 144.0, 144.0], [144.0, 16.0, 272.0, 144.0], [16.0, 144.0, 144.0, 272.0], [144.0, 144.0, 272.0, 272.0]]
+    """
+    edges = margin_px + np.arange(split + 1) * (size_px / split)
+    rows, cols = np.divmod(np.arange(split * split), split)
+    return np.column_stack(
+        [edges[cols], edges[rows], edges[cols + 1], edges[rows + 1], np.ones(split * split)]
+    )
+
+
 def children_under(boxes_px: np.ndarray, size_px: int, margin_px: int, split: int, grow_px: float):
     """Which of a tile's ``split x split`` children the boxes cover, each box grown by ``grow_px``.
 

@@ -85,8 +85,8 @@ def cli(
 
     Covers the AOI's land with tiles at the coarsest zoom; at each level the
     spectral screen drops tiles that hold no mine-like pixels and the detector
-    runs on the rest; a hit opens the next zoom's tiles under its boxes. Each
-    box of the finest zoom goes to the tile holding its centre, and boxes that
+    runs on the rest; a hit opens the next zoom's tiles under its boxes and
+    those where the screen sees mine-like pixels. Each box of the finest zoom goes to the tile holding its centre, and boxes that
     touch across tiles are merged: one mine, one candidate.
 
     \b

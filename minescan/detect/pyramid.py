@@ -5,7 +5,8 @@ One level is a sorted list of tiles cut into fixed batches. A batch is a
 :func:`run_task` turns it into a :class:`BatchResult` anywhere: in this
 process, in a pool process or on a Dask worker. Each finished batch is
 checkpointed; the tiles of the next level are the children that this level's
-hit boxes cover (see :func:`opened_children`) and that touch the AOI and land.
+hit boxes cover, or where the screen sees mine-like pixels (see
+:func:`opened_children`), and that touch the AOI and land.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minescan.bands import S2_BANDS
-from minescan.detect.boxes import box_fractions, children_under, owned, to_map, touches_core
+from minescan.detect.boxes import (
+    box_fractions,
+    cell_boxes,
+    children_under,
+    owned,
+    to_map,
+    touches_core,
+)
 from minescan.errors import MinescanError
 
 WORLD_M = 2 * math.pi * 6378137.0  # the web-mercator world's width in EPSG:3857 metres
@@ -199,12 +207,20 @@ def screen_chip(screen, chip) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def opened_children(
-    tile, reach_px: np.ndarray, size_px: int, margin_px: int, next_zoom: int, grow_m: float | None
+    tile,
+    reach_px: np.ndarray,
+    size_px: int,
+    margin_px: int,
+    next_zoom: int,
+    grow_m: float | None,
+    also: np.ndarray | None = None,
 ) -> np.ndarray:
     """The tiles at ``next_zoom`` that a hit tile opens: those its boxes cover, grown by ``grow_m``.
 
     ``reach_px`` are the chip-pixel boxes that reach the tile's core. With
     ``grow_m`` None every child of the tile opens (plain quadtree subdivision).
+    ``also`` (``split x split`` bool, row by row) opens more children whatever
+    the boxes: those where the screen sees mine-like pixels.
 
     Examples
     --------
@@ -221,6 +237,8 @@ def opened_children(
     else:
         metres_per_px = WORLD_M / (2**z * size_px)
         cover = children_under(reach_px, size_px, margin_px, split, grow_m / metres_per_px)
+    if also is not None:
+        cover = cover | also
     rows, cols = np.nonzero(cover)
     return np.column_stack([x * split + cols, y * split + rows, np.full(len(rows), next_zoom)])
 
@@ -240,8 +258,8 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
 
     A tile is a hit when a box at or above ``task.conf`` reaches into its own
     pixels; only boxes whose centre lies in the tile are kept as its boxes. A hit
-    opens the next level's tiles under its boxes, except under the boxes it owns
-    that are final (``scan.final_conf``): those are candidates already.
+    opens the next level's tiles under its boxes and those where the screen sees
+    mine-like pixels (:func:`opened_children`).
     With the screen on (and ``screen_boxes``), a box counts only when its own
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
@@ -285,7 +303,6 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     hit, max_score = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float64)
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
     opened = [np.zeros((0, 3), dtype=np.int64)]
-    final_from = scan.final_at(task.zoom)
     for i, pred in zip(rows, predictions, strict=True):
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
@@ -294,11 +311,22 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         hit[i] = len(reach) > 0
         max_score[i] = float(reach[:, 4].max(initial=0.0))
         if hit[i] and task.next_zoom is not None:
-            final = owned(reach, size, margin) & (reach[:, 4] >= final_from)
-            grow = scan.subdivide_margin_m
-            refine = reach[~final]
+            also = None
+            if screen is not None and scan.subdivide_screen:
+                _, flagged, valid = screened[i]
+                split = 2 ** (task.next_zoom - task.zoom)
+                shares = box_fractions(cell_boxes(size, margin, split), flagged, valid)
+                also = (shares >= screen.min_fraction(task.next_zoom)).reshape(split, split)
             opened.append(
-                opened_children(task.tiles[i], refine, size, margin, task.next_zoom, grow)
+                opened_children(
+                    task.tiles[i],
+                    reach,
+                    size,
+                    margin,
+                    task.next_zoom,
+                    scan.subdivide_margin_m,
+                    also,
+                )
             )
         mine = pred[owned(pred, size, margin)]
         boxes.append(to_map(mine, chips[i].transform))

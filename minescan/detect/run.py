@@ -35,7 +35,7 @@ from minescan.detect.pyramid import (
 from minescan.detect.scoring import EQUAL_AREA, score
 from minescan.errors import MinescanError
 from minescan.grid.aoi import AOI, countries
-from minescan.grid.tiles import land_tiles, tiles_covering, tiles_intersecting
+from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
 from minescan.io import ensure_dir, read_vector, write_geoparquet, write_json, write_vector
 
 MODEL_FILES = {"onnx": "detector.onnx", "ultralytics": "detector.pt"}
@@ -118,36 +118,21 @@ def on_land_in(geometry):
     return keep
 
 
-def candidate_boxes(levels: list[Level], scan) -> tuple[np.ndarray, np.ndarray]:
-    """Owned map boxes that are candidates, with their owner tiles ``(x, y, z)``.
-
-    Every owned box of the finest level is one; at a coarser level, the boxes
-    that were final there (``scan.final_conf``), which opened no finer tile.
-    """
-    boxes, owners = [np.zeros((0, 5))], [np.zeros((0, 3), np.int64)]
-    for level in levels:
-        floor = -np.inf if level is levels[-1] else scan.final_at(level.zoom)
-        for r in level.results:
-            keep = r.boxes[:, 4] >= floor
-            boxes.append(r.boxes[keep])
-            owners.append(r.tiles[r.box_tile[keep]])
-    return np.concatenate(boxes), np.concatenate(owners)
-
-
-def candidates_of(levels: list[Level], settings: Settings, run_id: str):
-    """Candidate boxes merged in map space, as the candidates GeoDataFrame."""
+def candidates_of(level: Level, settings: Settings, run_id: str):
+    """Owned boxes of the finest level, merged in map space, as the candidates GeoDataFrame."""
     import geopandas as gpd
-    import mercantile
 
-    boxes, owners = candidate_boxes(levels, settings.scan)
+    boxes = np.concatenate([r.boxes for r in level.results] or [np.zeros((0, 5))])
+    owners = np.concatenate(
+        [r.tiles[r.box_tile] for r in level.results] or [np.zeros((0, 3), np.int64)]
+    )
     merged, best = boxlib.merge(boxes, settings.scan.merge_gap_m)
     geoms = shapely.box(merged[:, 0], merged[:, 1], merged[:, 2], merged[:, 3])
-    zoom = owners[best, 2]
     table = gpd.GeoDataFrame(
         {
             "score": merged[:, 4].round(4),
-            "zoom": zoom.astype(np.int64),
-            "tile": [mercantile.quadkey(*map(int, t)) for t in owners[best]],
+            "zoom": np.full(len(merged), level.zoom, dtype=np.int64),
+            "tile": list(quadkeys(owners[best, 0], owners[best, 1], level.zoom)),
         },
         geometry=geoms,
         crs="EPSG:3857",
@@ -246,7 +231,7 @@ def scan(
         executor.close()
     t_swept = time.perf_counter()
 
-    candidates = candidates_of(levels, settings, run_id)
+    candidates = candidates_of(levels[-1], settings, run_id)
     write_geoparquet(candidates, out / "candidates.parquet")
     write_vector(candidates, out / "candidates.geojson", driver="GeoJSON")
     truth = load_truth(settings, tools.source, aoi)

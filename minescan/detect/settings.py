@@ -32,20 +32,18 @@ class ScanSettings(BaseModel):
         description="Detector score threshold per zoom; lower at coarse levels for recall. "
         "A zoom not listed takes the nearest listed zoom's value.",
     )
-    final_conf: dict[int, float] = Field(
-        default={},
-        description="At these zooms a box the tile owns scoring at least this is final: it "
-        "becomes a candidate as it is and opens no finer tiles. Meant for levels whose pixels "
-        "already match the imagery (z14 at 256 px is 9.6 m, Sentinel-2's 10 m), e.g. {14: 0.5}: "
-        "fewer detector calls, some precision lost (BENCHMARKS.md). Default {}: every hit is "
-        "refined to the finest zoom.",
-    )
     subdivide_margin_m: float | None = Field(
         default=250.0,
         ge=0,
         description="A hit opens only the next level's tiles under its boxes, each box grown "
         "by this many metres (coarse boxes are a few pixels off); null opens every child of a "
         "hit tile.",
+    )
+    subdivide_screen: bool = Field(
+        default=True,
+        description="A hit tile also opens the children where the screen sees mine-like pixels "
+        "at the share it asks of a tile at the next zoom, boxes or not: a mine the coarse "
+        "detector missed next to one it found is still looked at.",
     )
     iou: float = Field(default=0.5, gt=0, le=1, description="NMS IoU within one chip.")
     size_px: int = Field(default=256, gt=0, description="Chip size on the tile's own bounds.")
@@ -93,18 +91,6 @@ class ScanSettings(BaseModel):
         """
         nearest = min(self.conf, key=lambda z: (abs(z - zoom), z))
         return self.conf[nearest]
-
-    def final_at(self, zoom: int) -> float:
-        """The score from which an owned box at ``zoom`` (not the finest) is final; inf: none.
-
-        Examples
-        --------
-        >>> ScanSettings(final_conf={14: 0.5}).final_at(14)
-        0.5
-        >>> ScanSettings(final_conf={14: 0.5}).final_at(13)
-        inf
-        """
-        return self.final_conf.get(zoom, float("inf"))
 
     def result_fields(self) -> dict:
         """The settings that decide the candidates (hashed into the run id)."""

@@ -76,6 +76,32 @@ def test_a_hit_opens_only_the_children_its_boxes_cover(box, grow_m, expected):
     assert all(z == split_zoom for *_, z in kids)
 
 
+def test_the_screen_opens_children_the_boxes_miss():
+    also = np.array([[False, False], [False, True]])
+    kids = opened_children((0, 0, 13), np.array([[20, 20, 30, 30, 0.9]]), 256, 16, 14, 0.0, also)
+    assert sorted(map(tuple, kids.tolist())) == [(0, 0, 14), (1, 1, 14)]
+
+
+@pytest.mark.parametrize("subdivide_screen", [True, False])
+def test_a_mine_the_coarse_detector_misses_is_opened_by_the_screen(model_dir, subdivide_screen):
+    # A z13 tile with a bright square in its lower-right quarter and a detector that only
+    # ever boxes the upper-left corner: the square's child opens only through the screen.
+    parent = mercantile.tile(-2.03, 6.02, 13)
+    corner = [20, 20, 30, 30, 0.9]
+    square = mercantile.xy_bounds(mercantile.children(parent)[2])  # children: ul, ur, lr, ll
+    cx, cy = (square.left + square.right) / 2, (square.bottom + square.top) / 2
+    w = BrightSquares([[cx - 400, cy - 400, cx + 400, cy + 400]])
+    tools = make_tools(w, FixedBoxes([corner], model_dir), bright_screen())
+    cfg = spec(subdivide_screen=subdivide_screen, screen_boxes=False)
+    r = scan_batch(Task(cfg, 13, 0, np.array([list(parent)]), 0.25, True, 14), tools)
+    opened = set(map(tuple, r.opened.tolist()))
+    ul = tuple(mercantile.children(parent)[0])
+    lr = tuple(mercantile.children(parent)[2])
+    assert ul in opened
+    assert (lr in opened) == subdivide_screen
+    assert len(opened) == (2 if subdivide_screen else 1)
+
+
 def test_a_zoom_jump_opens_grandchildren_under_the_box():
     kids = opened_children((0, 0, 13), np.array([[16, 16, 40, 40, 0.9]]), 256, 16, 15, 0.0)
     assert kids.tolist() == [[0, 0, 15]]
@@ -195,7 +221,7 @@ def boxes_of(level):
 
 
 def test_pyramid_finds_what_exhaustive_finds_with_fewer_calls(tools, tmp_path):
-    pyramid = run_sweep(tools, tmp_path / "p", final_conf={})  # every hit refined to z15
+    pyramid = run_sweep(tools, tmp_path / "p")
     exhaustive = run_sweep(tools, tmp_path / "e", zooms=(15,), use_screen=False)
     p_calls = sum(lv.summary()["detector_calls"] for lv in pyramid)
     e_calls = exhaustive[0].summary()["detector_calls"]
@@ -203,18 +229,6 @@ def test_pyramid_finds_what_exhaustive_finds_with_fewer_calls(tools, tmp_path):
     assert np.array_equal(boxes_of(pyramid[-1]), boxes_of(exhaustive[0]))
     s13 = pyramid[0].summary()
     assert s13["screened_out"] > 0 and s13["hits"] >= 1
-
-
-def test_final_boxes_open_no_finer_tiles(tools, tmp_path):
-    refined = run_sweep(tools, tmp_path / "r", final_conf={})
-    stopped = run_sweep(tools, tmp_path / "s", final_conf={14: 0.5})
-    for a, b in zip(stopped[:2], refined[:2], strict=True):  # z13 and z14 are the same sweep
-        assert np.array_equal(a.tiles, b.tiles) and np.array_equal(a.column("hit"), b.column("hit"))
-    # The bright squares score ~1 at z14, so only the parts of their boxes that other tiles own
-    # are looked at again at z15.
-    assert len(stopped[2].tiles) < len(refined[2].tiles)
-    z14 = np.concatenate([r.boxes for r in stopped[1].results])
-    assert (z14[:, 4] >= 0.5).sum() > 0
 
 
 def test_a_rerun_reuses_finished_batches_and_gives_the_same_boxes(tools, world, tmp_path):
