@@ -120,7 +120,6 @@ def test_corrupt_checkpoint_and_foreign_checkpoint(run_cli, demo_model, tmp_path
     assert code == 2 and "another run" in err
 
 
-@pytest.mark.slow
 def test_sigkill_mid_scan_then_rerun_gives_the_uninterrupted_candidates(
     demo_model, one_tile_per_batch, tmp_path
 ):
