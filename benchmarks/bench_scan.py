@@ -2,8 +2,9 @@
 
 The simulated world places its mines at Amazon Mining Watch's Ghana 2024 outlines
 (``../shared/data/polygons/amw_ghana_2024.gpkg``). Over Ghana's mining belt, by
-default the extent of those polygons (about 63,000 km2 of land), the same model runs twice, as ``minescan scan`` subprocesses: the pyramid
-(z13 -> z15, screen on) and ``--exhaustive`` (every land tile at z15, no screen).
+default the extent of those polygons (about 63,800 km2 of land), the same model
+runs twice, as ``minescan scan`` subprocesses: the pyramid (z13 -> z15, screen
+on) and ``--exhaustive`` (every land tile at z15, no screen; about 12 minutes).
 Targets (issue 5): the pyramid finds >= 0.98x the mines the exhaustive scan finds
 with <= 1/8 of its detector calls; recall >= 0.9 for mines >= 5 ha; precision
 >= 0.9; >= 200 km2/s end to end on 2 cores. ``--country GHA`` adds a
