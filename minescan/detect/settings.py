@@ -36,8 +36,8 @@ class ScanSettings(BaseModel):
         default=250.0,
         ge=0,
         description="A hit opens only the next level's tiles under its boxes, each box grown "
-        "by this many metres (coarse boxes are a few pixels off); null opens every child of a "
-        "hit tile.",
+        "by this many EPSG:3857 metres (coarse boxes are a few pixels off); null opens every "
+        "child of a hit tile.",
     )
     subdivide_screen: bool = Field(
         default=True,
