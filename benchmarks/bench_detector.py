@@ -4,7 +4,10 @@ The scan's detector input is a batch of 288 x 288 px chips (a 256 px tile and a
 16 px margin) with the model's channels, uint8. This feeds random chips of that
 shape to ``models/demo`` and prints chips/s per batch size: onnxruntime and
 ultralytics on the CPU, and on ``cuda`` where a GPU and the CUDA builds are
-present (issue 5 asks for the GPU figure where a GPU is available).
+present (issue 5 asks for the GPU figure where a GPU is available). Random
+chips give few boxes, so the figure is the network and its decoding, with
+little NMS work. For onnxruntime the providers in use are printed: a CUDA
+provider that fails to start falls back to the CPU, and the line says so.
 
 Run: .venv/bin/python benchmarks/bench_detector.py [--device cuda] [--threads N] [--seconds S]
 """
@@ -55,7 +58,12 @@ def main() -> None:
         figures = [
             f"batch {b}: {chips_per_second(detector, b, args.seconds, rng):.1f}" for b in sizes
         ]
-        print(f"  {backend} ({len(detector.channels)} channels) chips/s: " + ", ".join(figures))
+        where = ""
+        if hasattr(detector, "session"):
+            where = f", providers {','.join(detector.session.get_providers())}"
+        print(
+            f"  {backend} ({len(detector.channels)} channels{where}) chips/s: " + ", ".join(figures)
+        )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def ancestor_keys(z: np.ndarray, x: np.ndarray, y: np.ndarray, zoom: int) -> np.
     Examples
     --------
     >>> ancestor_keys(np.array([14, 13]), np.array([8001, 4000]), np.array([5, 2]), 13).tolist()
-    [33554434, 33554434]
+    [17179869184002, 17179869184002]
     """
     z = np.asarray(z, np.int64)
     if (z < zoom).any():

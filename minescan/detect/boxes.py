@@ -52,8 +52,8 @@ def owned(boxes_px: np.ndarray, size_px: int, margin_px: int) -> np.ndarray:
 
     Examples
     --------
-    >>> owned(np.array([[0, 0, 10, 10, 1], [20, 20, 30, 30, 1]]), size_px=256, margin_px=16)
-    array([False,  True])
+    >>> owned(np.array([[0, 0, 10, 10, 1], [20, 20, 30, 30, 1]]), size_px=256, margin_px=16).tolist()
+    [False, True]
     """
     boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
     cx = (boxes_px[:, 0] + boxes_px[:, 2]) / 2
@@ -173,8 +173,8 @@ def box_fractions(boxes_px: np.ndarray, flagged: np.ndarray, valid: np.ndarray) 
     --------
     >>> flagged = np.zeros((4, 4), bool)
     >>> flagged[0, 0] = True
-    >>> box_fractions(np.array([[0, 0, 2, 2, .9], [2, 2, 4, 4, .9]]), flagged, np.ones((4, 4), bool))
-    array([0.25, 0.  ])
+    >>> box_fractions(np.array([[0, 0, 2, 2, .9], [2, 2, 4, 4, .9]]), flagged, np.ones((4, 4), bool)).tolist()
+    [0.25, 0.0]
     """
     boxes_px = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 5)
     h, w = valid.shape
@@ -222,6 +222,7 @@ def children_under(boxes_px: np.ndarray, size_px: int, margin_px: int, split: in
     cell = size_px / split
     lo = np.floor((boxes_px[:, :2] - grow_px - margin_px) / cell)
     hi = np.ceil((boxes_px[:, 2:4] + grow_px - margin_px) / cell)
+    hi = np.maximum(hi, lo + 1)  # a zero-width box on a cell border still covers a cell
     lo = np.clip(lo, 0, split).astype(np.int64)
     hi = np.clip(hi, 0, split).astype(np.int64)
     out = np.zeros((split, split), dtype=bool)

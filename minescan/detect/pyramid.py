@@ -64,7 +64,8 @@ class Task:
     """One batch of one level: what a worker needs, and nothing it can rebuild itself.
 
     ``spec`` is the JSON of the source and scan settings; workers build (and
-    cache) their source, detector and screen from it.
+    cache) their source, detector and screen from it. ``next_zoom`` is the zoom
+    whose tiles this batch's hits open (None at the last level).
     """
 
     spec: str
@@ -73,7 +74,7 @@ class Task:
     tiles: np.ndarray
     conf: float
     use_screen: bool
-    next_zoom: int | None = None
+    next_zoom: int | None
 
 
 @dataclass

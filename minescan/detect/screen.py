@@ -50,7 +50,7 @@ def compute_features(
     Examples
     --------
     >>> x = np.array([[0.1], [0.3]])
-    >>> compute_features(x, ("B04", "B08")).round(3).tolist()
+    >>> compute_features(x, ("B04", "B08")).astype(float).round(3).tolist()
     [[0.1], [0.3], [-0.5]]
     """
     bands = list(bands)

@@ -37,13 +37,14 @@ class ScanSettings(BaseModel):
         ge=0,
         description="A hit opens only the next level's tiles under its boxes, each box grown "
         "by this many EPSG:3857 metres (coarse boxes are a few pixels off); null opens every "
-        "child of a hit tile.",
+        "tile below a hit at the next zoom.",
     )
     subdivide_screen: bool = Field(
         default=True,
         description="A hit tile also opens the children where the screen sees mine-like pixels "
         "at the share it asks of a tile at the next zoom, boxes or not: a mine the coarse "
-        "detector missed next to one it found is still looked at.",
+        "detector missed next to one it found is still looked at. No effect with the screen "
+        "off (or --exhaustive).",
     )
     iou: float = Field(default=0.5, gt=0, le=1, description="NMS IoU within one chip.")
     size_px: int = Field(default=256, gt=0, description="Chip size on the tile's own bounds.")

@@ -82,8 +82,8 @@ def normalised_difference(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> normalised_difference(np.array([0.4]), np.array([0.1]))
-    array([0.6])
+    >>> normalised_difference(np.array([0.4]), np.array([0.1])).round(6).tolist()
+    [0.6]
     """
     total = pos + neg
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,9 +1,19 @@
 import numpy as np
+import pytest
 from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minescan.detect.boxes import box_fractions, components, merge, owned, to_map, touches_core
+from minescan.detect.boxes import (
+    box_fractions,
+    cell_boxes,
+    children_under,
+    components,
+    merge,
+    owned,
+    to_map,
+    touches_core,
+)
 
 
 def test_to_map_flips_rows_to_north_up_bounds():
@@ -94,3 +104,27 @@ def test_box_fractions_outside_the_chip_or_on_invalid_pixels_are_zero():
     valid[:4, :4] = False
     assert box_fractions(boxes, flagged, valid).tolist() == [0.0, 0.0, 1.0]
     assert box_fractions(np.zeros((0, 5)), flagged, valid).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("box", "split", "grow", "expected"),
+    [
+        ([143, 20, 145, 30], 2, 0, [[1, 1], [0, 0]]),  # across the split at px 144
+        ([144, 20, 144, 30], 2, 0, [[0, 1], [0, 0]]),  # zero width on the split: one cell
+        ([0, 0, 20, 20], 2, 0, [[1, 0], [0, 0]]),  # mostly in the margin
+        ([270, 270, 300, 300], 2, 0, [[0, 0], [0, 1]]),  # reaching out of the chip
+        ([20, 20, 30, 30], 2, 120, [[1, 1], [1, 1]]),  # grown over the split
+        ([150, 20, 160, 30], 4, 0, [[0, 0, 1, 0], [0] * 4, [0] * 4, [0] * 4]),  # 64 px cells
+    ],
+)
+def test_children_under_covers_the_cells_a_box_touches(box, split, grow, expected):
+    got = children_under(np.array([[*box, 0.9]]), 256, 16, split, grow)
+    assert got.astype(int).tolist() == expected
+
+
+def test_cell_boxes_tile_the_core_row_by_row():
+    cells = cell_boxes(256, 16, 4)
+    assert cells.shape == (16, 5)
+    assert cells[1, :4].tolist() == [80.0, 16.0, 144.0, 80.0]  # row 0, column 1
+    assert cells[4, :4].tolist() == [16.0, 80.0, 80.0, 144.0]  # row 1, column 0
+    assert cells[:, 0].min() == 16 and cells[:, 2].max() == 272

@@ -76,19 +76,26 @@ def test_a_hit_opens_only_the_children_its_boxes_cover(box, grow_m, expected):
     assert all(z == split_zoom for *_, z in kids)
 
 
-def test_the_screen_opens_children_the_boxes_miss():
-    also = np.array([[False, False], [False, True]])
-    kids = opened_children((0, 0, 13), np.array([[20, 20, 30, 30, 0.9]]), 256, 16, 14, 0.0, also)
-    assert sorted(map(tuple, kids.tolist())) == [(0, 0, 14), (1, 1, 14)]
+@pytest.mark.parametrize(
+    ("also", "extra"),
+    [([[False, True], [False, False]], (7, 10)), ([[False, False], [True, False]], (6, 11))],
+)
+def test_the_screen_opens_children_the_boxes_miss(also, extra):
+    box = np.array([[20, 20, 30, 30, 0.9]])  # the top-left child: (6, 10)
+    kids = opened_children((3, 5, 13), box, 256, 16, 14, 0.0, np.array(also))
+    assert sorted(map(tuple, kids.tolist())) == sorted([(6, 10, 14), (*extra, 14)])
 
 
 @pytest.mark.parametrize("subdivide_screen", [True, False])
-def test_a_mine_the_coarse_detector_misses_is_opened_by_the_screen(model_dir, subdivide_screen):
-    # A z13 tile with a bright square in its lower-right quarter and a detector that only
-    # ever boxes the upper-left corner: the square's child opens only through the screen.
+@pytest.mark.parametrize("quarter", [1, 3])  # mercantile.children order: ul, ur, lr, ll
+def test_a_mine_the_coarse_detector_misses_is_opened_by_the_screen(
+    model_dir, subdivide_screen, quarter
+):
+    # A z13 tile with a bright square in its upper-right or lower-left quarter and a detector
+    # that only ever boxes the upper-left corner: the square's child opens only by the screen.
     parent = mercantile.tile(-2.03, 6.02, 13)
     corner = [20, 20, 30, 30, 0.9]
-    square = mercantile.xy_bounds(mercantile.children(parent)[2])  # children: ul, ur, lr, ll
+    square = mercantile.xy_bounds(mercantile.children(parent)[quarter])
     cx, cy = (square.left + square.right) / 2, (square.bottom + square.top) / 2
     w = BrightSquares([[cx - 400, cy - 400, cx + 400, cy + 400]])
     tools = make_tools(w, FixedBoxes([corner], model_dir), bright_screen())
@@ -96,15 +103,20 @@ def test_a_mine_the_coarse_detector_misses_is_opened_by_the_screen(model_dir, su
     r = scan_batch(Task(cfg, 13, 0, np.array([list(parent)]), 0.25, True, 14), tools)
     opened = set(map(tuple, r.opened.tolist()))
     ul = tuple(mercantile.children(parent)[0])
-    lr = tuple(mercantile.children(parent)[2])
+    mine = tuple(mercantile.children(parent)[quarter])
     assert ul in opened
-    assert (lr in opened) == subdivide_screen
+    assert (mine in opened) == subdivide_screen
     assert len(opened) == (2 if subdivide_screen else 1)
+    again = BatchResult.from_record(
+        {"zoom": 13, "index": 0, **json.loads(json.dumps(r.to_record()))}
+    )
+    assert again.opened.dtype == np.int64 and np.array_equal(again.opened, r.opened)
 
 
 def test_a_zoom_jump_opens_grandchildren_under_the_box():
-    kids = opened_children((0, 0, 13), np.array([[16, 16, 40, 40, 0.9]]), 256, 16, 15, 0.0)
-    assert kids.tolist() == [[0, 0, 15]]
+    # 4 x 4 grandchildren of 64 px; x 150-160 is column 2, y 20-30 row 0.
+    kids = opened_children((1, 2, 13), np.array([[150, 20, 160, 30, 0.9]]), 256, 16, 15, 0.0)
+    assert kids.tolist() == [[6, 8, 15]]
 
 
 def test_batches_are_fixed_slices():
@@ -118,7 +130,7 @@ def test_scan_batch_screens_detects_and_keeps_owned_boxes(tools, world):
     mine = world.squares[0]
     t = mercantile.tile(-2.03, 6.02, 15)
     far = mercantile.tile(-2.0, 6.0, 15)
-    task = Task(spec(), 15, 0, np.array([list(t), list(far)]), 0.25, True)
+    task = Task(spec(), 15, 0, np.array([list(t), list(far)]), 0.25, True, None)
     r = scan_batch(task, tools)
     assert r.kept.tolist() == [True, False]
     assert r.hit.tolist() == [True, False]
@@ -135,7 +147,7 @@ def test_scan_batch_screens_detects_and_keeps_owned_boxes(tools, world):
 
 def test_screen_off_sends_every_tile_to_the_detector(tools):
     far = mercantile.tile(-2.0, 6.0, 15)
-    r = scan_batch(Task(spec(), 15, 0, np.array([list(far)]), 0.25, False), tools)
+    r = scan_batch(Task(spec(), 15, 0, np.array([list(far)]), 0.25, False, None), tools)
     assert r.kept.tolist() == [True] and r.hit.tolist() == [False]
 
 
@@ -165,7 +177,7 @@ def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_box
     # A box on dark land, away from the square.
     on_land = [16, 16, 30, 30, 0.8] if c0 > 40 or r0 > 40 else [250, 250, 270, 270, 0.8]
     tools = make_tools(world, FixedBoxes([on_mine, on_land], model_dir), bright_screen())
-    task = Task(spec(screen_boxes=screen_boxes), 15, 0, np.array([list(t)]), 0.25, True)
+    task = Task(spec(screen_boxes=screen_boxes), 15, 0, np.array([list(t)]), 0.25, True, None)
     r = scan_batch(task, tools)
     assert r.kept.tolist() == [True]
     assert sorted(r.boxes[:, 4].round(2).tolist()) == ([0.9] if screen_boxes else [0.8, 0.9])
@@ -233,16 +245,19 @@ def test_pyramid_finds_what_exhaustive_finds_with_fewer_calls(tools, tmp_path):
 
 def test_a_rerun_reuses_finished_batches_and_gives_the_same_boxes(tools, world, tmp_path):
     first = run_sweep(tools, tmp_path / "ck")
-    # Lose two batches of the last level, as a kill mid-level would.
-    files = sorted((tmp_path / "ck" / "z15").glob("b*.json"))
-    lost = sum(len(json.loads(f.read_text())["tiles"]) for f in files[:2])
-    for f in files[:2]:
+    # Lose a batch of z14 and two of z15: z15's tiles then come from the z14 batches that
+    # were kept and the one done again, and must be the same.
+    files = sorted((tmp_path / "ck" / "z14").glob("b*.json"))[:1]
+    files += sorted((tmp_path / "ck" / "z15").glob("b*.json"))[:2]
+    lost = sum(len(json.loads(f.read_text())["tiles"]) for f in files)
+    for f in files:
         f.unlink()
     reads = world.reads
     second = run_sweep(tools, tmp_path / "ck")
     assert world.reads - reads == lost  # only the lost batches were read again
     assert np.array_equal(boxes_of(first[-1]), boxes_of(second[-1]))
-    assert [lv.summary()["tiles"] for lv in first] == [lv.summary()["tiles"] for lv in second]
+    for a, b in zip(first, second, strict=True):
+        assert np.array_equal(a.tiles, b.tiles)
 
 
 def test_a_checkpoint_batch_with_other_tiles_is_refused(tools, tmp_path):
