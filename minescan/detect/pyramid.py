@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from minescan.detect.boxes import (
     touches_core,
 )
 from minescan.errors import MinescanError
-
-WORLD_M = 2 * math.pi * 6378137.0  # the web-mercator world's width in EPSG:3857 metres
 
 # ---------------------------------------------------------------- tile arrays
 
@@ -213,13 +210,13 @@ def opened_children(
     size_px: int,
     margin_px: int,
     next_zoom: int,
-    grow_m: float | None,
+    grow_px: float | None,
     also: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The tiles at ``next_zoom`` that a hit tile opens: those its boxes cover, grown by ``grow_m``.
+    """The tiles at ``next_zoom`` that a hit tile opens: those its boxes cover, grown by ``grow_px``.
 
     ``reach_px`` are the chip-pixel boxes that reach the tile's core. With
-    ``grow_m`` None every child of the tile opens (plain quadtree subdivision).
+    ``grow_px`` None every tile below it at ``next_zoom`` opens (plain quadtree subdivision).
     ``also`` (``split x split`` bool, row by row) opens more children whatever
     the boxes: those where the screen sees mine-like pixels.
 
@@ -233,11 +230,10 @@ def opened_children(
     """
     x, y, z = (int(v) for v in tile)
     split = 2 ** (next_zoom - z)
-    if grow_m is None:
+    if grow_px is None:
         cover = np.ones((split, split), dtype=bool)
     else:
-        metres_per_px = WORLD_M / (2**z * size_px)
-        cover = children_under(reach_px, size_px, margin_px, split, grow_m / metres_per_px)
+        cover = children_under(reach_px, size_px, margin_px, split, grow_px)
     if also is not None:
         cover = cover | also
     rows, cols = np.nonzero(cover)
@@ -312,6 +308,8 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         hit[i] = len(reach) > 0
         max_score[i] = float(reach[:, 4].max(initial=0.0))
         if hit[i] and task.next_zoom is not None:
+            grow = scan.subdivide_margin_m
+            grow_px = None if grow is None else grow / chips[i].transform.a  # metres per pixel
             also = None
             if screen is not None and scan.subdivide_screen:
                 _, flagged, valid = screened[i]
@@ -325,7 +323,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
                     size,
                     margin,
                     task.next_zoom,
-                    scan.subdivide_margin_m,
+                    grow_px,
                     also,
                 )
             )

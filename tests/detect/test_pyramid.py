@@ -56,20 +56,19 @@ def test_opened_children_and_zorder_are_consistent():
 
 
 @pytest.mark.parametrize(
-    ("box", "grow_m", "expected"),
+    ("box", "grow_px", "expected"),
     [
         ([20, 20, 30, 30], 0.0, {(6, 10)}),  # top-left child only
         ([150, 20, 160, 30], 0.0, {(7, 10)}),  # top-right child only (core split at px 144)
         ([100, 100, 200, 200], 0.0, {(6, 10), (7, 10), (6, 11), (7, 11)}),  # on the centre
         ([130, 20, 160, 30], 0.0, {(6, 10), (7, 10)}),  # across the vertical split
-        ([20, 20, 30, 30], 3000.0, {(6, 10), (7, 10), (6, 11), (7, 11)}),  # grown to all
+        ([20, 20, 30, 30], 157.0, {(6, 10), (7, 10), (6, 11), (7, 11)}),  # grown to all
         ([0, 0, 10, 10], 0.0, set()),  # in the margin only: no child of this tile
     ],
 )
-def test_a_hit_opens_only_the_children_its_boxes_cover(box, grow_m, expected):
-    # A z13 tile is 4,892 m wide: 19.1 m per pixel, so 3,000 m grows a box by 157 px.
+def test_a_hit_opens_only_the_children_its_boxes_cover(box, grow_px, expected):
     tile, split_zoom = (3 * 2**10, 5 * 2**10, 13), 14
-    kids = opened_children(tile, np.array([[*box, 0.9]]), 256, 16, split_zoom, grow_m)
+    kids = opened_children(tile, np.array([[*box, 0.9]]), 256, 16, split_zoom, grow_px)
     x0, y0 = 2 * tile[0], 2 * tile[1]
     got = {(int(x) - x0 + 6, int(y) - y0 + 10) for x, y, _ in kids}
     assert got == expected
@@ -111,6 +110,19 @@ def test_a_mine_the_coarse_detector_misses_is_opened_by_the_screen(
         {"zoom": 13, "index": 0, **json.loads(json.dumps(r.to_record()))}
     )
     assert again.opened.dtype == np.int64 and np.array_equal(again.opened, r.opened)
+
+
+@pytest.mark.parametrize(("margin_m", "opened"), [(2000.0, 1), (3000.0, 4), (None, 4)])
+def test_subdivide_margin_is_in_map_metres(model_dir, margin_m, opened):
+    # A z13 tile is 4,892 m wide, 19.1 m per pixel: a box at px 20-30 grown by 2,000 m
+    # (105 px) stays in the top-left child, grown by 3,000 m (157 px) it covers all four.
+    parent = mercantile.tile(-2.03, 6.02, 13)
+    square = mercantile.xy_bounds(mercantile.children(parent)[0])
+    w = BrightSquares([[square.left + 100, square.top - 500, square.left + 500, square.top - 100]])
+    tools = make_tools(w, FixedBoxes([[20, 20, 30, 30, 0.9]], model_dir), bright_screen())
+    cfg = spec(subdivide_margin_m=margin_m, subdivide_screen=False, screen_boxes=False)
+    r = scan_batch(Task(cfg, 13, 0, np.array([list(parent)]), 0.25, True, 14), tools)
+    assert len(r.opened) == opened
 
 
 def test_a_zoom_jump_opens_grandchildren_under_the_box():
