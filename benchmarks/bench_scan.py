@@ -11,6 +11,7 @@ with <= 1/8 of its detector calls; recall >= 0.9 for mines >= 5 ha; precision
 whole-country pyramid run with its wall time and peak memory.
 
 Run: .venv/bin/python benchmarks/bench_scan.py [--bbox W,S,E,N] [--model DIR] [--country GHA]
+     [--skip-exhaustive] [--config FILE (scan settings, e.g. subdivide_screen: false)]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def run_scan(aoi: str, out: Path, args, *extra: str) -> tuple[dict, float, float
     cmd = [
         sys.executable, "-m", "minescan.cli", "scan", "--aoi", aoi, "--mines", str(args.mines),
         "--model", str(args.model), "--workers", str(args.workers), "--quiet", "--out", str(out),
-        *extra,
+        *(["--config", str(args.config)] if args.config else []), *extra,
     ]  # fmt: skip
     print("$", " ".join(cmd[2:]), flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -72,6 +73,26 @@ def belt(polygons: Path) -> str:
     )
 
 
+def mine_tile_share(polygons: Path, bbox: str, zoom: int = 15) -> tuple[int, int]:
+    """Land tiles of ``bbox`` at ``zoom`` that touch a polygon, and all its land tiles.
+
+    Their ratio is a floor for the pyramid's detector-call ratio: a sweep that looks at
+    every mine at ``zoom`` calls the detector at least on the tiles that hold one.
+    """
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from minescan.grid.tiles import land_tiles, tiles_covering
+
+    area = shapely.box(*map(float, bbox.split(",")))
+    mines = gpd.read_file(polygons).to_crs(4326).clip(area).union_all()
+    land = np.asarray(tiles_covering(area, zoom)).reshape(-1, 3)
+    land = land[np.asarray(land_tiles(land), dtype=bool)]
+    touched = np.asarray(tiles_covering(mines, zoom)).reshape(-1, 3)
+    return len(touched), len(land)
+
+
 def describe(name: str, report: dict, wall: float) -> None:
     totals, truth = report["totals"], report.get("truth", {})
     print(f"\n== {name} ({report['mode']}), run {report['run_id']}")
@@ -104,11 +125,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_scan")
     parser.add_argument("--country", default=None, help="also sweep this whole country (ISO3)")
     parser.add_argument("--skip-exhaustive", action="store_true")
+    parser.add_argument("--config", type=Path, default=None, help="passed to every minescan scan")
     args = parser.parse_args()
     if not args.mines.exists():
         sys.exit(f"polygons not found: {args.mines} (they live in ../shared/data)")
 
-    aoi = f"bbox:{args.bbox or belt(args.mines)}"
+    bbox = args.bbox or belt(args.mines)
+    aoi = f"bbox:{bbox}"
+    touched, land = mine_tile_share(args.mines, bbox)
+    print(
+        f"z15 land tiles touching a truth mine: {touched} of {land} = {touched / land:.3f} "
+        "(floor of the detector-call ratio for a sweep that looks at every mine at z15)"
+    )
     pyramid, p_wall, p_peak = run_scan(aoi, args.out / "pyramid", args)
     describe("pyramid", pyramid, p_wall)
     print(f"  peak RSS of one process {p_peak:.2f} GiB")
