@@ -7,6 +7,7 @@ even though ``scan`` and ``train`` pull in torch and ultralytics.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -81,25 +82,62 @@ def app() -> None:
     """
 
 
+#: Set to 1 to get the full traceback of an unexpected error instead of its one line.
+DEBUG_ENV = "MINESCAN_DEBUG"
+#: What Ctrl-C prints: every stage keeps its finished work, so the same command resumes.
+INTERRUPTED = "interrupted; rerun the same command to resume where it stopped"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; turn :class:`MinescanError` into one line on stderr and exit status 2."""
+    """Run the CLI; every failure becomes one ``error:`` line on stderr and a non-zero exit.
+
+    :class:`MinescanError` (bad input) exits 2; a failed write (full disk, no
+    permission) names the file and exits 1; Ctrl-C says the rerun resumes and
+    exits 130. Anything else is a bug, still shown on one line (with
+    ``$MINESCAN_DEBUG=1`` it re-raises with its traceback) and exits 1.
+    """
+    from minescan.offline import point_caches
+
+    point_caches()  # before any subcommand imports matplotlib or onnxruntime
     try:
         app.main(args=argv, prog_name="minescan", standalone_mode=False)
     except MinescanError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(exc)}", err=True)
         return 2
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(INTERRUPTED, err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("interrupted; rerun the same command to resume", err=True)
-        return 130
+    except OSError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(
+            f"error: cannot read or write{where}: {exc.strerror or _one_line(exc)}; fix that and "
+            "rerun the same command to resume",
+            err=True,
+        )
+        return 1
+    except Exception as exc:  # a bug: one line, not a traceback, unless debugging
+        if os.environ.get(DEBUG_ENV):
+            raise
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with "
+            f"{DEBUG_ENV}=1 for the traceback)",
+            err=True,
+        )
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type when it has none)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

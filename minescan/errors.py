@@ -5,5 +5,6 @@ class MinescanError(Exception):
     """A user-facing error: bad input, a missing file, an impossible request.
 
     The CLI prints ``error: <message>`` on one line and exits with status 2.
-    Anything else that escapes is a bug and keeps its traceback.
+    Anything else that escapes is a bug: the CLI still prints it on one line, and
+    ``MINESCAN_DEBUG=1`` shows its traceback.
     """

@@ -1,17 +1,23 @@
-"""Atomic file writes and vector input shared by every stage.
+"""Atomic file writes, safe output paths and vector input shared by every stage.
 
 A crash must never leave a half-written file that looks complete, so every
 writer goes through :func:`atomic_path`: write to a hidden temporary file in
-the same folder, then ``os.replace`` it onto the final name.
+the same folder, then ``os.replace`` it onto the final name. Names taken from
+input files (cell names, mine ids) become path parts only through
+:func:`safe_part` and :func:`child_path`, so no input can steer a write outside
+the output folder, and every JSON file goes through :func:`redact`, so no
+password or token from a config lands on disk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +74,103 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented JSON (numpy scalars are converted)."""
-    return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Atomically write ``obj`` as indented JSON, secrets redacted (numpy scalars are converted)."""
+    return write_text(path, json.dumps(redact(obj), indent=2, default=_json_default) + "\n")
+
+
+#: Most characters of a path part made by :func:`safe_part` (file systems allow 255 bytes).
+MAX_PART = 120
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_part(name: Any, reserved: Collection[str] = ()) -> str:
+    """A file or folder name made from untrusted text (a cell name, a mine id).
+
+    Characters other than ASCII letters, digits, ``-``, ``_`` and ``.`` become
+    ``_``, leading dots are dropped (no ``..``, no hidden files) and the length
+    is capped. A name that had to change, or that is one of ``reserved`` (the
+    run's own files beside it), gets ``-`` and 8 hex digits of its SHA-256, so
+    two different names never share a path part (``a/b`` and ``a_b`` stay
+    apart) and a clean name is kept as it is.
+
+    Examples
+    --------
+    >>> safe_part("5271_01961_15_29.6")
+    '5271_01961_15_29.6'
+    >>> safe_part("../../etc")
+    '_.._etc-74ccf3c5'
+    >>> safe_part("a/b") != safe_part("a_b")
+    True
+    """
+    text = str(name)
+    cleaned = _UNSAFE.sub("_", text).lstrip(".")[:MAX_PART]
+    if cleaned == text and cleaned and cleaned not in reserved:
+        return cleaned
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned or 'x'}-{digest}"
+
+
+def child_path(root: str | os.PathLike, *parts: Any, reserved: Collection[str] = ()) -> Path:
+    """``root/part/...`` with each part made safe; refuse to go through a symbolic link.
+
+    A link planted inside the output folder (``OUT/mine -> /etc``) would send
+    the writes elsewhere, so every existing component below ``root`` must be a
+    real file or folder.
+    """
+    path = Path(root)
+    for part in parts:
+        path = path / safe_part(part, reserved)
+        if path.is_symlink():
+            raise MinescanError(
+                f"{path} is a symbolic link; minescan writes only inside the output folder "
+                "(remove the link and rerun)"
+            )
+    return path
+
+
+#: Config keys whose values are secrets, whatever they hold.
+_SECRET_KEY = re.compile(r"(?i)(password|passwd|secret|token|api_?key|credential|auth)")
+#: ``scheme://user:password@host``: the user info of a URL.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+#: Query parameters that carry credentials (``?token=...``, ``&X-Amz-Signature=...``).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:access_token|token|key|api_key|apikey|password|signature|x-amz-signature"
+    r"|x-amz-credential|x-amz-security-token|sig)=)[^&\s\"]+"
+)
+
+
+def redact(obj: Any) -> Any:
+    """A copy of ``obj`` with credentials replaced by ``***``.
+
+    User info in URLs (``https://user:pw@host``), credential query parameters
+    and the values of keys named like secrets (``password``, ``token``,
+    ``api_key``...) are redacted; everything else is kept, so a manifest still
+    says which server was read.
+
+    Examples
+    --------
+    >>> redact({"stac_url": "https://me:pw@stac.example/v1?token=abc", "api_key": "k"})
+    {'stac_url': 'https://***@stac.example/v1?token=***', 'api_key': '***'}
+    """
+    if isinstance(obj, dict):
+        return {
+            k: "***" if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [redact(v) for v in obj]
+    if isinstance(obj, str):
+        return _SECRET_QUERY.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", obj))
+    return obj
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(value: Any) -> Any:
@@ -138,5 +239,18 @@ def read_vector(
     if gdf.crs is None:
         if assume_crs is None:
             raise MinescanError(f"{what} {p} has no CRS; pass --assume-crs EPSG:XXXX")
-        gdf = gdf.set_crs(assume_crs)
+        try:
+            gdf = gdf.set_crs(assume_crs)
+        except Exception as exc:  # pyproj's CRSError, or ValueError for an empty string
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MinescanError(
+                f"--assume-crs {assume_crs!r} is not a known CRS: {first}"
+            ) from None
+    kinds = set(gdf.geometry.dropna().geom_type) - {"Polygon", "MultiPolygon"}
+    if kinds:
+        # Every vector input (mines, leases, truth, AOIs, cells) is an area: a point or a line
+        # would be read as an area of zero and silently give empty results.
+        raise MinescanError(
+            f"{what} {p} holds {', '.join(sorted(kinds))} geometries; only polygons are accepted"
+        )
     return gdf.to_crs(4326)

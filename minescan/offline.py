@@ -24,20 +24,34 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "minescan"
 
 
-def configure() -> Path:
-    """Set the offline environment once; return the ultralytics config folder."""
+def point_caches() -> Path:
+    """Point every library cache at the project cache; return that folder.
+
+    matplotlib (``MPLCONFIGDIR``), onnxruntime (its device id under
+    ``$XDG_CACHE_HOME/Microsoft``) and ultralytics (``YOLO_CONFIG_DIR``) would
+    otherwise write under ``~/.cache`` or ``~/.config``. Only environment
+    variables are set (nothing is imported or created), so the CLI calls this
+    first, before any subcommand loads those libraries, and worker processes
+    inherit it. Variables the user set are kept.
+    """
     root = cache_root()
-    yolo_dir = root / "ultralytics"
-    yolo_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(yolo_dir))
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(root / "ultralytics"))
     os.environ.setdefault("MPLCONFIGDIR", str(root / "matplotlib"))
     os.environ.setdefault("XDG_CACHE_HOME", str(root / "xdg"))
     os.environ.setdefault("MPLBACKEND", "Agg")
-    _install_font(Path(os.environ["YOLO_CONFIG_DIR"]))
-    return Path(os.environ["YOLO_CONFIG_DIR"])
+    return root
+
+
+def configure() -> Path:
+    """Set the offline environment once; return the ultralytics config folder."""
+    point_caches()
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    yolo_dir = Path(os.environ["YOLO_CONFIG_DIR"])
+    yolo_dir.mkdir(parents=True, exist_ok=True)
+    _install_font(yolo_dir)
+    return yolo_dir
 
 
 def _install_font(folder: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from minescan.io import atomic_path, write_geoparquet
-from minescan.monitor.compliance import PIXEL_M2
+from minescan.monitor.compliance import PIXEL_M2, VIOLATION_COLUMNS
 from minescan.monitor.nogo import Zones
 from minescan.raster import write_cog
 
@@ -77,6 +77,64 @@ def area_profile(state: np.ndarray, dates: np.ndarray, zones: Zones) -> pd.DataF
             "rate_ha_per_month": rate.round(4),
         }
     )
+
+
+#: Columns of a mine's CSV files, in order.
+CSV_COLUMNS = {
+    "alerts.csv": VIOLATION_COLUMNS,
+    "area_profile.csv": [
+        "date",
+        "excavated_ha",
+        "inside_lease_ha",
+        "outside_lease_ha",
+        "nogo_ha",
+        "rate_ha_per_month",
+    ],
+}
+#: The files a finished mine's folder holds; :func:`check_outputs` reads each back.
+MINE_FILES = (
+    "excavation.tif",
+    "area_profile.csv",
+    "violations.parquet",
+    "alerts.csv",
+    "summary.png",
+)
+
+
+def check_outputs(folder: Path) -> str | None:
+    """``None`` when every file of a finished mine reads back whole, else what is wrong.
+
+    Writes are atomic, but a file can still be truncated or damaged later (a
+    copy cut short, a full disk elsewhere); a rerun must redo such a mine
+    rather than keep a broken result.
+    """
+    import geopandas as gpd
+    import rasterio
+    from PIL import Image
+
+    def read_tif(path: Path) -> None:
+        with rasterio.open(path) as src:
+            src.read()  # decompress every block: catches a truncated file
+
+    def read_csv(path: Path) -> None:
+        found = list(pd.read_csv(path).columns)
+        expected = CSV_COLUMNS[path.name]
+        if found != expected:
+            raise ValueError(f"columns {found} are not {expected}")
+
+    readers = {
+        ".tif": read_tif,
+        ".csv": read_csv,
+        ".parquet": gpd.read_parquet,
+        ".png": lambda p: Image.open(p).load(),
+    }
+    for name in MINE_FILES:
+        path = Path(folder) / name
+        try:
+            readers[path.suffix](path)
+        except Exception as exc:  # GDAL, pandas, pyarrow and PIL each raise their own types
+            return f"{path} is missing or unreadable ({type(exc).__name__})"
+    return None
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -2,14 +2,20 @@
 
 Mines are independent, so they run one per process (``--workers N``) or on a
 Dask cluster (``--scheduler ADDR``). A mine whose ``mine.json`` already exists
-for the same request is skipped, so an interrupted run resumes where it
-stopped. ``mine.json`` is written last and holds the mine's status:
-``ok``, ``no_valid_dates`` (every observation was cloud) or ``error``.
+for the same request (:meth:`Request.stamp`: dates, method, settings, source,
+the content of every input file and the mine's outline) and whose files read
+back whole is skipped, so an interrupted run resumes where it stopped; a saved
+error is always retried. ``mine.json`` is written last and holds the mine's
+status: ``ok``, ``no_valid_dates`` (every observation was cloud) or ``error``.
+Each mine's folder is :func:`mine_folder`: a safe, unique name under ``--out``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from minescan.errors import MinescanError
-from minescan.io import ensure_dir, read_vector, write_json
+from minescan.io import child_path, ensure_dir, file_sha256, read_vector, write_json
 from minescan.monitor import compliance, evaluate, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.preprocess import MONITOR_BANDS, NoValidDates, preprocess
@@ -28,9 +35,13 @@ from minescan.monitor.preprocess import MONITOR_BANDS, NoValidDates, preprocess
 MAX_LAT = 85.0511
 
 
+#: Files and folders ``--out`` holds beside the mine folders: no mine folder may take their name.
+RUN_FILES = ("alerts.csv", "mines.csv", "metrics.json")
+
+
 @dataclass(frozen=True)
 class MineJob:
-    """One mine to monitor: an id (also its folder name) and its outline in EPSG:4326."""
+    """One mine to monitor: its id as the input gives it and its outline in EPSG:4326."""
 
     mine_id: str
     geometry: object
@@ -50,15 +61,60 @@ class Request:
     class_column: str | None = None
     growth: str | None = None
 
-    def stamp(self) -> dict:
-        """What makes a finished mine reusable by a rerun."""
+    def stamp(self, job: MineJob) -> dict:
+        """What makes a finished mine of ``job`` reusable by a rerun: all that decides its result.
+
+        The dates, method and monitor settings stay readable; the source and its
+        settings, ``--restricted-class-column``, the content of every input file
+        (growth, lease, restricted and the source's own files) and the mine's
+        outline are hashed into ``inputs_sha256``, so changing any of them redoes
+        the mine instead of replaying a stale result.
+        """
+        decided = {
+            "source": self.settings.get("source", {}),
+            "class_column": self.class_column,
+            "files": {role: _content_hash(path) for role, path in self.input_files()},
+            "geometry": shapely.to_wkb(job.geometry, hex=True),
+        }
+        blob = json.dumps(decided, sort_keys=True, default=str).encode()
         return {
             "start": self.start,
             "end": self.end,
             "method": self.method,
             "monitor": self.settings.get("monitor", {}),
             "growth": self.growth,
+            "inputs_sha256": hashlib.sha256(blob).hexdigest(),
         }
+
+    def input_files(self) -> list[tuple[str, str]]:
+        """``(role, path)`` of every file the result depends on, the source's own included."""
+        source = self.settings.get("source", {})
+        files = [("growth", self.growth), ("lease", self.lease), ("restricted", self.restricted)]
+        files.append(("source.mines", source.get("mines")))
+        files += [(f"source.files[{i}]", f) for i, f in enumerate(source.get("files", []))]
+        for key in ("band_files", "dated_files"):
+            files += [(f"source.{key}[{k}]", f) for k, f in source.get(key, {}).items()]
+        return [(role, str(path)) for role, path in files if path]
+
+
+def _content_hash(path: str) -> str | None:
+    """SHA-256 of ``path`` (``None`` when it is not a file), computed once per file version."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return _hash_of(path, info.st_size, info.st_mtime_ns) if os.path.isfile(path) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_of(path: str, size: int, mtime_ns: int) -> str:
+    # Size and mtime are only the cache key: a rerun after an edit hashes the new content.
+    return file_sha256(path)
+
+
+def mine_folder(out: str | Path, mine_id: str) -> Path:
+    """``OUT/<safe mine id>``: unique per id, never outside ``out``, never through a link."""
+    return child_path(out, mine_id, reserved=RUN_FILES)
 
 
 def parse_period(start: str, end: str) -> tuple[str, str]:
@@ -70,18 +126,6 @@ def parse_period(start: str, end: str) -> tuple[str, str]:
     if first > last:
         raise MinescanError(f"--start {start} is after --end {end}")
     return str(first), str(last)
-
-
-def safe_id(value) -> str:
-    """A mine id usable as a folder name.
-
-    Examples
-    --------
-    >>> safe_id("Obuasi / pit 3")
-    'Obuasi_pit_3'
-    """
-    text = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value).strip())
-    return "_".join(p for p in text.split("_") if p) or "mine"
 
 
 def check_extent(job: MineJob) -> None:
@@ -98,7 +142,7 @@ def jobs_from_frame(frame, prefix: str) -> list[MineJob]:
     """One job per ``mine_id`` (parts dissolved), else one per row named ``{prefix}{row}``."""
     if "mine_id" in frame.columns:
         groups = frame.dissolve(by=frame["mine_id"].astype(str))
-        return [MineJob(safe_id(i), g) for i, g in zip(groups.index, groups.geometry, strict=True)]
+        return [MineJob(str(i), g) for i, g in zip(groups.index, groups.geometry, strict=True)]
     return [MineJob(f"{prefix}{i:04d}", g) for i, g in enumerate(frame.geometry)]
 
 
@@ -120,7 +164,7 @@ def read_jobs(
     else:
         raise MinescanError("give --mine FILE or --candidates RUNDIR/candidates.parquet")
     if mine_id is not None:
-        jobs = [j for j in jobs if j.mine_id in (mine_id, safe_id(mine_id))]
+        jobs = [j for j in jobs if j.mine_id == str(mine_id)]
         if not jobs:
             raise MinescanError(f"no mine with id {mine_id!r}")
     for job in jobs:
@@ -158,27 +202,52 @@ def _context(request: Request):
 
 def monitor_job(job: MineJob, request: Request) -> dict:
     """Run one mine in a worker: build the context, skip finished mines, never raise for bad data."""
-    folder = Path(request.out) / job.mine_id
-    done = folder / "mine.json"
-    if done.exists():
-        previous = json.loads(done.read_text())
-        if previous.get("request") == request.stamp():
-            return previous
+    done = mine_folder(request.out, job.mine_id) / "mine.json"
+    previous = finished(done, request.stamp(job))
+    if previous is not None:
+        return previous
     settings, source, layers, growth = _context(request)
     try:
         return monitor_mine(job, source, request, settings.monitor, layers, growth)
     except MinescanError as exc:
         summary = {"mine_id": job.mine_id, "status": "error", "message": str(exc)}
-        summary["request"] = request.stamp()
+        summary["request"] = request.stamp(job)
         write_json(done, summary)
         return summary
+
+
+def finished(done: Path, stamp: dict) -> dict | None:
+    """The summary in ``done`` (``mine.json``) when a rerun may reuse it, else ``None``.
+
+    Reused only when it parses, was made by the same request (``stamp``), is not
+    a saved error (the cause may be fixed now) and every file it lists reads back
+    whole; a corrupt or truncated one is reported on stderr and redone.
+    """
+    if not done.exists():
+        return None
+    try:
+        previous = json.loads(done.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(
+            f"warning: {done} is corrupt ({type(exc).__name__}); redoing the mine", file=sys.stderr
+        )
+        return None
+    if not isinstance(previous, dict) or previous.get("request") != stamp:
+        return None
+    if previous.get("status") == "error":
+        return None
+    problem = outputs.check_outputs(done.parent) if previous.get("status") == "ok" else None
+    if problem:
+        print(f"warning: {problem}; redoing the mine", file=sys.stderr)
+        return None
+    return previous
 
 
 def monitor_mine(job: MineJob, source, request: Request, settings, layers, growth) -> dict:
     """Monitor one mine and write its folder (see the package docs for the files)."""
     t0 = time.perf_counter()
-    folder = ensure_dir(Path(request.out) / job.mine_id)
-    summary = {"mine_id": job.mine_id, "request": request.stamp(), "method": request.method}
+    folder = ensure_dir(mine_folder(request.out, job.mine_id))
+    summary = {"mine_id": job.mine_id, "request": request.stamp(job), "method": request.method}
     dates, cube = source.series(job.geometry, request.start, request.end, bands=MONITOR_BANDS)
     summary["n_dates"] = len(dates)
     try:
@@ -254,7 +323,7 @@ def write_run(summaries: list[dict], out: Path) -> None:
     summaries = sorted(summaries, key=lambda s: s["mine_id"])
     tables = []
     for s in summaries:
-        path = out / s["mine_id"] / "alerts.csv"
+        path = mine_folder(out, s["mine_id"]) / "alerts.csv"
         if s.get("status") == "ok" and path.exists():
             table = pd.read_csv(path)
             if len(table):

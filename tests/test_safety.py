@@ -1,0 +1,227 @@
+"""Issue 16: stale results, writes outside the output folder, secrets, caches, interrupts.
+
+Each test reproduces one defect found by trying minescan as a hostile or careless
+user would, and fails on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from minescan.io import child_path, redact, safe_part
+
+LON, LAT = -1.95, 6.54  # Ashanti, Ghana: the simulated world
+PERIOD = ("--start", "2019-01-01", "--end", "2019-03-31")
+
+
+def mine_file(path: Path, ids: list[str]) -> Path:
+    """Small square mines (~220 m), one per id, side by side."""
+    geoms = [
+        box(LON + i * 0.003, LAT, LON + i * 0.003 + 0.002, LAT + 0.002) for i in range(len(ids))
+    ]
+    gpd.GeoDataFrame({"mine_id": ids}, geometry=geoms, crs=4326).to_file(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    """One finished monitor run of mine ``m1`` and its inputs (copied by each test that edits it)."""
+    from click.testing import CliRunner
+
+    from minescan.cli import app
+
+    root = tmp_path_factory.mktemp("monitored")
+    mines = mine_file(root / "mines.gpkg", ["m1"])
+    res = CliRunner().invoke(
+        app, ["monitor", "--mine", str(mines), *PERIOD, "--out", str(root / "out")]
+    )
+    assert res.exit_code == 0, res.output
+    return root
+
+
+def fresh(monitored: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the finished run: (mines file, out folder)."""
+    shutil.copytree(monitored, tmp_path / "run")
+    return tmp_path / "run" / "mines.gpkg", tmp_path / "run" / "out"
+
+
+def summary(out: Path, mine: str = "m1") -> dict:
+    return json.loads((out / mine / "mine.json").read_text())
+
+
+# --- 1. monitor reruns never return stale results -----------------------------------------
+
+
+def test_monitor_rerun_with_a_new_lease_redoes_the_mine(monitored, tmp_path, run_cli):
+    mines, out = fresh(monitored, tmp_path)
+    before = summary(out)
+    lease = tmp_path / "lease.gpkg"
+    gpd.GeoDataFrame(
+        geometry=[box(LON - 0.01, LAT - 0.01, LON + 0.001, LAT + 0.01)], crs=4326
+    ).to_file(lease)
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--lease", lease, "--out", out)
+    assert code == 0, err
+    after = summary(out)
+    assert after["request"] != before["request"]
+    # Same path, new content: redone again.
+    gpd.GeoDataFrame(geometry=[box(LON - 1, LAT - 1, LON + 1, LAT + 1)], crs=4326).to_file(lease)
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--lease", lease, "--out", out)
+    assert code == 0, err
+    assert summary(out)["request"]["inputs_sha256"] != after["request"]["inputs_sha256"]
+
+
+def test_monitor_rerun_with_another_source_does_not_replay_the_simulated_result(
+    monitored, tmp_path, run_cli
+):
+    mines, out = fresh(monitored, tmp_path)
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--source", "geotiff", "--out", out)
+    assert code != 0  # the geotiff source has no files: it must say so, not reuse the old result
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def test_monitor_rerun_with_a_moved_mine_redoes_it(monitored, tmp_path, run_cli):
+    mines, out = fresh(monitored, tmp_path)
+    before = summary(out)
+    moved = gpd.read_file(mines)
+    moved["geometry"] = moved.translate(0.001, 0)
+    moved.to_file(mines)
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--out", out)
+    assert code == 0, err
+    assert summary(out)["request"]["inputs_sha256"] != before["request"]["inputs_sha256"]
+
+
+def test_monitor_rerun_retries_a_saved_error(monitored, tmp_path, run_cli):
+    mines, out = fresh(monitored, tmp_path)
+    saved = summary(out)
+    (out / "m1" / "mine.json").write_text(
+        json.dumps(
+            {"mine_id": "m1", "status": "error", "message": "x", "request": saved["request"]}
+        )
+    )
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--out", out)
+    assert code == 0, err
+    assert summary(out)["status"] == "ok"
+    assert pd.read_csv(out / "mines.csv")["status"].tolist() == ["ok"]
+
+
+@pytest.mark.parametrize("damaged", ["excavation.tif", "alerts.csv", "mine.json", "summary.png"])
+def test_monitor_rerun_redoes_a_mine_with_a_damaged_file(monitored, tmp_path, run_cli, damaged):
+    import rasterio
+
+    mines, out = fresh(monitored, tmp_path)
+    path = out / "m1" / damaged
+    path.write_bytes(
+        path.read_bytes()[: path.stat().st_size // 3] if damaged != "alerts.csv" else b'"a\n\x00"'
+    )
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--out", out)
+    assert code == 0, err
+    assert "redoing" in err
+    with rasterio.open(out / "m1" / "excavation.tif") as src:
+        src.read()
+    pd.read_csv(out / "m1" / "alerts.csv")
+    assert summary(out)["status"] == "ok"
+
+
+# --- 2. nothing is written outside --out ---------------------------------------------------
+
+
+def test_monitor_hostile_mine_ids_stay_inside_out_and_apart(tmp_path, run_cli):
+    ids = ["..", ".", "a/b", "a_b", "alerts.csv", "/tmp/abs"]
+    mines = mine_file(tmp_path / "mines.gpkg", ids)
+    out = tmp_path / "deep" / "out"
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--out", out)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "mines.gpkg"]
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["out"]
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == len(ids)  # one folder per mine: none lost to a collision
+    assert (out / "alerts.csv").is_file() and (out / "mines.csv").is_file()
+    assert sorted(pd.read_csv(out / "mines.csv")["mine_id"].astype(str)) == sorted(ids)
+    for folder in folders:
+        assert json.loads((folder / "mine.json").read_text())["status"] == "ok"
+
+
+def test_monitor_refuses_a_mine_folder_that_is_a_symlink(tmp_path, run_cli):
+    mines = mine_file(tmp_path / "mines.gpkg", ["victim"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.json").write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "victim").symlink_to(elsewhere)
+    code, _, err = run_cli("monitor", "--mine", mines, *PERIOD, "--out", out)
+    assert code != 0
+    assert err.startswith("error:") and "symbolic link" in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["mine.json"]
+    assert (elsewhere / "mine.json").read_text() == "precious"
+
+
+def test_safe_part_is_a_single_unique_component():
+    names = [
+        "..",
+        ".",
+        "",
+        "a/b",
+        "a_b",
+        "a\\b",
+        "/etc/passwd",
+        "../../x",
+        "x" * 300,
+        "é",
+        ".hidden",
+    ]
+    parts = [safe_part(n) for n in names]
+    assert len(set(parts)) == len(names)
+    for part in parts:
+        assert part not in {"", ".", ".."} and "/" not in part and not part.startswith(".")
+        assert len(part) <= 130
+    assert safe_part("5271_01961_15_29.6") == "5271_01961_15_29.6"
+    assert safe_part("alerts.csv", reserved={"alerts.csv"}) != "alerts.csv"
+    assert child_path("/out", "..", "z13").parent.parent == Path("/out")
+
+
+# --- 8. no credentials in written files ------------------------------------------------------
+
+
+def test_redact_hides_user_info_tokens_and_secret_keys():
+    doc = {
+        "source": {"stac_url": "https://alice:s3cr3t@stac.example.org/v1?token=abc&x=1"},
+        "headers": {"Authorization": "Bearer zzz"},
+        "list": ["s3://key:secret@bucket/x"],
+        "plain": "https://stac.example.org/v1",
+        "seed": 3,
+    }
+    text = json.dumps(redact(doc))
+    for secret in ("alice", "s3cr3t", "abc", "zzz", "key:secret"):
+        assert secret not in text
+    assert "stac.example.org" in text and '"seed": 3' in text and "x=1" in text
+
+
+# --- 7. caches stay in the project cache ------------------------------------------------------
+
+
+def test_cli_points_onnxruntime_and_matplotlib_caches_into_the_project_cache(tmp_path):
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in {"MPLCONFIGDIR", "XDG_CACHE_HOME"}}
+    env.update(HOME=str(home), MINESCAN_CACHE=str(cache))
+    model = Path(__file__).resolve().parent.parent / "models" / "demo" / "detector.onnx"
+    code = (
+        "from minescan.cli import main; main(['--version']);"
+        "import onnxruntime, matplotlib.pyplot as plt;"
+        f"onnxruntime.InferenceSession({str(model)!r}, providers=['CPUExecutionProvider']);"
+        "plt.figure()"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    assert list(home.rglob("*")) == []
+    assert (cache / "xdg" / "Microsoft").is_dir()
