@@ -23,16 +23,14 @@ from typing import NamedTuple
 import mercantile
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 
 from minescan.bands import S2_BANDS
 from minescan.chip import Chip
 from minescan.datasets.sources.base import Cube
 from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
 from minescan.datasets.sources.settings import SourceSettings
+from minescan.datasets.sources.windows import IoStats, Rasters, clusters, warp_window
 from minescan.errors import MinescanError
 
 
@@ -89,6 +87,7 @@ class GeoTiffSource:
             str(np.datetime64(date, "D")): _layer([path], list(bands), {})
             for date, path in sorted((dated_files or {}).items())
         }
+        self._rasters = Rasters()
         if not self.mosaic.bands and not self.dated:
             raise MinescanError(
                 "geotiff source has no files: set source.files (or source.band_files) in the config"
@@ -111,6 +110,11 @@ class GeoTiffSource:
         """The bands the mosaic holds, in S2 order."""
         return tuple(b for b in S2_BANDS if b in self.mosaic.bands)
 
+    @property
+    def io(self) -> IoStats:
+        """Window reads and compressed bytes read so far (see :class:`IoStats`)."""
+        return self._rasters.stats
+
     def read(
         self,
         tile: mercantile.Tile,
@@ -120,25 +124,52 @@ class GeoTiffSource:
         margin_px: int = 0,
     ) -> Chip:
         """The mosaic under ``tile`` (a mosaic has one date: ``period`` is only recorded)."""
+        return self.read_tiles([tile], size_px, period, bands, margin_px)[0]
+
+    def read_tiles(
+        self,
+        tiles,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> list[Chip]:
+        """:meth:`read` of every tile, one window read per file and cluster of neighbours."""
         if not self.mosaic.bands:
             raise MinescanError(
                 "geotiff source: read() needs a mosaic; set source.files or source.band_files"
             )
         period_range(period)
         bands = tuple(bands or S2_BANDS)
-        grid = tile_grid(tile, size_px, margin_px)
-        data, methods = self._warp(self.mosaic, bands, grid)
-        valid = np.isfinite(data).all(axis=0)
-        return Chip(
-            data=data,
-            bands=bands,
-            transform=grid.transform,
-            period=period,
-            tile=tile,
-            margin_px=margin_px,
-            valid=valid,
-            meta={"source": self.name, "resampling": methods},
-        )
+        tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
+        grids = [tile_grid(t, size_px, margin_px) for t in tiles]
+        chips: list[Chip] = [None] * len(tiles)  # type: ignore[list-item]
+        for rows in clusters([list(t) for t in tiles]):
+            stacks, methods = self._warp(self.mosaic, bands, [grids[i] for i in rows])
+            for i, data in zip(rows, stacks, strict=True):
+                chips[i] = Chip(
+                    data=data,
+                    bands=bands,
+                    transform=grids[i].transform,
+                    period=period,
+                    tile=tiles[i],
+                    margin_px=margin_px,
+                    valid=np.isfinite(data).all(axis=0),
+                    meta={"source": self.name, "resampling": methods},
+                )
+        return chips
+
+    def estimate(
+        self, tiles, size_px: int = 256, bands: tuple[str, ...] | None = None, margin_px: int = 0
+    ) -> dict[str, int]:
+        """What :meth:`read_tiles` of ``tiles`` would read (window reads, bytes), reading no pixel."""
+        bands = tuple(bands or S2_BANDS)
+        tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
+        grids = [tile_grid(t, size_px, margin_px) for t in tiles]
+        stats = IoStats()
+        for rows in clusters([list(t) for t in tiles]):
+            self._warp(self.mosaic, bands, [grids[i] for i in rows], stats=stats)
+        return stats.snapshot()
 
     def series(
         self,
@@ -159,10 +190,16 @@ class GeoTiffSource:
         grid = series_grid(geometry)
         stack = grid.nan_stack(len(dates), len(bands))
         for i, date in enumerate(dates):
-            stack[i] = self._warp(self.dated[date], bands, grid)[0]
+            stack[i] = self._warp(self.dated[date], bands, [grid])[0][0]
         return np.array(dates, dtype="datetime64[D]"), Cube.from_stack(stack, bands, grid.transform)
 
-    def _warp(self, layer: Layer, bands: tuple[str, ...], grid: Grid) -> tuple[np.ndarray, dict]:
+    def _warp(
+        self, layer: Layer, bands: tuple[str, ...], grids: list[Grid], stats: IoStats | None = None
+    ) -> tuple[list[np.ndarray], dict]:
+        """Reflectance of ``bands`` on each grid (one cluster); with ``stats``, only count the reads.
+
+        Parts of a mosaic fill in file order: the first file with data wins.
+        """
         missing = [b for b in bands if b not in layer.bands]
         if missing:
             raise MinescanError(
@@ -170,22 +207,32 @@ class GeoTiffSource:
                 f"(it has {', '.join(b for b in S2_BANDS if b in layer.bands)}); "
                 "map it in source.bands or source.band_files"
             )
-        out = grid.nan_stack(len(bands))
+        outs = [grid.nan_stack(len(bands)) for grid in grids]
         methods: dict[str, str] = {}
         by_path: dict[str, list[tuple[int, int]]] = {}
         for i, band in enumerate(bands):
             for ref in layer.bands[band]:
                 by_path.setdefault(ref.path, []).append((i, ref.index))
         for path, pairs in by_path.items():
-            read = _read_window(path, [idx for _, idx in pairs], grid, self.nodata)
-            if read is None:
+            values, method = warp_window(
+                self._rasters,
+                path,
+                [idx for _, idx in pairs],
+                grids,
+                self.nodata,
+                read=stats is None,
+                stats=stats,
+            )
+            if method is None:
                 continue
-            values, method = read
             methods[Path(path).name] = method
-            for (i, _), raw in zip(pairs, values, strict=True):
-                fill = np.isnan(out[i]) & ~np.isnan(raw)
-                out[i][fill] = (raw[fill] * self.scale + self.offset).astype(np.float32)
-        return out, methods
+            for out, raw in zip(outs, values, strict=True):
+                if raw is None:
+                    continue
+                for (i, _), band in zip(pairs, raw, strict=True):
+                    fill = np.isnan(out[i]) & ~np.isnan(band)
+                    out[i][fill] = band[fill] * self.scale + self.offset
+        return outs, methods
 
 
 def _layer(files: list[str], bands: list[str], band_files: dict[str, str]) -> Layer:
@@ -240,45 +287,3 @@ def _band_name(name: str) -> str:
     if upper in S2_BANDS:
         return upper
     return name.strip()
-
-
-def choose_resampling(src_pixels_across: float, dst_pixels_across: int) -> Resampling:
-    """``average`` when the destination is coarser than the source, else ``bilinear``.
-
-    Examples
-    --------
-    >>> choose_resampling(512, 256).name, choose_resampling(256, 256).name
-    ('average', 'bilinear')
-    """
-    return (
-        Resampling.average if src_pixels_across > dst_pixels_across * 1.01 else Resampling.bilinear
-    )
-
-
-def _read_window(
-    path: str, indexes: list[int], grid: Grid, nodata: float | None
-) -> tuple[np.ndarray, str] | None:
-    """Bands ``indexes`` of ``path`` warped onto ``grid`` as float with NaN nodata; None if disjoint."""
-    with rasterio.open(path) as src:
-        try:
-            xmin, ymin, xmax, ymax = transform_bounds("EPSG:3857", src.crs, *grid.bounds)
-        except Exception:  # the tile is outside the file's CRS domain
-            return None
-        sb = src.bounds
-        if xmax <= sb.left or xmin >= sb.right or ymax <= sb.bottom or ymin >= sb.top:
-            return None
-        resampling = choose_resampling((xmax - xmin) / abs(src.res[0]), grid.width)
-        src_nodata = nodata if nodata is not None else src.nodata
-        with WarpedVRT(
-            src,
-            crs="EPSG:3857",
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=resampling,
-            src_nodata=src_nodata,
-            add_alpha=src_nodata is None,
-        ) as vrt:
-            masked = vrt.read(indexes, masked=True)
-    values = masked.astype(np.float64).filled(np.nan)
-    return values, resampling.name

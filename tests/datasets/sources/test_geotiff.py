@@ -12,7 +12,8 @@ from shapely.geometry import Point
 
 from minescan.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
-from minescan.datasets.sources.geotiff import GeoTiffSource, choose_resampling
+from minescan.datasets.sources.geotiff import GeoTiffSource
+from minescan.datasets.sources.windows import choose_resampling
 from minescan.errors import MinescanError
 from minescan.raster import write_cog
 
@@ -254,3 +255,100 @@ def test_series_over_dated_files(mosaics, tmp_path):
     np.testing.assert_allclose(cube.data[1] - cube.data[0], 0.1, atol=2e-3)
     with pytest.raises(MinescanError, match="needs a mosaic"):
         src.read(centre_tile(15), 64)
+
+
+def test_untagged_file_outside_the_file_is_nan_and_invalid(tmp_path):
+    """A file without a nodata tag: its pixels are all data, the ground beyond it is not."""
+    data, transform = scene("EPSG:32630", 10.0, 2500.0)
+    path = tmp_path / "untagged.tif"
+    write_cog(path, np.maximum(data, 1), transform, crs="EPSG:32630")
+    with rasterio.open(path) as ds:
+        assert ds.nodata is None
+        west, south, east, north = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    tile = mercantile.tile(west + 0.0001, (south + north) / 2, 15)  # straddles the west edge
+    chip = source_for(path).read(tile, size_px=128, bands=("B02", "B04"))
+    assert chip.valid.any() and not chip.valid.all()
+    outside = ~chip.valid
+    assert np.isnan(chip.data[:, outside]).all()
+    assert outside[:, 0].all() and not outside[:, -1].any()  # west of the file, inside it
+    assert np.nanmin(chip.data) > 0
+
+
+@pytest.fixture(scope="module")
+def textured(tmp_path_factory):
+    """A 2-band 10 m UTM mosaic of 1,600 px with noise (so blocks do not compress to nothing),
+    written with internal overviews (factors 2, 4, 8) and once without."""
+    folder = tmp_path_factory.mktemp("textured")
+    to = Transformer.from_crs("EPSG:4326", "EPSG:32630", always_xy=True)
+    cx, cy = to.transform(LON0, LAT0)
+    n = 1600
+    transform = from_origin(cx - n * 5.0, cy + n * 5.0, 10.0, 10.0)
+    rng = np.random.default_rng(0)
+    data = (1000 + rng.integers(0, 2000, size=(2, n, n))).astype("uint16")
+    out = {}
+    for name, overviews in [("ovr", True), ("flat", False)]:
+        path = folder / f"{name}.tif"
+        write_cog(path, data, transform, crs="EPSG:32630", nodata=0, overviews=overviews)
+        out[name] = path
+    return out
+
+
+def textured_source(path) -> GeoTiffSource:
+    return GeoTiffSource(files=[str(path)], bands=["B02", "B04"], scale=0.0001)
+
+
+def test_coarse_tile_reads_the_matching_overview(textured):
+    with rasterio.open(textured["ovr"]) as ds:
+        assert ds.overviews(1) == [2, 4, 8]
+    tile = centre_tile(13)  # 128 px: ~29 m pixels at this latitude, the 20 m overview (factor 2)
+    ovr, flat = textured_source(textured["ovr"]), textured_source(textured["flat"])
+    a = ovr.read(tile, size_px=128, margin_px=8, bands=("B02", "B04"))
+    b = flat.read(tile, size_px=128, margin_px=8, bands=("B02", "B04"))
+    assert ovr.io.snapshot()["reads"] == flat.io.snapshot()["reads"] == 1
+    assert ovr.io.bytes <= flat.io.bytes / 3  # a quarter of the pixels, plus block rounding
+    both = a.valid & b.valid
+    assert both.mean() > 0.95
+    # the same mean reflectance either way (noise averages out differently per level)
+    assert abs(np.mean(a.data[:, both]) - np.mean(b.data[:, both])) < 2e-3
+    # z14 (~9.5 m pixels) reads full resolution: the same bytes from both files
+    ovr.io.bytes = flat.io.bytes = 0
+    ovr.read(centre_tile(14), size_px=128, bands=("B02",))
+    flat.read(centre_tile(14), size_px=128, bands=("B02",))
+    assert ovr.io.bytes == pytest.approx(flat.io.bytes, rel=0.05)
+
+
+def test_neighbouring_tiles_share_one_window_read_and_open_datasets(textured, monkeypatch):
+    import minescan.datasets.sources.windows as windows
+
+    src, alone = textured_source(textured["ovr"]), textured_source(textured["ovr"])
+    opened = []
+    real_open = windows.rasterio.open
+    monkeypatch.setattr(
+        windows.rasterio, "open", lambda *a, **kw: opened.append(a[0]) or real_open(*a, **kw)
+    )
+    parent = mercantile.parent(centre_tile(15), zoom=13)
+    tiles = list(mercantile.children(parent, zoom=15))  # one cluster of 4 x 4
+    together = src.read_tiles(tiles, size_px=64, margin_px=4, bands=("B04",))
+    assert src.io.reads == 1
+    grouped_bytes = src.io.bytes
+    singles = [alone.read(t, size_px=64, margin_px=4, bands=("B04",)) for t in tiles]
+    assert alone.io.reads == 16 and grouped_bytes < alone.io.bytes
+    for a, b in zip(together, singles, strict=True):
+        assert a.tile == b.tile and a.transform == b.transform
+        np.testing.assert_allclose(a.data, b.data, atol=2e-4)
+    # datasets are reused: each source opened the file once (64 px z15 tiles have ~15 m
+    # pixels at this latitude: full resolution)
+    assert opened.count(str(textured["ovr"])) == 2
+    # tiles of another cluster cost one more read, and nothing is reopened
+    far = [mercantile.Tile(t.x + 8, t.y, 15) for t in tiles[:2]]
+    src.read_tiles(far, size_px=64, bands=("B04",))
+    assert src.io.reads == 2 and opened.count(str(textured["ovr"])) == 2
+
+
+def test_estimate_counts_the_reads_without_reading(textured):
+    src = textured_source(textured["ovr"])
+    tiles = list(mercantile.children(mercantile.parent(centre_tile(14), zoom=12), zoom=14))
+    est = src.estimate(tiles, size_px=128, margin_px=8, bands=("B02", "B04"))
+    assert src.io.reads == 0 and src.io.bytes == 0
+    src.read_tiles(tiles, size_px=128, margin_px=8, bands=("B02", "B04"))
+    assert est == {"reads": src.io.reads, "bytes": src.io.bytes, "requests": 0}
