@@ -91,7 +91,7 @@ INTERRUPTED = "interrupted; rerun the same command to resume where it stopped"
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure becomes one ``error:`` line on stderr and a non-zero exit.
 
-    :class:`MinescanError` (bad input) exits 2; a failed write (full disk, no
+    :class:`MinescanError` (bad input) and a bad flag exit 2; a failed write (full disk, no
     permission) names the file and exits 1; Ctrl-C says the rerun resumes and
     exits 130. Anything else is a bug, still shown on one line (with
     ``$MINESCAN_DEBUG=1`` it re-raises with its traceback) and exits 1.
@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo(INTERRUPTED, err=True)
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # a bad flag: one line too, pointing at --help
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "minescan"
+        click.echo(f"error: {_one_line(exc.format_message())} (see '{command} --help')", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

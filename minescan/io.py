@@ -38,6 +38,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     'hi'
     """
     final = Path(path)
+    if final.is_dir():
+        raise MinescanError(f"{final} is a folder; give a file name to write")
     ensure_dir(final.parent)
     suffix = final.suffix if suffix is None else suffix
     fd, tmp_name = tempfile.mkstemp(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +33,7 @@ from minescan.chip import tile_transform
 from minescan.datasets.preview import write_preview
 from minescan.datasets.sources.base import ImagerySource
 from minescan.errors import MinescanError
-from minescan.io import ensure_dir, require_file, write_json
+from minescan.io import child_path, ensure_dir, require_file, write_json
 from minescan.raster import write_cog
 
 MINE_BAND = "_mine"
@@ -48,13 +49,45 @@ MAX_ZOOM = 24
 
 
 def chip_path(out: str | Path, name: str, z: int) -> Path:
-    """Where the chip of cell ``name`` lives: ``out/z{z}/{name}.tif``."""
-    return Path(out) / f"z{int(z)}" / f"{name}.tif"
+    """Where the chip of cell ``name`` lives: ``out/z{z}/{name}.tif``.
+
+    ``name`` comes from the cells file, so it passes through
+    :func:`~minescan.io.safe_part`: ``../../x`` or ``/etc/x`` stays under ``out``.
+    """
+    return child_path(out, f"z{int(z)}", f"{name}.tif")
 
 
 def preview_path(out: str | Path, name: str) -> Path:
-    """Where the RGB preview of cell ``name`` lives: ``out/previews/{name}.png``."""
-    return Path(out) / "previews" / f"{name}.png"
+    """Where the RGB preview of cell ``name`` lives: ``out/previews/{name}.png`` (name made safe)."""
+    return child_path(out, "previews", f"{name}.png")
+
+
+def read_chip(path: str | Path) -> tuple[np.ndarray, object, dict[str, str]]:
+    """``(data, transform, tags)`` of a chip file, every block decompressed.
+
+    A truncated or damaged chip is a one-line error that names it and says how
+    to mend it, for every stage that reads chips.
+    """
+    try:
+        with rasterio.open(path) as src:
+            return src.read(), src.transform, src.tags()
+    except Exception as exc:  # GDAL reports corruption through several error types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MinescanError(
+            f"chip {path} is corrupt ({first}); rerun 'minescan datasets chips' to rewrite it"
+        ) from None
+
+
+def preview_is_whole(path: Path) -> bool:
+    """Whether the PNG at ``path`` exists and decodes to the end."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception:  # PIL raises OSError, SyntaxError or ValueError on a damaged file
+        return False
+    return True
 
 
 def read_cells(
@@ -249,9 +282,8 @@ def process_cell(job: ChipJob, source: ImagerySource, cell: dict) -> ChipResult:
     if path.exists():
         reason, tags = inspect_chip(path, job.size_px, job.period)
         if reason is None:
-            if not preview.exists():
-                with rasterio.open(path) as src:
-                    data = src.read()
+            if not preview_is_whole(preview):
+                data = read_chip(path)[0]
                 write_preview(preview, data[:-1], S2_BANDS, data[-1])
             return ChipResult(
                 name,
@@ -284,6 +316,30 @@ def process_cell(job: ChipJob, source: ImagerySource, cell: dict) -> ChipResult:
     )
 
 
+#: Working copies of one chip held at once (source bands, masks, the 13-band stack, the COG).
+CHIP_COPIES = 4
+
+
+def check_memory(size_px: int, workers: int = 1) -> None:
+    """Refuse a chip size whose arrays cannot fit in this machine's memory, before any read.
+
+    Each chip holds about :data:`CHIP_COPIES` float32 copies of its 13 bands; a
+    typo such as ``--size 100000`` (half a terabyte per chip) would otherwise
+    fail deep inside GDAL or NumPy after the source was opened.
+    """
+    need = CHIP_COPIES * len(CHIP_BANDS) * 4 * size_px**2 * max(1, workers)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no figure to check
+        return
+    if need > have:
+        raise MinescanError(
+            f"chips of {size_px}x{size_px} px need about {need / 2**30:.1f} GiB with "
+            f"{max(1, workers)} worker(s), more than this machine's {have / 2**30:.1f} GiB; "
+            "use a smaller --size (256 is the default) or fewer --workers"
+        )
+
+
 _WORKER: dict = {}
 
 
@@ -302,6 +358,7 @@ def write_chips(cells: pd.DataFrame, job: ChipJob, workers: int = 1, progress: b
     source once. The report (``chips_report.json``) counts written, skipped and
     rewritten chips and lists the empty (all-cloud) ones.
     """
+    check_memory(job.size_px, workers)
     ensure_dir(job.out)
     records = cells.to_dict("records")
     start = time.perf_counter()

@@ -43,10 +43,17 @@ def cli() -> None:
 @click.option(
     "--out", required=True, help="Output folder: z{z}/NAME.tif, previews/, chips_report.json."
 )
-@click.option("--size", type=int, default=None, help="Chip width and height in pixels [256].")
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Chip width and height in pixels [256].",
+)
 @click.option("--zooms", default=None, help="Only cells at these zooms, e.g. 13,14 [all].")
-@click.option("--limit", type=int, default=None, help="Only the first N cells.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N cells.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes."
+)
 @quiet_option
 def chips(cells, source, config_file, mines, period, out, size, zooms, limit, workers, quiet):
     """One labelled COG per cell: 12 S2 bands + '_mine', and an RGB preview.
@@ -65,8 +72,6 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
         },
     )
     ds = settings.datasets
-    if limit is not None and limit < 1:
-        raise MinescanError("--limit must be at least 1")
     table = read_cells(cells, parse_zooms(zooms) if zooms else None, limit)
     ensure_dir(out)
     mines_file = mines or settings.source.mines

@@ -14,11 +14,10 @@ from pathlib import Path
 import mercantile
 import numpy as np
 import pandas as pd
-import rasterio
 from scipy import ndimage
 
 from minescan.bands import S2_BANDS
-from minescan.datasets.chips import CHIP_BANDS, MINE_BAND
+from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.yolo import list_chips, progress_rows
 from minescan.errors import MinescanError
 from minescan.io import atomic_path
@@ -78,8 +77,7 @@ def sample_pixels(
 
 def chip_pixels(path: str | Path, sample: int, split: str, seed: int = 0) -> pd.DataFrame:
     """The pixel rows of one chip (see the module docstring for the columns)."""
-    with rasterio.open(path) as src:
-        data, transform, tags = src.read(), src.transform, src.tags()
+    data, transform, tags = read_chip(path)
     bands = data[: len(S2_BANDS)]
     inside = data[CHIP_BANDS.index(MINE_BAND)] > 0
     valid = np.isfinite(bands).all(axis=0)

@@ -27,11 +27,11 @@ import yaml
 from scipy import ndimage
 from tqdm import tqdm
 
-from minescan.datasets.chips import CHIP_BANDS, MINE_BAND
+from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.scaling import Scaling
 from minescan.datasets.splits import SPLITS, Split, make_split
 from minescan.errors import MinescanError
-from minescan.io import atomic_path, ensure_dir, write_json, write_text
+from minescan.io import atomic_path, child_path, ensure_dir, safe_part, write_json, write_text
 
 #: 8-connectivity: pixels touching at a corner belong to the same mine part.
 CONNECTIVITY = np.ones((3, 3), bool)
@@ -160,16 +160,16 @@ def build_yolo(
     _remove_stale(out, split)
     boxes_total = 0
     for row in progress_rows(chips, "yolo", progress):
-        with rasterio.open(row.path) as src:
-            data = src.read()
+        data = read_chip(row.path)[0]
         subset = split.cells[row.name]
         image = scaling.to_uint8(data[band_index])
         boxes = mine_boxes(data[mine_index], min_box_px)
         boxes_total += len(boxes)
-        write_image(out / "images" / subset / f"{row.name}.tif", image)
+        write_image(child_path(out, "images", subset, f"{row.name}.tif"), image)
         height, width = image.shape[1:]
         write_text(
-            out / "labels" / subset / f"{row.name}.txt", yolo_label_text(boxes, width, height)
+            child_path(out, "labels", subset, f"{row.name}.txt"),
+            yolo_label_text(boxes, width, height),
         )
     for subset in SPLITS:
         ensure_dir(out / "images" / subset)
@@ -208,8 +208,9 @@ def _remove_stale(out: Path, split: Split) -> None:
             folder = out / kind / subset
             if not folder.is_dir():
                 continue
+            keep = {safe_part(f"{name}{suffix}") for name, s in split.cells.items() if s == subset}
             for path in folder.glob(f"*{suffix}"):
-                if split.cells.get(path.stem) != subset:
+                if path.name not in keep:
                     path.unlink()
     for cache in (out / "labels").glob("*.cache"):
         cache.unlink()

@@ -19,6 +19,57 @@ from minescan.errors import MinescanError
 
 #: Most boxes kept per chip before NMS (highest scores first); mines are few per chip.
 MAX_CANDIDATES = 1000
+#: The model folder scan uses by default; found beside the package (see :func:`model_folder`).
+DEFAULT_MODEL = "models/demo"
+
+
+def model_folder(spec: str | os.PathLike) -> Path:
+    """The model folder ``spec`` names, as an absolute path.
+
+    A folder that exists as given (relative to the current folder) wins. The
+    default, ``models/demo``, is otherwise the shipped model beside the
+    package, so ``minescan scan`` works from any folder.
+
+    Examples
+    --------
+    >>> (model_folder("models/demo") / "detector.onnx").is_file()
+    True
+    """
+    given = Path(spec)
+    if given.is_dir() or str(spec) != DEFAULT_MODEL:
+        return given.resolve()
+    shipped = Path(__file__).resolve().parent.parent.parent / DEFAULT_MODEL
+    return shipped if shipped.is_dir() else given.resolve()
+
+
+def verify_pickle(path: Path) -> None:
+    """Refuse a ``.pt`` file unless its SHA-256 is the one its folder's ``model_card.json`` records.
+
+    Loading a ``.pt`` unpickles it, and a crafted pickle runs code while it is
+    read; ``torch.load(weights_only=True)`` cannot read ultralytics' files,
+    which pickle the whole network. So the file's hash is checked first,
+    against ``sha256`` in the model card that ``minescan train detector``
+    writes: a ``.pt`` swapped in after training is never opened. Trusting the
+    card itself is the user's part (README: "Safety and recovery").
+    """
+    import json
+
+    from minescan.io import file_sha256
+
+    card = path.parent / "model_card.json"
+    try:
+        expected = json.loads(card.read_text())["sha256"][path.name]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise MinescanError(
+            f"refusing to load {path}: {card} records no sha256 for it, and a .pt file can run "
+            "code when loaded; use the default --backend onnx, or add its hash to the card if "
+            "you trust the file"
+        ) from None
+    if file_sha256(path) != expected:
+        raise MinescanError(
+            f"refusing to load {path}: its sha256 differs from the one in {card} (the file was "
+            "changed after training); a .pt file can run code when loaded"
+        )
 
 
 def decode(raw: np.ndarray, conf: float, iou: float = 0.5) -> list[np.ndarray]:
@@ -165,6 +216,7 @@ class UltralyticsDetector:
         from minescan import offline
 
         path = _model_file(model_dir, "detector.pt")
+        verify_pickle(path)
         self.scaling = _load_scaling(model_dir)
         self.channels = tuple(self.scaling.bands)
         ul = offline.ultralytics()

@@ -22,6 +22,7 @@ import shapely
 from minescan import __version__
 from minescan.config import Settings
 from minescan.detect import boxes as boxlib
+from minescan.detect.backends import model_folder
 from minescan.detect.checkpoint import Checkpoint
 from minescan.detect.executors import make_executor
 from minescan.detect.pyramid import (
@@ -36,18 +37,16 @@ from minescan.detect.scoring import EQUAL_AREA, score
 from minescan.errors import MinescanError
 from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
-from minescan.io import ensure_dir, read_vector, write_geoparquet, write_json, write_vector
+from minescan.io import (
+    ensure_dir,
+    file_sha256,
+    read_vector,
+    write_geoparquet,
+    write_json,
+    write_vector,
+)
 
 MODEL_FILES = {"onnx": "detector.onnx", "ultralytics": "detector.pt"}
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_hashes(model_dir: Path, backend: str, use_screen: bool) -> dict[str, str]:
@@ -179,7 +178,7 @@ def scan(
     t_start = time.perf_counter()
     out = ensure_dir(out)
     cfg = settings.scan
-    model_dir = Path(cfg.model).resolve()
+    model_dir = model_folder(cfg.model)
     use_screen = cfg.screen and not cfg.exhaustive
     if tools is None:
         model = model_hashes(model_dir, cfg.backend, use_screen)

@@ -72,7 +72,9 @@ class ScanSettings(BaseModel):
     threads: int = Field(
         default=0, ge=0, description="Detector threads per worker; 0 = cores / workers."
     )
-    device: str = Field(default="cpu", description="cpu, cuda or cuda:N.")
+    device: str = Field(
+        default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N."
+    )
 
     @field_validator("zooms")
     @classmethod
@@ -81,6 +83,15 @@ class ScanSettings(BaseModel):
         if not zooms or not all(0 <= z <= 20 for z in zooms):
             raise ValueError("zooms must be a non-empty list of integers in 0-20")
         return zooms
+
+    @field_validator("conf")
+    @classmethod
+    def _conf_is_a_score(cls, value: dict[int, float]) -> dict[int, float]:
+        # A threshold above 1 keeps no box at all: a typo (5 for 0.05) would scan for nothing.
+        bad = {z: c for z, c in value.items() if not 0 <= c <= 1}
+        if not value or bad:
+            raise ValueError(f"every threshold must be a score in 0-1 (got {bad or value})")
+        return value
 
     def conf_at(self, zoom: int) -> float:
         """The detector threshold at ``zoom`` (nearest listed zoom when it is not listed).

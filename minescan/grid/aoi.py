@@ -17,6 +17,8 @@ from shapely.geometry.base import BaseGeometry
 from minescan.errors import MinescanError
 
 NATURAL_EARTH = Path(__file__).resolve().parent.parent / "data" / "ne_admin0.parquet"
+#: Widest bbox accepted, in degrees of longitude: wider is a typo (W and E swapped), not an area.
+MAX_BBOX_WIDTH = 180
 
 
 class AOI(NamedTuple):
@@ -62,6 +64,9 @@ def country(iso3: str) -> AOI:
 def parse_bbox(text: str) -> BaseGeometry:
     """``W,S,E,N`` in degrees to a polygon; W > E crosses the antimeridian and gives two parts.
 
+    A box wider than :data:`MAX_BBOX_WIDTH` degrees is refused: with W > E it is
+    almost always W and E swapped, which would start a sweep around the globe.
+
     Examples
     --------
     >>> parse_bbox("-2,5,-1,6").bounds
@@ -77,6 +82,13 @@ def parse_bbox(text: str) -> BaseGeometry:
         raise MinescanError(f"bad bbox {text!r}; need -180<=W,E<=180 and -90<=S<N<=90")
     if west == east:
         raise MinescanError(f"bad bbox {text!r}; it has no width")
+    width = east - west if west < east else east + 360 - west
+    if width > MAX_BBOX_WIDTH:
+        crossing = " (W > E reads as crossing the antimeridian: are W and E swapped?)"
+        raise MinescanError(
+            f"bad bbox {text!r}: {width:g} degrees wide{crossing if west > east else ''}; a "
+            f"bbox is at most {MAX_BBOX_WIDTH} degrees wide, use a polygon file for more"
+        )
     if west > east:
         return shapely.MultiPolygon([box(west, south, 180, north), box(-180, south, east, north)])
     return box(west, south, east, north)

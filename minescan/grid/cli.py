@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from minescan.clitools import config_option, parse_zooms
+from minescan.errors import MinescanError
 
 
 class StepTimer:
@@ -65,11 +66,18 @@ def build_grid(
     timer("read")
     area = resolve_aoi(aoi, assume_crs=assume_crs) if aoi else None
     source = read_vector(polygons, layer=layer, assume_crs=assume_crs, what="polygon file")
-    ensure_dir(out_dir)
     timer("repair")
     prepared = grid_cells.prepare_polygons(
         source.geometry.values, None if area is None else area.geometry
     )
+    if prepared.geometry.size == 0:
+        timer.done()
+        raise MinescanError(
+            f"no polygon of {polygons} lies inside web mercator's latitudes (-85.05..85.05)"
+            + (f" and the AOI {aoi}" if aoi else "")
+            + "; nothing to grid"
+        )
+    ensure_dir(out_dir)
     zoom_cells = grid_cells.grid_cells(
         prepared,
         zooms,

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from minescan.errors import MinescanError
-from minescan.io import atomic_path, ensure_dir, write_json, write_text
+from minescan.io import atomic_path, ensure_dir, file_sha256, write_json, write_text
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 SPLITS = ("train", "val", "test")
@@ -367,6 +367,8 @@ def train_detector(
         out / "detector.pt", data, out / "_runs" / "eval", opts.imgsz, opts.device, opts.batch
     )
     card = model_card(data, opts, metrics, train_s, command or _command_line())
+    # scan --backend ultralytics opens detector.pt (a pickle) only when its hash matches this.
+    card["sha256"] = {name: file_sha256(out / name) for name in ("detector.pt", "detector.onnx")}
     write_json(out / "model_card.json", card)
     write_text(out / "model_card.md", card_markdown(card))
     return card
