@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minescan.bands import S2_BANDS
+from minescan.datasets.sources.windows import io_before, io_since
 from minescan.detect.boxes import (
     box_fractions,
     cell_boxes,
@@ -92,6 +93,7 @@ class BatchResult:
     box_tile: np.ndarray
     opened: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
     seconds: dict = field(default_factory=dict)
+    io: dict = field(default_factory=dict)
 
     def to_record(self) -> dict:
         """A JSON-able dict (floats round-trip exactly)."""
@@ -104,6 +106,7 @@ class BatchResult:
             "box_tile": self.box_tile.tolist(),
             "opened": self.opened.tolist(),
             "seconds": self.seconds,
+            "io": self.io,
         }
 
     @classmethod
@@ -121,6 +124,7 @@ class BatchResult:
                 box_tile=np.asarray(record["box_tile"], dtype=np.int64),
                 opened=np.asarray(record["opened"], dtype=np.int64).reshape(-1, 3),
                 seconds=dict(record.get("seconds", {})),
+                io=dict(record.get("io", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MinescanError(
@@ -240,6 +244,25 @@ def opened_children(
     return np.column_stack([x * split + cols, y * split + rows, np.full(len(rows), next_zoom)])
 
 
+def read_tiles(source, tiles, size_px: int, period: str, bands, margin_px: int) -> list:
+    """Chips of ``tiles`` (``(n, 3)``) in order, through the source's grouped ``read_tiles``.
+
+    Real sources read a batch together (one window read per file or asset and
+    cluster of neighbours, one request per group); a source without
+    ``read_tiles`` (the simulator draws each tile) is read tile by tile.
+    """
+    import mercantile
+
+    tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
+    grouped = getattr(source, "read_tiles", None)
+    if grouped is not None:
+        return grouped(tiles, size_px=size_px, period=period, bands=bands, margin_px=margin_px)
+    return [
+        source.read(t, size_px=size_px, period=period, bands=bands, margin_px=margin_px)
+        for t in tiles
+    ]
+
+
 def detector_batch(chips: list, channels: tuple[str, ...]) -> np.ndarray:
     """The detector's channels of ``chips`` as one ``(N, C, H, W)`` float32 array, copied once."""
     first = chips[0]
@@ -261,24 +284,15 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
     """
-    import mercantile
-
     from minescan.detect.settings import ScanSettings
 
     tools = tools or worker_tools(task.spec)
     scan = ScanSettings.model_validate(json.loads(task.spec)["scan"])
     size, margin = scan.size_px, scan.margin_px
     t0 = time.perf_counter()
-    chips = [
-        tools.source.read(
-            mercantile.Tile(*map(int, t)),
-            size_px=size,
-            period=scan.period,
-            bands=tools.bands,
-            margin_px=margin,
-        )
-        for t in task.tiles
-    ]
+    before = io_before(tools.source)
+    chips = read_tiles(tools.source, task.tiles, size, scan.period, tools.bands, margin)
+    io = io_since(tools.source, before)
     t1 = time.perf_counter()
     screen = tools.screen if task.use_screen else None
     if screen is not None:
@@ -341,6 +355,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
         box_tile=np.concatenate(box_tile),
         opened=np.concatenate(opened).astype(np.int64),
         seconds={"read": t1 - t0, "screen": t2 - t1, "detect": t3 - t2},
+        io=io,
     )
 
 
@@ -372,11 +387,14 @@ class Level:
     def summary(self) -> dict:
         """Tiles, screened out, detector calls, hits, wall and task seconds."""
         kept, hit = self.column("kept").astype(bool), self.column("hit").astype(bool)
-        task_s = {}
+        task_s: dict[str, float] = {}
+        io: dict[str, int] = {}
         for r in self.results:
             for k, v in r.seconds.items():
                 task_s[k] = task_s.get(k, 0.0) + v
-        return {
+            for k, v in r.io.items():
+                io[k] = io.get(k, 0) + v
+        out = {
             "tiles": int(len(kept)),
             "screened_out": int((~kept).sum()),
             "detector_calls": int(kept.sum()),
@@ -384,6 +402,9 @@ class Level:
             "seconds": round(self.seconds, 3),
             "task_seconds": {k: round(v, 3) for k, v in task_s.items()},
         }
+        if io:
+            out["io"] = io
+        return out
 
 
 def batches(tiles: np.ndarray, size: int) -> list[np.ndarray]:

@@ -78,8 +78,14 @@ class IoStats:
             return {"reads": self.reads, "bytes": self.bytes, "requests": self.requests}
 
 
+def io_before(source) -> dict[str, int]:
+    """``source``'s counters now ({} for a source that counts nothing, like the simulator)."""
+    stats = getattr(source, "io", None)
+    return {} if stats is None else stats.snapshot()
+
+
 def io_since(source, before: dict[str, int]) -> dict[str, int]:
-    """What ``source`` read since ``before`` (its ``io.snapshot()``); {} for a source without ``io``."""
+    """What ``source`` read since ``before`` (from :func:`io_before`); {} if it counts nothing."""
     stats = getattr(source, "io", None)
     if stats is None:
         return {}

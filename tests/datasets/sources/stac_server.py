@@ -4,7 +4,7 @@ It serves ``/``, ``/conformance``, ``/collections[/ID]``, ``/search`` (GET and
 POST: collections, bbox, datetime, ``query`` on ``eo:cloud_cover``) and the
 asset files under ``/files/`` with HTTP Range support, so GDAL does real COG
 range reads. ``faults`` makes the next requests to a path prefix fail with
-given statuses; ``log`` records every request.
+given statuses; ``log`` records every request and ``bytes_sent`` counts the bytes served.
 """
 
 from __future__ import annotations
@@ -53,11 +53,45 @@ def write_scene_item(
     keys: dict[str, str] | None = None,
     offset: float = -0.1,
     raster_metadata: bool = True,
+    **cog_options,
 ) -> dict:
     """Write one scene as single-band uint16 COGs (like Earth Search c1) and return its item dict.
 
     ``reflectance`` is ``(12, H, W)`` in S2 order; NaN becomes nodata 0. Asset
     hrefs are relative (``files/...``); :class:`StacServer` makes them absolute.
+    ``cog_options`` go to :func:`~minescan.raster.write_cog` (e.g. ``blocksize=1024``).
+    """
+
+    def stored(i: int) -> np.ndarray:
+        refl = reflectance[i]
+        values = np.where(np.isnan(refl), 0, np.clip(np.round((refl - offset) / 1e-4), 1, 65535))
+        return values.astype("uint16")
+
+    return write_stored_scene(
+        folder, item_id, when, stored, scl, transform, crs, cloud_cover, collection, keys,
+        offset, raster_metadata, **cog_options,
+    )  # fmt: skip
+
+
+def write_stored_scene(
+    folder: Path,
+    item_id: str,
+    when: str,
+    stored,
+    scl: np.ndarray,
+    transform,
+    crs: str,
+    cloud_cover: float,
+    collection: str = "sentinel-2-c1-l2a",
+    keys: dict[str, str] | None = None,
+    offset: float = -0.1,
+    raster_metadata: bool = True,
+    **cog_options,
+) -> dict:
+    """:func:`write_scene_item` from stored uint16 values: ``stored(i)`` gives S2 band ``i``.
+
+    One band is in memory at a time, so a benchmark can write scenes of a
+    hundred megapixels.
     """
     keys = keys or C1_KEYS
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,17 +99,13 @@ def write_scene_item(
     assets = {}
     for i, band in enumerate((*S2_BANDS, "SCL")):
         if band == "SCL":
-            stored = scl.astype("uint8")
+            values = scl.astype("uint8")
             meta = {"nodata": 0, "data_type": "uint8"}
         else:
-            refl = reflectance[i]
-            stored = np.where(
-                np.isnan(refl), 0, np.clip(np.round((refl - offset) / 1e-4), 1, 65535)
-            )
-            stored = stored.astype("uint16")
+            values = stored(i)
             meta = {"nodata": 0, "data_type": "uint16", "scale": 0.0001, "offset": offset}
         name = f"{item_id}_{keys[band]}.tif"
-        write_cog(folder / name, stored, transform, crs=crs, nodata=0)
+        write_cog(folder / name, values, transform, crs=crs, nodata=0, **cog_options)
         asset = {
             "href": f"files/{name}",
             "type": "image/tiff; application=geotiff; profile=cloud-optimized",
@@ -132,6 +162,7 @@ class StacServer:
         self.items = items
         self.faults: dict[str, list[int]] = {}
         self.log: list[str] = []
+        self.bytes_sent = 0  # response bodies, files and documents alike
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -326,6 +357,8 @@ def _handler(server: StacServer):
 
         def _json(self, doc: dict, status: int = 200, content_type: str = "application/json"):
             body = json.dumps(doc).encode()
+            with server.lock:
+                server.bytes_sent += len(body) if self.command != "HEAD" else 0
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -351,6 +384,8 @@ def _handler(server: StacServer):
             self.send_header("Content-Length", str(stop - start + 1))
             self.end_headers()
             if not head:
+                with server.lock:
+                    server.bytes_sent += stop - start + 1
                 with open(path, "rb") as fh:
                     fh.seek(start)
                     self.wfile.write(fh.read(stop - start + 1))
