@@ -69,16 +69,21 @@ def cli(
 
     \b
     For each mine, OUT/<mine_id>/ holds:
-      excavation.tif      first excavated date per pixel (int YYYYMMDD, 0 = never), COG
-      area_profile.csv    date, excavated_ha, inside_lease_ha, outside_lease_ha, nogo_ha, rate
+      excavation.tif      first excavated date per pixel (int YYYYMMDD, 0 = never,
+                          1 = already excavated when the period starts), COG
+      area_profile.csv    date, excavated_ha, dug_before_ha, dug_within_ha, inside_lease_ha,
+                          outside_lease_ha, nogo_ha, rate
+      forecast.csv        excavated, outside-lease and no-go ha 1-3 months ahead, interval,
+                          backtest error vs "no change"
       violations.parquet  violation patches: zone, category, first date, area_m2, severity
       alerts.csv          mine_id, zone, category, first_violation_date, area_m2, severity, confidence
-      summary.png         area curves and the map
-      mine.json           status (ok | no_valid_dates | error) and figures
-    and OUT/ holds alerts.csv and mines.csv across mines, plus metrics.json when truth
-    exists (--growth). Categories (seed 004): 1 inside the lease, no restriction; 2 inside
-    the lease in production forest or riparian land; 3 outside every lease, or in a
-    protected forest, conservation area or synthetic no-go zone.
+      summary.png         area curves with the forecast, and the map
+      mine.json           status (ok | no_valid_dates | error), figures, baseline clear dates
+    and OUT/ holds alerts.csv, mines.csv and metrics.json (forecast backtest; accuracy
+    too when truth exists, --growth). Ground already excavated at the start is found by
+    the spectral screen (monitor.screen). Categories (seed 004): 1 inside the lease, no
+    restriction; 2 inside the lease in production forest or riparian land; 3 outside every
+    lease, or in a protected forest, conservation area or synthetic no-go zone.
 
     \b
     Example:
@@ -98,8 +103,11 @@ def cli(
             )
         overrides["source"].update(kind="simulated", mines=str(Path(growth).resolve()))
     settings = load_settings(config_file, overrides)
+    if settings.monitor.screen:  # workers may run elsewhere: pass an absolute path
+        settings.monitor.screen = str(Path(settings.monitor.screen).resolve())
     jobs = run.read_jobs(mine, mine_id, candidates, growth)
     run.nogo.read_layers(lease, restricted, restricted_class_column)  # fail before any work
+    run.load_screen(settings.monitor.model_dump())
     request = run.Request(
         start=start,
         end=end,

@@ -4,12 +4,14 @@ A method maps a :class:`~minescan.monitor.preprocess.Series` to a
 :class:`Detection`: the excavated state of every pixel at every clear date,
 and a per-pixel confidence. The rules here (persistence, minimum component
 size, monotonic envelope) are the building blocks the seeds describe.
+:func:`detect` adds, for every method, the ground already excavated at the
+start (:mod:`minescan.monitor.footprint`), which no change detector can see.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -27,10 +29,17 @@ METHODS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Detection:
-    """Excavated state ``(T, H, W)`` bool per clear date, and confidence ``(H, W)`` in 0-1."""
+    """Excavated state ``(T, H, W)`` bool per clear date, and confidence ``(H, W)`` in 0-1.
+
+    ``pre_existing`` ``(H, W)`` marks ground already excavated at the start
+    (None when no screen could read it) and ``baseline`` describes the dates
+    it was read from.
+    """
 
     state: np.ndarray
     confidence: np.ndarray
+    pre_existing: np.ndarray | None = None
+    baseline: dict = field(default_factory=dict)
 
     @property
     def first_index(self) -> np.ndarray:
@@ -40,11 +49,26 @@ class Detection:
 
 
 def detect(series, settings, method: str | None = None) -> Detection:
-    """Run ``method`` (default ``settings.method``) on ``series``."""
+    """Run ``method`` (default ``settings.method``) on ``series``, plus the starting footprint.
+
+    Pixels of the footprint are excavated from the first date on and take
+    its confidence; the method's own findings are kept everywhere else.
+    """
+    from minescan.monitor.footprint import at_start
+
     name = method or settings.method
     if name not in METHODS:
         raise MinescanError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
-    return importlib.import_module(METHODS[name]).detect(series, settings)
+    found = importlib.import_module(METHODS[name]).detect(series, settings)
+    start = at_start(series, settings)
+    if start is None:
+        return Detection(found.state, found.confidence, baseline={"screen": False})
+    return Detection(
+        state=found.state | start.mask[None],
+        confidence=np.where(start.mask, start.confidence, found.confidence),
+        pre_existing=start.mask,
+        baseline={"screen": True, **start.summary(settings.persistence)},
+    )
 
 
 def persistent(hit: np.ndarray, valid: np.ndarray, n: int = 2) -> np.ndarray:

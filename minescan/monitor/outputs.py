@@ -1,7 +1,9 @@
-"""Per-mine files: excavation.tif, area_profile.csv, violations.parquet, alerts.csv, summary.png.
+"""Per-mine files: excavation.tif, area_profile.csv, forecast.csv, violations.parquet,
+alerts.csv, summary.png.
 
 ``excavation.tif`` holds, per pixel, the first date it is excavated as an
-int32 ``YYYYMMDD`` (``20190314``), readable by eye in QGIS; 0 means never.
+int32 ``YYYYMMDD`` (``20190314``), readable by eye in QGIS; 0 means never and
+:data:`PRE_EXISTING` (1) means already excavated when the period starts.
 Every write is atomic.
 """
 
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from minescan.io import atomic_path, write_geoparquet
+from minescan.monitor import forecast
 from minescan.monitor.compliance import PIXEL_M2, VIOLATION_COLUMNS
 from minescan.monitor.nogo import Zones
 from minescan.raster import write_cog
@@ -20,6 +23,8 @@ from minescan.raster import write_cog
 #: Hectares per 10 m pixel.
 PIXEL_HA = PIXEL_M2 / 10_000
 DAYS_PER_MONTH = 365.25 / 12
+#: ``excavation.tif`` code of ground already excavated at the start (no date can be 1).
+PRE_EXISTING = 1
 
 
 def yyyymmdd(dates: np.ndarray) -> np.ndarray:
@@ -34,32 +39,55 @@ def yyyymmdd(dates: np.ndarray) -> np.ndarray:
     return np.char.replace(text, "-", "").astype(np.int32)
 
 
-def first_date_map(first_index: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """``(H, W)`` int32 ``YYYYMMDD`` of the first excavated date, 0 for never."""
+def first_date_map(
+    first_index: np.ndarray, dates: np.ndarray, pre_existing: np.ndarray | None = None
+) -> np.ndarray:
+    """``(H, W)`` int32 ``YYYYMMDD`` of the first excavated date, 0 for never, 1 for pre-existing.
+
+    Examples
+    --------
+    >>> dates = np.array(["2019-03-14", "2019-04-01"], dtype="datetime64[D]")
+    >>> first_date_map(np.array([-1, 0, 1, 0]), dates, np.array([0, 0, 0, 1], bool)).tolist()
+    [0, 20190314, 20190401, 1]
+    """
     codes = yyyymmdd(dates)
-    return np.where(first_index >= 0, codes[np.maximum(first_index, 0)], 0).astype(np.int32)
+    out = np.where(first_index >= 0, codes[np.maximum(first_index, 0)], 0).astype(np.int32)
+    if pre_existing is not None:
+        out[pre_existing] = PRE_EXISTING
+    return out
 
 
-def write_excavation(path: Path, first_index, dates, transform, crs: str, method: str) -> None:
+def write_excavation(
+    path: Path, first_index, dates, transform, crs: str, method: str, pre_existing=None
+) -> None:
     """The excavation map as a COG (band ``first_excavated``)."""
     write_cog(
         path,
-        first_date_map(first_index, dates),
+        first_date_map(first_index, dates, pre_existing),
         transform,
         crs=crs,
         band_names=["first_excavated"],
         nodata=None,
-        tags={"encoding": "YYYYMMDD, 0 = never excavated", "method": method},
+        tags={
+            "encoding": "YYYYMMDD, 0 = never excavated, 1 = already excavated at the start",
+            "method": method,
+        },
     )
 
 
-def area_profile(state: np.ndarray, dates: np.ndarray, zones: Zones) -> pd.DataFrame:
-    """Excavated hectares per date, split by lease and no-go, and the rate in ha/month.
+def area_profile(
+    state: np.ndarray, dates: np.ndarray, zones: Zones, pre_existing: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Excavated hectares per date, split by age, lease and no-go, and the rate in ha/month.
 
-    Without a lease layer, all land counts as inside the lease.
+    ``dug_before_ha`` is the ground already excavated at the start
+    (``pre_existing``), ``dug_within_ha`` what was dug during the period; they
+    add up to ``excavated_ha``. Without a lease layer, all land counts as
+    inside the lease.
     """
     lease = np.ones(state.shape[1:], bool) if zones.lease is None else zones.lease
     nogo = zones.nogo() if zones.zones else np.zeros(state.shape[1:], bool)
+    before = np.zeros(state.shape[1:], bool) if pre_existing is None else pre_existing
     excavated = state.sum(axis=(1, 2)) * PIXEL_HA
     days = (np.asarray(dates, "datetime64[D]") - np.asarray(dates, "datetime64[D]")[0]).astype(
         float
@@ -71,6 +99,8 @@ def area_profile(state: np.ndarray, dates: np.ndarray, zones: Zones) -> pd.DataF
         {
             "date": pd.to_datetime(dates).date,
             "excavated_ha": excavated.round(4),
+            "dug_before_ha": ((state & before).sum(axis=(1, 2)) * PIXEL_HA).round(4),
+            "dug_within_ha": ((state & ~before).sum(axis=(1, 2)) * PIXEL_HA).round(4),
             "inside_lease_ha": ((state & lease).sum(axis=(1, 2)) * PIXEL_HA).round(4),
             "outside_lease_ha": ((state & ~lease).sum(axis=(1, 2)) * PIXEL_HA).round(4),
             "nogo_ha": ((state & nogo).sum(axis=(1, 2)) * PIXEL_HA).round(4),
@@ -85,16 +115,20 @@ CSV_COLUMNS = {
     "area_profile.csv": [
         "date",
         "excavated_ha",
+        "dug_before_ha",
+        "dug_within_ha",
         "inside_lease_ha",
         "outside_lease_ha",
         "nogo_ha",
         "rate_ha_per_month",
     ],
+    "forecast.csv": forecast.COLUMNS,
 }
 #: The files a finished mine's folder holds; :func:`check_outputs` reads each back.
 MINE_FILES = (
     "excavation.tif",
     "area_profile.csv",
+    "forecast.csv",
     "violations.parquet",
     "alerts.csv",
     "summary.png",
@@ -149,9 +183,20 @@ def write_violations(table, path: Path) -> None:
 
 
 def write_summary(
-    path: Path, profile: pd.DataFrame, first_index: np.ndarray, zones: Zones, title: str
+    path: Path,
+    profile: pd.DataFrame,
+    first_index: np.ndarray,
+    zones: Zones,
+    title: str,
+    ahead: pd.DataFrame | None = None,
+    pre_existing: np.ndarray | None = None,
 ) -> None:
-    """Area curves (left) and the map of first excavated date over the no-go zones (right)."""
+    """Area curves and their forecast (left), the map of first excavated date (right).
+
+    Forecasts (``ahead``, the rows of ``forecast.csv``) are drawn as points with
+    their interval, in the colour of their curve. Pre-existing ground is grey
+    on the map.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,27 +206,47 @@ def write_summary(
     dates = pd.to_datetime(profile["date"])
     for column, style in (
         ("excavated_ha", "-"),
+        ("dug_before_ha", "-"),
         ("inside_lease_ha", "--"),
         ("outside_lease_ha", ":"),
         ("nogo_ha", "-."),
     ):
-        left.plot(dates, profile[column], style, label=column.removesuffix("_ha"))
+        (line,) = left.plot(dates, profile[column], style, label=column.removesuffix("_ha"))
+        rows = ahead[ahead["quantity"] == column] if ahead is not None else ()
+        if len(rows):
+            value = rows["forecast_ha"].to_numpy(float)
+            spread = np.abs(rows[["low_ha", "high_ha"]].to_numpy(float).T - value)
+            left.errorbar(
+                pd.to_datetime(rows["date"]),
+                value,
+                yerr=np.nan_to_num(spread),
+                fmt="o",
+                ms=3,
+                capsize=2,
+                color=line.get_color(),
+            )
     left.set_ylabel("hectares")
-    left.set_title("Excavated area")
+    left.set_title("Excavated area (points: forecast 1-3 months, 80 % interval)")
     left.legend(loc="upper left", fontsize=8)
     left.grid(alpha=0.3)
     fig.autofmt_xdate()
 
     if zones.zones:
         right.imshow(zones.nogo(), cmap="Greens", alpha=0.35, interpolation="nearest")
-    shown = np.where(first_index >= 0, first_index, np.nan)
+    if pre_existing is not None and pre_existing.any():
+        grey = np.where(pre_existing, 0.5, np.nan)
+        right.imshow(grey, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    within = first_index >= 0
+    if pre_existing is not None:
+        within &= ~pre_existing
+    shown = np.where(within, first_index, np.nan)
     image = right.imshow(shown, cmap="viridis", interpolation="nearest")
     if np.isfinite(shown).any():
         bar = fig.colorbar(image, ax=right, fraction=0.046)
         ticks = np.linspace(np.nanmin(shown), np.nanmax(shown), 4).round().astype(int)
         bar.set_ticks(ticks)
         bar.set_ticklabels([str(dates.iloc[t].date()) for t in ticks])
-    right.set_title("First excavated date (green: no-go zones)")
+    right.set_title("First excavated date (grey: before the period; green: no-go)", fontsize=9)
     right.set_axis_off()
     fig.suptitle(title)
     fig.tight_layout()

@@ -2,7 +2,10 @@
 
 Validate the schema, drop cloudy and invalid observations (NaN, and dates
 with no clear pixel at all), compute the spectral indices and standardise
-them, so every excavation method starts from the same table.
+them, so every excavation method starts from the same table. With a
+spectral screen, each clear observation also gets the screen's log-odds that
+it is excavated ground, which the starting footprint is read from
+(:mod:`minescan.monitor.footprint`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,28 @@ INDICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+@dataclass(frozen=True)
+class ScreenScores:
+    """The screen's log-odds ``(T, H, W)`` per observation (NaN where not clear) and its
+    own pixel threshold, the stricter level at which a pixel looks clearly like a mine."""
+
+    logit: np.ndarray
+    strong: float
+
+
+def series_bands(screen=None) -> tuple[str, ...]:
+    """Bands to ask a source for: :data:`MONITOR_BANDS`, then those the screen reads.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> series_bands(SimpleNamespace(bands=("B01", "B02", "B8A")))
+    ('B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'B01', 'B8A')
+    """
+    extra = () if screen is None else tuple(b for b in screen.bands if b not in MONITOR_BANDS)
+    return MONITOR_BANDS + extra
+
+
 class NoValidDates(MinescanError):
     """Every observation of a mine is cloud, shadow or nodata."""
 
@@ -38,6 +63,7 @@ class Series:
 
     ``features`` holds the raw bands of :data:`MONITOR_BANDS` and every index in
     :data:`INDICES`. ``n_dropped`` counts dates removed because no pixel was clear.
+    ``screen`` is None when no screen was given or the source lacks its bands.
     """
 
     dates: np.ndarray
@@ -46,6 +72,7 @@ class Series:
     transform: Affine
     crs: str
     n_dropped: int = 0
+    screen: ScreenScores | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -100,8 +127,25 @@ def compute_indices(bands: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def preprocess(dates: np.ndarray, cube: Cube) -> Series:
+def screen_scores(cube: Cube, keep: np.ndarray, valid: np.ndarray, screen) -> ScreenScores | None:
+    """The screen's log-odds on the kept dates, or None when the cube lacks one of its bands.
+
+    Scored one date at a time: stacking the screen's bands over the whole
+    period would copy the cube again.
+    """
+    if any(b not in cube.bands for b in screen.bands):
+        return None
+    index = [cube.bands.index(b) for b in screen.bands]
+    data = np.asarray(cube.data)[keep]
+    logit = np.stack([screen.score(frame[index], screen.bands) for frame in data])
+    return ScreenScores(np.where(valid, logit, np.float32(np.nan)), float(screen.pixel_threshold))
+
+
+def preprocess(dates: np.ndarray, cube: Cube, screen=None) -> Series:
     """Validate, mask invalid observations, drop empty dates and add the indices.
+
+    ``screen`` (a :class:`minescan.detect.screen.Screen`) adds its log-odds per
+    observation when the cube holds the bands it reads.
 
     Raises
     ------
@@ -128,6 +172,7 @@ def preprocess(dates: np.ndarray, cube: Cube) -> Series:
         transform=cube.transform,
         crs=cube.crs,
         n_dropped=int((~keep).sum()),
+        screen=None if screen is None else screen_scores(cube, keep, valid, screen),
     )
 
 

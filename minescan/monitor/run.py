@@ -27,9 +27,9 @@ import shapely
 
 from minescan.errors import MinescanError
 from minescan.io import child_path, ensure_dir, file_sha256, read_vector, write_json
-from minescan.monitor import compliance, evaluate, nogo, outputs
+from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
-from minescan.monitor.preprocess import MONITOR_BANDS, NoValidDates, preprocess
+from minescan.monitor.preprocess import NoValidDates, preprocess, series_bands
 
 #: Web-mercator latitude limit: no source covers the poles.
 MAX_LAT = 85.0511
@@ -91,6 +91,7 @@ class Request:
         source = self.settings.get("source", {})
         files = [("growth", self.growth), ("lease", self.lease), ("restricted", self.restricted)]
         files.append(("source.mines", source.get("mines")))
+        files.append(("monitor.screen", load_screen(self.settings.get("monitor", {}), path=True)))
         files += [(f"source.files[{i}]", f) for i, f in enumerate(source.get("files", []))]
         for key in ("band_files", "dated_files"):
             files += [(f"source.{key}[{k}]", f) for k, f in source.get(key, {}).items()]
@@ -110,6 +111,21 @@ def _content_hash(path: str) -> str | None:
 def _hash_of(path: str, size: int, mtime_ns: int) -> str:
     # Size and mtime are only the cache key: a rerun after an edit hashes the new content.
     return file_sha256(path)
+
+
+def load_screen(monitor: dict, path: bool = False):
+    """The monitor's spectral screen (``monitor.screen``, a model folder or screen.json), or None.
+
+    With ``path``, only the screen file's path (its content decides the
+    starting footprint, so reruns hash it).
+    """
+    from minescan.detect.screen import Screen
+
+    where = monitor.get("screen")
+    if not where:
+        return None
+    file = Path(where) / "screen.json" if Path(where).is_dir() else Path(where)
+    return str(file) if path else Screen.load(file)
 
 
 def mine_folder(out: str | Path, mine_id: str) -> Path:
@@ -195,8 +211,9 @@ def _context(request: Request):
         growth = read_vector(request.growth, what="growth file") if request.growth else None
         source = open_source(settings.source)
         layers = nogo.read_layers(request.lease, request.restricted, request.class_column)
+        screen = load_screen(settings.monitor.model_dump())
         _CACHE.clear()
-        _CACHE[key] = (settings, source, layers, growth)
+        _CACHE[key] = (settings, source, layers, growth, screen)
     return _CACHE[key]
 
 
@@ -206,9 +223,9 @@ def monitor_job(job: MineJob, request: Request) -> dict:
     previous = finished(done, request.stamp(job))
     if previous is not None:
         return previous
-    settings, source, layers, growth = _context(request)
+    settings, source, layers, growth, screen = _context(request)
     try:
-        return monitor_mine(job, source, request, settings.monitor, layers, growth)
+        return monitor_mine(job, source, request, settings.monitor, layers, growth, screen)
     except MinescanError as exc:
         summary = {"mine_id": job.mine_id, "status": "error", "message": str(exc)}
         summary["request"] = request.stamp(job)
@@ -243,27 +260,41 @@ def finished(done: Path, stamp: dict) -> dict | None:
     return previous
 
 
-def monitor_mine(job: MineJob, source, request: Request, settings, layers, growth) -> dict:
-    """Monitor one mine and write its folder (see the package docs for the files)."""
+def monitor_mine(
+    job: MineJob, source, request: Request, settings, layers, growth, screen=None
+) -> dict:
+    """Monitor one mine and write its folder (see the package docs for the files).
+
+    ``screen`` (see :func:`load_screen`) finds the ground already excavated at the start.
+    """
     t0 = time.perf_counter()
     folder = ensure_dir(mine_folder(request.out, job.mine_id))
     summary = {"mine_id": job.mine_id, "request": request.stamp(job), "method": request.method}
-    dates, cube = source.series(job.geometry, request.start, request.end, bands=MONITOR_BANDS)
+    bands = series_bands(screen)
+    dates, cube = source.series(job.geometry, request.start, request.end, bands=bands)
     summary["n_dates"] = len(dates)
     try:
-        series = preprocess(dates, cube)
+        series = preprocess(dates, cube, screen)
     except NoValidDates as exc:
         summary.update(status="no_valid_dates", message=str(exc), n_clear_dates=0)
         write_json(folder / "mine.json", summary)
         return summary
     detection = detect(series, settings, request.method)
     zones = nogo.zones_for(series, layers, settings)
-    first = detection.first_index
+    first, before = detection.first_index, detection.pre_existing
     outputs.write_excavation(
-        folder / "excavation.tif", first, series.dates, series.transform, series.crs, request.method
+        folder / "excavation.tif",
+        first,
+        series.dates,
+        series.transform,
+        series.crs,
+        request.method,
+        before,
     )
-    profile = outputs.area_profile(detection.state, series.dates, zones)
+    profile = outputs.area_profile(detection.state, series.dates, zones, before)
     outputs.write_csv(profile, folder / "area_profile.csv")
+    ahead = forecast.forecast(profile, settings.forecast_window_months, settings.forecast_damping)
+    outputs.write_csv(ahead, folder / "forecast.csv")
     violations = compliance.violations(
         job.mine_id, first, series.dates, detection.confidence, zones, series.transform, series.crs
     )
@@ -271,12 +302,21 @@ def monitor_mine(job: MineJob, source, request: Request, settings, layers, growt
     alerts = compliance.alerts(violations)
     outputs.write_csv(alerts, folder / "alerts.csv")
     outputs.write_summary(
-        folder / "summary.png", profile, first, zones, f"{job.mine_id} ({request.method})"
+        folder / "summary.png",
+        profile,
+        first,
+        zones,
+        f"{job.mine_id} ({request.method})",
+        ahead,
+        before,
     )
     summary.update(
         status="ok",
         n_clear_dates=len(series.dates),
         excavated_ha_last=float(profile["excavated_ha"].iloc[-1]),
+        dug_before_ha=float(profile["dug_before_ha"].iloc[0]),
+        baseline=detection.baseline,
+        forecast=forecast.summary(ahead),
         first_excavated=str(series.dates[first[first >= 0].min()]) if (first >= 0).any() else None,
         n_violations=len(violations),
         violation_m2=float(violations["area_m2"].sum()) if len(violations) else 0.0,
@@ -319,7 +359,11 @@ def run_jobs(
 
 
 def write_run(summaries: list[dict], out: Path) -> None:
-    """Across mines: ``alerts.csv``, ``mines.csv`` and, when truth exists, ``metrics.json``."""
+    """Across mines: ``alerts.csv``, ``mines.csv`` and ``metrics.json``.
+
+    ``metrics.json`` holds the forecast backtest of every finished mine and,
+    when truth exists (``--growth``), the accuracy figures.
+    """
     summaries = sorted(summaries, key=lambda s: s["mine_id"])
     tables = []
     for s in summaries:
@@ -334,16 +378,20 @@ def write_run(summaries: list[dict], out: Path) -> None:
         else pd.DataFrame(columns=compliance.VIOLATION_COLUMNS)
     )
     outputs.write_csv(alerts, out / "alerts.csv")
-    flat = [{k: v for k, v in s.items() if k not in {"metrics", "request"}} for s in summaries]
+    flat = [{k: v for k, v in s.items() if not isinstance(v, dict)} for s in summaries]
     outputs.write_csv(pd.DataFrame(flat), out / "mines.csv")
+    forecasts = [s for s in summaries if "forecast" in s]
+    if not forecasts:
+        return
+    doc = {
+        "method": forecasts[0]["method"],
+        "forecast_backtest": forecast.summarise([s["forecast"] for s in forecasts]),
+    }
     scored = [s for s in summaries if "metrics" in s]
     if scored:
-        write_json(
-            out / "metrics.json",
-            {
-                "method": scored[0]["method"],
-                "truth": "growth polygons",
-                "summary": evaluate.summarise([s["metrics"] for s in scored]),
-                "mines": {s["mine_id"]: s["metrics"] for s in scored},
-            },
+        doc.update(
+            truth="growth polygons",
+            summary=evaluate.summarise([s["metrics"] for s in scored]),
+            mines={s["mine_id"]: s["metrics"] for s in scored},
         )
+    write_json(out / "metrics.json", doc)

@@ -47,6 +47,30 @@ class MonitorSettings(BaseModel):
         default=0.6, gt=0, le=1, description="Share of later clear dates that must agree."
     )
 
+    # --- the footprint already excavated at the start (every method)
+    screen: str | None = Field(
+        default="models/demo",
+        description="Spectral screen (model folder or screen.json) that finds ground already "
+        "excavated at the start; null: report only what is dug within the period.",
+    )
+    footprint_logit: float = Field(
+        default=0.0,
+        description="Screen log-odds a pixel needs to join the starting footprint (0 = even odds).",
+    )
+    baseline_days: int = Field(
+        default=120,
+        ge=1,
+        description="First days of the period the starting footprint is read from.",
+    )
+
+    # --- forecast of the area profile
+    forecast_window_months: int = Field(
+        default=6, ge=2, description="Recent months the growth rate is fitted on."
+    )
+    forecast_damping: float = Field(
+        default=0.8, gt=0, le=1, description="Share of the rate kept each month ahead (1: none)."
+    )
+
     # --- synthetic no-go zones (seed 000 section 4.3)
     forest_quantile: float = Field(default=0.9, gt=0, lt=1)
     water_quantile: float = Field(default=0.1, gt=0, lt=1)

@@ -1,4 +1,5 @@
-"""End to end on the simulated world: a small mine dug in 2017 inside a 2016-2017 window."""
+"""End to end on the simulated world: a small mine, partly dug before a 2016-2017 window
+(2015), grown in 2016 and 2017."""
 
 import json
 
@@ -21,8 +22,12 @@ LON, LAT = -1.95, 6.54  # Ashanti, Ghana
 def growth(tmp_path_factory):
     d = 0.0025  # ~280 m parts
     frame = gpd.GeoDataFrame(
-        {"mine_id": ["demo", "demo"], "start_date": ["2016-09-01", "2017-03-01"]},
-        geometry=[box(LON, LAT, LON + d, LAT + d), box(LON + d, LAT, LON + 2 * d, LAT + d)],
+        {"mine_id": ["demo"] * 3, "start_date": ["2015-06-01", "2016-09-01", "2017-03-01"]},
+        geometry=[
+            box(LON - d, LAT, LON, LAT + d),
+            box(LON, LAT, LON + d, LAT + d),
+            box(LON + d, LAT, LON + 2 * d, LAT + d),
+        ],
         crs=4326,
     )
     path = tmp_path_factory.mktemp("growth") / "growth.gpkg"
@@ -45,22 +50,33 @@ def result(growth, tmp_path_factory):
 
 def test_per_mine_files(result):
     folder = result / "demo"
-    for name in ("excavation.tif", "area_profile.csv", "violations.parquet", "alerts.csv",
-                 "summary.png", "mine.json"):  # fmt: skip
+    for name in ("excavation.tif", "area_profile.csv", "forecast.csv", "violations.parquet",
+                 "alerts.csv", "summary.png", "mine.json"):  # fmt: skip
         assert (folder / name).stat().st_size > 0, name
     with rasterio.open(folder / "excavation.tif") as src:
         first = src.read(1)
         assert src.crs.to_epsg() == 3857 and src.dtypes[0] == "int32"
         assert src.descriptions[0] == "first_excavated"
-    dug = first[first > 0]
+    dug = first[first > 1]
     assert dug.size > 500 and (dug >= 20160101).all() and (dug <= 20171231).all()
     profile = pd.read_csv(folder / "area_profile.csv")
     assert list(profile.columns) == [
-        "date", "excavated_ha", "inside_lease_ha", "outside_lease_ha", "nogo_ha",
-        "rate_ha_per_month",
+        "date", "excavated_ha", "dug_before_ha", "dug_within_ha", "inside_lease_ha",
+        "outside_lease_ha", "nogo_ha", "rate_ha_per_month",
     ]  # fmt: skip
     assert (np.diff(profile["excavated_ha"]) >= 0).all()
     assert profile["excavated_ha"].iloc[-1] == pytest.approx((first > 0).sum() / 100)
+    # The 2015 part (~7.7 ha) is already dug on the first date, coded 1, and stays "before".
+    before = profile["dug_before_ha"]
+    assert (before == before.iloc[0]).all() and 6 < before.iloc[0] < 9
+    assert before.iloc[0] == pytest.approx((first == 1).sum() / 100)
+    assert profile["dug_within_ha"].iloc[0] < 0.5 < profile["dug_within_ha"].iloc[-1]
+    assert np.allclose(profile["dug_before_ha"] + profile["dug_within_ha"], profile["excavated_ha"])
+    summary = json.loads((folder / "mine.json").read_text())
+    baseline = summary["baseline"]
+    assert baseline["screen"] and baseline["days"] == 120 and baseline["dates"] >= 12
+    assert 0 < baseline["clear_dates_min"] <= baseline["clear_dates_median"] <= baseline["dates"]
+    assert summary["dug_before_ha"] == pytest.approx(before.iloc[0])
     violations = gpd.read_parquet(folder / "violations.parquet")
     assert violations.crs.to_epsg() == 4326
     assert (violations["area_m2"] % 100 == 0).all()
@@ -74,8 +90,23 @@ def test_run_level_files(result):
     metrics = json.loads((result / "metrics.json").read_text())
     figures = metrics["mines"]["demo"]
     assert figures["iou_last"] > 0.7 and figures["f1"] > 0.7
+    assert metrics["summary"]["area_error_median_median"] < 0.2  # the first dates included
+    backtest = metrics["forecast_backtest"]["excavated_ha"]
+    assert set(backtest) == {"1", "2", "3"} and backtest["1"]["mines"] == 1
     mines = pd.read_csv(result / "mines.csv")
     assert mines["status"].tolist() == ["ok"]
+    assert "baseline" not in mines.columns and "dug_before_ha" in mines.columns
+
+
+def test_forecast_file(result):
+    ahead = pd.read_csv(result / "demo" / "forecast.csv")
+    assert ahead["quantity"].tolist() == [q for q in ("excavated_ha", "outside_lease_ha",
+                                                      "nogo_ha") for _ in range(3)]  # fmt: skip
+    assert ahead["horizon_months"].tolist() == [1, 2, 3] * 3
+    assert (pd.to_datetime(ahead["date"]) > pd.Timestamp("2017-12-01")).all()
+    dug = ahead[ahead["quantity"] == "excavated_ha"]
+    assert (dug["forecast_ha"] >= 0).all() and (dug["backtests"] >= 18).all()
+    assert (dug["low_ha"] <= dug["forecast_ha"]).all() and (dug["forecast_ha"] <= dug["high_ha"]).all()
 
 
 def test_rerun_resumes(result, growth, run_cli):
