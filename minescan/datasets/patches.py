@@ -164,7 +164,7 @@ def rasterise_outlines(patch: Patch, outlines) -> np.ndarray:
     local = outlines.to_crs(patch.crs) if patch.crs is not None else outlines
     from rasterio.transform import array_bounds
 
-    south, west, north, east = array_bounds(h, w, patch.transform)
+    west, south, east, north = array_bounds(h, w, patch.transform)
     shapes = [
         g for g in local.geometry.intersection(box(west, south, east, north)) if not g.is_empty
     ]
@@ -182,6 +182,7 @@ def load_patches(
     min_mine_fraction: float = 0.01,
     classes: tuple[str, ...] | None = None,
     progress: bool = True,
+    outlines_layer: str | None = None,
 ) -> list[Patch]:
     """Every labelled patch, with its outline mask where outlines are given.
 
@@ -197,6 +198,8 @@ def load_patches(
         Share of a patch the outlines must cover to call it a mine without a table label.
     classes
         Keep only table rows whose class value is one of these (others are not scored).
+    outlines_layer
+        Layer of ``outlines`` holding the polygons (a GeoPackage may hold several).
     """
     from tqdm import tqdm
 
@@ -216,7 +219,7 @@ def load_patches(
         if not patches:
             raise MinescanError("with outlines only, name the patch files to score")
         rows = [(str(Path(p).resolve()), None, {"file": Path(p).name}) for p in patches]
-    mines = None if outlines is None else read_vector(outlines)
+    mines = None if outlines is None else read_vector(outlines, layer=outlines_layer)
     out = []
     for path, label, attrs in tqdm(rows, desc="patches", unit="patch", disable=not progress):
         patch = read_patch(path, label, bands, attrs)
