@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "minescan.monitor.cli",
         "Excavation history, no-go violations and alerts per mine.",
     ),
+    "evaluate": (
+        "minescan.evaluate.cli",
+        "Score a model on your own labelled real imagery (AUC, sensitivity, specificity).",
+    ),
 }
 
 

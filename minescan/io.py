@@ -112,16 +112,21 @@ def safe_part(name: Any, reserved: Collection[str] = ()) -> str:
     return f"{cleaned or 'x'}-{digest}"
 
 
-def child_path(root: str | os.PathLike, *parts: Any, reserved: Collection[str] = ()) -> Path:
-    """``root/part/...`` with each part made safe; refuse to go through a symbolic link.
+def child_path(
+    root: str | os.PathLike, *parts: Any, suffix: str = "", reserved: Collection[str] = ()
+) -> Path:
+    """``root/part/.../last{suffix}`` with each part made safe; refuse to go through a link.
+
+    ``suffix`` (``.tif``) is added after the last part is made safe, so a
+    renamed part keeps its file type.
 
     A link planted inside the output folder (``OUT/mine -> /etc``) would send
     the writes elsewhere, so every existing component below ``root`` must be a
     real file or folder.
     """
     path = Path(root)
-    for part in parts:
-        path = path / safe_part(part, reserved)
+    for i, part in enumerate(parts):
+        path = path / (safe_part(part, reserved) + (suffix if i == len(parts) - 1 else ""))
         if path.is_symlink():
             raise MinescanError(
                 f"{path} is a symbolic link; minescan writes only inside the output folder "
@@ -192,10 +197,15 @@ def write_geoparquet(gdf, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def write_vector(gdf, path: str | os.PathLike, driver: str | None = None) -> Path:
-    """Atomically write a GeoDataFrame with GDAL (GeoPackage, GeoJSON, ...)."""
+def write_vector(
+    gdf, path: str | os.PathLike, driver: str | None = None, layer: str | None = None
+) -> Path:
+    """Atomically write a GeoDataFrame with GDAL (GeoPackage, GeoJSON, ...).
+
+    A GeoPackage needs ``layer``: GDAL would otherwise name it after the temporary file.
+    """
     with atomic_path(path) as tmp:
-        gdf.to_file(tmp, driver=driver)
+        gdf.to_file(tmp, driver=driver, layer=layer)
     return Path(path)
 
 

@@ -225,3 +225,161 @@ def test_cli_points_onnxruntime_and_matplotlib_caches_into_the_project_cache(tmp
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     assert list(home.rglob("*")) == []
     assert (cache / "xdg" / "Microsoft").is_dir()
+
+
+# --- 2. chips: cell names never leave --out --------------------------------------------------
+
+
+def cells(path: Path, names: list[str], z: int = 14) -> Path:
+    """A cells.parquet with one z14 tile per name (the tiles of Ashanti, side by side)."""
+    import mercantile
+
+    tile = mercantile.tile(LON, LAT, z)
+    pd.DataFrame(
+        {"name": names, "z": z, "x": [tile.x + i for i in range(len(names))], "y": tile.y}
+    ).to_parquet(path)
+    return path
+
+
+def test_chips_hostile_cell_names_stay_inside_out(tmp_path, run_cli):
+    names = ["../../escaped", str(tmp_path / "abs"), "a/b", "a_b"]
+    out = tmp_path / "deep" / "chips"
+    code, _, err = run_cli("datasets", "chips", "--cells", cells(tmp_path / "c.parquet", names),
+                           "--size", "32", "--quiet", "--out", out)  # fmt: skip
+    assert code == 0, err
+    written = sorted(p.relative_to(out).parts[0] for p in out.rglob("*") if p.is_file())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.parquet", "deep"]
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["chips"]
+    assert (
+        len(list((out / "z14").glob("*.tif"))) == 4 and len(list((out / "previews").iterdir())) == 4
+    )
+    assert set(written) == {"z14", "previews", "chips_report.json"}
+
+
+def test_chips_rerun_rewrites_a_corrupt_preview(tmp_path, run_cli):
+    from PIL import Image
+
+    args = ["datasets", "chips", "--cells", cells(tmp_path / "c.parquet", ["one"]), "--size", "32"]
+    assert run_cli(*args, "--quiet", "--out", tmp_path / "o")[0] == 0
+    preview = tmp_path / "o" / "previews" / "one.png"
+    preview.write_bytes(preview.read_bytes()[:40])
+    assert run_cli(*args, "--quiet", "--out", tmp_path / "o")[0] == 0
+    with Image.open(preview) as image:
+        image.load()
+
+
+# --- 5. untrusted model files ---------------------------------------------------------------
+
+
+def test_a_swapped_detector_pt_is_refused_before_it_is_unpickled(tmp_path):
+    import pickle
+
+    from minescan.detect.backends import load_detector
+    from minescan.errors import MinescanError
+
+    model = tmp_path / "model"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "models" / "demo", model)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (model / "detector.pt").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(MinescanError, match="sha256 differs"):
+        load_detector(model, backend="ultralytics")
+    card = json.loads((model / "model_card.json").read_text())
+    del card["sha256"]
+    (model / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(MinescanError, match="records no sha256"):
+        load_detector(model, backend="ultralytics")
+    assert not marker.exists()
+
+
+# --- 6. the shipped model is found from anywhere --------------------------------------------
+
+
+def test_default_model_is_found_outside_the_checkout(tmp_path, monkeypatch):
+    from minescan.detect.backends import DEFAULT_MODEL, model_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert (model_folder(DEFAULT_MODEL) / "detector.onnx").is_file()
+    assert model_folder("elsewhere") == tmp_path / "elsewhere"
+
+
+# --- 8. credentials never reach the manifest ------------------------------------------------
+
+
+def test_scan_manifest_has_no_password(tmp_path, run_cli):
+    from tests.detect.fakes import bright_model
+
+    model = bright_model(tmp_path / "model")
+    config = tmp_path / "c.yaml"
+    config.write_text("source:\n  stac_url: https://alice:s3cr3t@stac.example.org/v1?token=t0k\n")
+    code, _, err = run_cli("scan", "--aoi", "bbox:-2.0,6.0,-1.95,6.05", "--config", config,
+                           "--model", model, "--quiet", "--out", tmp_path / "r")  # fmt: skip
+    assert code == 0, err
+    for path in (tmp_path / "r").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            assert b"s3cr3t" not in text and b"t0k" not in text, path
+    assert "stac.example.org" in (tmp_path / "r" / "manifest.json").read_text()
+
+
+# --- 9. checkpoints carry a checksum; killed parents leave no worker -------------------------
+
+
+def test_an_edited_checkpoint_batch_is_refused(tmp_path):
+    from minescan.detect.checkpoint import Checkpoint
+    from minescan.errors import MinescanError
+
+    checkpoint = Checkpoint(tmp_path, "run")
+    checkpoint.open()
+    checkpoint.write(14, 0, {"tiles": [[1, 2, 14]], "boxes": [[0, 0, 1, 1, 0.9]]})
+    assert checkpoint.load(14)[0]["boxes"] == [[0, 0, 1, 1, 0.9]]
+    path = checkpoint.batch_path(14, 0)
+    path.write_text(path.read_text().replace("0.9", "0.1"))  # still valid JSON
+    with pytest.raises(MinescanError, match="checksum"):
+        checkpoint.load(14)
+
+
+def test_sigkill_of_a_scan_with_workers_leaves_no_process(tmp_path):
+    import signal
+    import time
+
+    repo = Path(__file__).resolve().parent.parent
+    config = tmp_path / "c.yaml"
+    config.write_text("scan:\n  batch_size: 1\n")
+    cmd = [sys.executable, "-m", "minescan.cli", "scan", "--aoi", "bbox:-2.15,6.115,-2.095,6.14",
+           "--workers", "2", "--config", str(config), "--quiet", "--out", str(tmp_path / "r")]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=repo, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while not list((tmp_path / "r" / "_checkpoint").glob("z*/b*.json")):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # anything left in the scan's process group?
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    left = subprocess.run(
+        ["ps", "-o", "pid,args", "-g", str(proc.pid)], capture_output=True, text=True
+    )
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail(f"processes still running after the parent was killed:\n{left.stdout}")
+
+
+def test_ctrl_c_says_the_rerun_resumes(monkeypatch, capsys):
+    from minescan import cli
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.app, "main", interrupted)
+    assert cli.main(["scan"]) == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err

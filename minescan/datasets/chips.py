@@ -34,6 +34,7 @@ from minescan.datasets.preview import write_preview
 from minescan.datasets.sources.base import ImagerySource
 from minescan.errors import MinescanError
 from minescan.io import child_path, ensure_dir, require_file, write_json
+from minescan.orphans import exit_with_parent
 from minescan.raster import write_cog
 
 MINE_BAND = "_mine"
@@ -54,12 +55,12 @@ def chip_path(out: str | Path, name: str, z: int) -> Path:
     ``name`` comes from the cells file, so it passes through
     :func:`~minescan.io.safe_part`: ``../../x`` or ``/etc/x`` stays under ``out``.
     """
-    return child_path(out, f"z{int(z)}", f"{name}.tif")
+    return child_path(out, f"z{int(z)}", name, suffix=".tif")
 
 
 def preview_path(out: str | Path, name: str) -> Path:
     """Where the RGB preview of cell ``name`` lives: ``out/previews/{name}.png`` (name made safe)."""
-    return child_path(out, "previews", f"{name}.png")
+    return child_path(out, "previews", name, suffix=".png")
 
 
 def read_chip(path: str | Path) -> tuple[np.ndarray, object, dict[str, str]]:
@@ -376,7 +377,10 @@ def write_chips(cells: pd.DataFrame, job: ChipJob, workers: int = 1, progress: b
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload([__name__])
             with concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=_init_worker, initargs=(job,)
+                workers,
+                mp_context=ctx,
+                initializer=exit_with_parent,
+                initargs=(_init_worker, job),
             ) as pool:
                 for result in pool.map(_work, records, chunksize=4):
                     results.append(result)

@@ -165,10 +165,10 @@ def build_yolo(
         image = scaling.to_uint8(data[band_index])
         boxes = mine_boxes(data[mine_index], min_box_px)
         boxes_total += len(boxes)
-        write_image(child_path(out, "images", subset, f"{row.name}.tif"), image)
+        write_image(child_path(out, "images", subset, row.name, suffix=".tif"), image)
         height, width = image.shape[1:]
         write_text(
-            child_path(out, "labels", subset, f"{row.name}.txt"),
+            child_path(out, "labels", subset, row.name, suffix=".txt"),
             yolo_label_text(boxes, width, height),
         )
     for subset in SPLITS:
@@ -208,7 +208,7 @@ def _remove_stale(out: Path, split: Split) -> None:
             folder = out / kind / subset
             if not folder.is_dir():
                 continue
-            keep = {safe_part(f"{name}{suffix}") for name, s in split.cells.items() if s == subset}
+            keep = {safe_part(name) + suffix for name, s in split.cells.items() if s == subset}
             for path in folder.glob(f"*{suffix}"):
                 if path.name not in keep:
                     path.unlink()

@@ -2,7 +2,7 @@
 
 Layout under ``RUNDIR/_checkpoint``::
 
-    header.json            {"run_id": ..., "format": 1}
+    header.json            {"run_id": ..., "format": 2}
     z13/b0000000.json      one finished batch of zoom 13 (tiles and results)
     z14/...
 
@@ -11,10 +11,13 @@ exactly which batches are done and recomputes the others with the same inputs:
 a resumed scan gives the same candidates as an uninterrupted one. A batch file
 appears whole or not at all (write to a temporary file, then rename), so a
 SIGKILL at any moment leaves at most a hidden temporary file, which is removed.
+Each batch carries the SHA-256 of its own content (``sha256``), so a batch
+edited or damaged on disk afterwards is refused instead of silently reused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,7 +25,7 @@ from pathlib import Path
 from minescan.errors import MinescanError
 from minescan.io import ensure_dir, write_json
 
-FORMAT = 1
+FORMAT = 2  # 2: every batch carries its checksum
 
 
 class Checkpoint:
@@ -45,7 +48,13 @@ class Checkpoint:
         """Create or validate the header; return how many batches are already done."""
         header = self.folder / "header.json"
         if header.exists():
-            found = _read(header).get("run_id")
+            stored = _read(header)
+            found = stored.get("run_id")
+            if stored.get("format") != FORMAT:
+                raise MinescanError(
+                    f"{self.folder} was written by another minescan version (checkpoint format "
+                    f"{stored.get('format')}, this one {FORMAT}); use another --out or delete it"
+                )
             if found != self.run_id:
                 raise MinescanError(
                     f"{self.folder} holds a checkpoint of another run (run_id {found}, this run "
@@ -67,14 +76,29 @@ class Checkpoint:
         out = {}
         for path in sorted((self.folder / f"z{zoom}").glob("b*.json")):
             record = _read(path)
-            if record.get("zoom") != zoom or "index" not in record:
-                raise MinescanError(f"checkpoint file {path} is corrupt; delete it to redo it")
+            stored = record.pop("sha256", None)
+            if record.get("zoom") != zoom or "index" not in record or stored != checksum(record):
+                raise MinescanError(
+                    f"checkpoint file {path} is corrupt or was edited (its checksum does not "
+                    "match); delete it and rerun to redo that batch"
+                )
             out[int(record["index"])] = record
         return out
 
     def write(self, zoom: int, index: int, record: dict) -> None:
-        """Store one finished batch, atomically."""
-        write_json(self.batch_path(zoom, index), {"zoom": zoom, "index": index, **record})
+        """Store one finished batch with its checksum, atomically."""
+        body = json.loads(json.dumps({"zoom": zoom, "index": index, **record}, default=_plain))
+        write_json(self.batch_path(zoom, index), {**body, "sha256": checksum(body)})
+
+
+def checksum(record: dict) -> str:
+    """SHA-256 of a batch record's canonical JSON (sorted keys), without its own checksum."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _plain(value):
+    """NumPy scalars and arrays as JSON values, as :func:`minescan.io.write_json` stores them."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _read(path: Path) -> dict:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
 from minescan.errors import MinescanError
+from minescan.orphans import exit_with_parent
 
 
 class LocalExecutor:
@@ -39,7 +40,9 @@ class PoolExecutor:
     def __init__(self, workers: int):
         self.workers = workers
         self.pool = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,  # a SIGKILLed scan leaves no worker behind
         )
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator:
