@@ -5,10 +5,11 @@ bounds and the period's dates. Clouds are masked with Cloud Score+
 (``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``, keep ``cs_cdf >= threshold``,
 as Amazon Mining Watch does) or with the scene classification (SCL: keep 4,
 5, 6, 7, 11). A period is the per-pixel median of the clear scenes, divided by
-10000 to reflectance. Pixels come per tile from ``ee.data.computePixels`` on
-the tile's own EPSG:3857 grid, through the bounded, retrying fetch loop and the
-on-disk chip cache. Credentials are the user's (``earthengine authenticate``);
-they are never read, printed or logged here.
+10000 to reflectance. Pixels come from ``ee.data.computePixels`` on the tile's
+own EPSG:3857 grid (neighbouring tiles of a scan batch share one request on
+their block's grid, as large as computePixels allows), through the bounded,
+retrying fetch loop and the on-disk chip cache. Credentials are the user's
+(``earthengine authenticate``); they are never read, printed or logged here.
 
 The expression builders are pure functions of their inputs, so tests can
 serialise them offline and check exactly what would be sent.
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
+from affine import Affine
 
 from minescan.bands import S2_BANDS
 from minescan.chip import Chip
@@ -31,6 +33,7 @@ from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settin
 from minescan.datasets.sources.extent import Grid, day_after, series_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, fetch_all, tile_label
 from minescan.datasets.sources.settings import SourceSettings
+from minescan.datasets.sources.windows import CLUSTER_ZOOMS, IoStats, clusters
 from minescan.errors import MinescanError
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
@@ -43,6 +46,8 @@ REFLECTANCE_SCALE = 10000
 #: What masked pixels are filled with before download (reflectance is never negative).
 FILL = -1.0
 CLEAR_COUNT = "clear_count"
+#: computePixels refuses answers over 48 MB; a block of tiles asks for at most this much.
+MAX_REQUEST_BYTES = 32 * 2**20
 
 AUTH_HINT = "run `earthengine authenticate` (and pass --ee-project or set EE_PROJECT)"
 _AUTH_TEXT = re.compile(
@@ -154,6 +159,46 @@ def to_array(pixels: np.ndarray, names: Iterable[str], grid: Grid) -> np.ndarray
     return out
 
 
+def block_zooms(grid: Grid, margin_px: int, bytes_per_px: int) -> int:
+    """How many zooms up tiles share one request: blocks of ``2**k`` x ``2**k`` tiles fit the limit.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> block_zooms(Grid(Affine.identity(), 288, 288), 16, 48)  # 11 bands + count: 2 x 2 tiles
+    1
+    >>> block_zooms(Grid(Affine.identity(), 64, 64), 0, 52)
+    2
+    """
+    size = grid.width - 2 * margin_px
+    fits = [
+        k
+        for k in range(CLUSTER_ZOOMS + 1)
+        if ((2**k) * size + 2 * margin_px) ** 2 * bytes_per_px <= MAX_REQUEST_BYTES
+    ]
+    return max(fits, default=0)
+
+
+def union_grid(grids: list[Grid]) -> Grid:
+    """The grid covering ``grids``, which share one pixel lattice (tiles of one zoom and size)."""
+    res = grids[0].transform.a
+    west = min(g.transform.c for g in grids)
+    north = max(g.transform.f for g in grids)
+    east = max(g.transform.c + g.width * res for g in grids)
+    south = min(g.transform.f - g.height * res for g in grids)
+    width, height = round((east - west) / res), round((north - south) / res)
+    return Grid(Affine(res, 0.0, west, 0.0, -res, north), width, height)
+
+
+def grid_offset(block: Grid, grid: Grid) -> tuple[int, int]:
+    """Row and column of ``grid``'s first pixel in ``block`` (same lattice)."""
+    res = block.transform.a
+    return (
+        round((block.transform.f - grid.transform.f) / res),
+        round((grid.transform.c - block.transform.c) / res),
+    )
+
+
 def initialize(project: str | None, init: Callable | None = None) -> str:
     """``ee.Initialize(project=...)`` with the user's stored credentials; one-line errors.
 
@@ -223,18 +268,44 @@ class EarthEngineSource(TileFetcher):
         )
         root = default_cache_dir() if s.cache_dir is None else s.cache_dir
         self.cache = ChipCache(root, f"{self.name}-{digest}") if str(root) else None
+        self._io = IoStats()
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> EarthEngineSource:
         return cls(settings)
 
-    def _fetch_chip(self, tile, grid, period, start, end, bands, margin_px) -> Chip:
+    @property
+    def io(self) -> IoStats:
+        """computePixels requests and the bytes they returned (see :class:`IoStats`)."""
+        return self._io
+
+    def _fetch_chips(self, tiles, grids, period, start, end, bands, margin_px) -> list[Chip]:
+        """Chips of neighbouring tiles from as few computePixels requests as the size limit allows.
+
+        Tiles of one zoom lie on one pixel lattice, so a block of 2 x 2 tiles
+        (more when the chips are small) is one request on the block's grid, and
+        each chip is cut from it: the same pixels as a request per tile.
+        """
         self._start()
-        image = composite(
-            clear_scenes(self.settings, region(grid.bounds_4326()), start, end), bands
-        )
-        pixels = self._retry(lambda: self._pixels(image, grid), tile_label(tile))
-        data = to_array(pixels, (*bands, CLEAR_COUNT), grid)
+        per_px = 4 * (len(bands) + 1)  # float32 bands plus the clear count
+        chips: list[Chip] = [None] * len(tiles)  # type: ignore[list-item]
+        for rows in clusters([list(t) for t in tiles], block_zooms(grids[0], margin_px, per_px)):
+            block = union_grid([grids[i] for i in rows])
+            image = composite(
+                clear_scenes(self.settings, region(block.bounds_4326()), start, end), bands
+            )
+            label = tile_label(tiles[rows[0]], len(rows) - 1)
+            pixels = self._retry(lambda image=image, block=block: self._pixels(image, block), label)
+            self._io.add(requests=1, bytes=block.width * block.height * per_px)
+            data = to_array(pixels, (*bands, CLEAR_COUNT), block)
+            for i in rows:
+                r, c = grid_offset(block, grids[i])
+                part = data[:, r : r + grids[i].height, c : c + grids[i].width].copy()
+                chips[i] = self._chip(tiles[i], grids[i], period, bands, margin_px, part)
+        return chips
+
+    def _chip(self, tile, grid, period, bands, margin_px, data: np.ndarray) -> Chip:
+        """A chip from the bands and the clear count (last row) of a composite."""
         clear, data = data[-1], data[:-1]
         valid = np.isfinite(data).all(axis=0) & (clear > 0)
         data[:, ~valid] = np.nan

@@ -8,7 +8,9 @@ second, and always ends in a one-line :class:`~minescan.errors.MinescanError`
 that names the job (the tile or date) so a scan can report it and resume.
 
 :class:`TileFetcher` gives both network sources the same ``read`` (cached,
-retried) and ``read_many`` (bounded concurrency) around their own fetch.
+retried), ``read_tiles`` (a batch: cached tiles from the cache, the rest
+fetched in clusters of neighbours) and ``read_many`` (bounded concurrency)
+around their own fetch.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from minescan.bands import S2_BANDS
 from minescan.chip import Chip
 from minescan.datasets.sources.cache import ChipCache, ChipKey
 from minescan.datasets.sources.extent import Grid, period_range, tile_grid
+from minescan.datasets.sources.windows import clusters
 from minescan.errors import MinescanError
 
 K = TypeVar("K")
@@ -200,24 +203,26 @@ def _bind(fetch: Callable[[K], V], job: K) -> Callable[[], V]:
     return lambda: fetch(job)
 
 
-def tile_label(tile: mercantile.Tile) -> str:
-    """How errors name a tile.
+def tile_label(tile: mercantile.Tile, neighbours: int = 0) -> str:
+    """How errors name a tile (and the neighbours fetched with it).
 
     Examples
     --------
-    >>> tile_label(mercantile.Tile(3, 5, 4))
-    'tile 4/3/5'
+    >>> tile_label(mercantile.Tile(3, 5, 4)), tile_label(mercantile.Tile(3, 5, 4), 3)
+    ('tile 4/3/5', 'tile 4/3/5 and 3 neighbours')
     """
-    return f"tile {tile.z}/{tile.x}/{tile.y}"
+    label = f"tile {tile.z}/{tile.x}/{tile.y}"
+    return f"{label} and {neighbours} neighbours" if neighbours else label
 
 
 class TileFetcher:
-    """``read`` and ``read_many`` of a network source, around its own ``_fetch_chip``.
+    """``read``, ``read_tiles`` and ``read_many`` of a network source, around its ``_fetch_chips``.
 
     A subclass sets ``name``, ``cache`` (a :class:`ChipCache`, or None for no
     cache), ``policy``, ``sleep`` and ``max_concurrency``, and implements
-    ``_fetch_chip(tile, grid, period, start, end, bands, margin_px) -> Chip``
-    (one uncached fetch, retried with :meth:`_retry` where it talks to the network).
+    ``_fetch_chips(tiles, grids, period, start, end, bands, margin_px) -> list[Chip]``
+    (the uncached chips of a cluster of neighbours, retried with :meth:`_retry`
+    where it talks to the network).
     """
 
     name: str
@@ -235,15 +240,44 @@ class TileFetcher:
         margin_px: int = 0,
     ) -> Chip:
         """The clear-sky median of ``period`` on the tile's grid; all-NaN and flagged if all cloud."""
+        return self.read_tiles([tile], size_px, period, bands, margin_px)[0]
+
+    def read_tiles(
+        self,
+        tiles: Iterable[mercantile.Tile],
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> list[Chip]:
+        """:meth:`read` of every tile, in order; the uncached ones fetched together.
+
+        Cached chips come from the cache; the rest go to ``_fetch_chips`` in
+        clusters of neighbours (:func:`~minescan.datasets.sources.windows.clusters`),
+        which a source answers with fewer, larger requests than one per tile.
+        Each fetched chip is cached on its own, so a resumed scan refetches nothing.
+        """
         bands = tuple(bands or S2_BANDS)
         start, end = period_range(period)
-        key = ChipKey(tile, size_px, margin_px, period, bands)
-
-        def fetch() -> Chip:
-            grid = tile_grid(tile, size_px, margin_px)
-            return self._fetch_chip(tile, grid, period, start, end, bands, margin_px)
-
-        return fetch() if self.cache is None else self.cache.get_or_fetch(key, fetch)
+        tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
+        keys = [ChipKey(t, size_px, margin_px, period, bands) for t in tiles]
+        chips: list[Chip | None] = [None if self.cache is None else self.cache.get(k) for k in keys]
+        for chip in chips:
+            if chip is not None:
+                chip.meta["cached"] = True
+        todo = [i for i, chip in enumerate(chips) if chip is None]
+        for rows in clusters([list(tiles[i]) for i in todo]):
+            group = [todo[r] for r in rows]
+            grids = [tile_grid(tiles[i], size_px, margin_px) for i in group]
+            fetched = self._fetch_chips(
+                [tiles[i] for i in group], grids, period, start, end, bands, margin_px
+            )
+            for i, chip in zip(group, fetched, strict=True):
+                if self.cache is not None:
+                    self.cache.put(keys[i], chip)
+                chip.meta["cached"] = False
+                chips[i] = chip
+        return chips  # type: ignore[return-value]
 
     def read_many(
         self,
@@ -265,16 +299,17 @@ class TileFetcher:
             policy=RetryPolicy(retries=0),
         )
 
-    def _fetch_chip(
+    def _fetch_chips(
         self,
-        tile: mercantile.Tile,
-        grid: Grid,
+        tiles: list[mercantile.Tile],
+        grids: list[Grid],
         period: str,
         start: str,
         end: str,
         bands: tuple[str, ...],
         margin_px: int,
-    ) -> Chip:
+    ) -> list[Chip]:
+        """Uncached chips of a cluster of neighbouring tiles, in order (the source's own fetch)."""
         raise NotImplementedError
 
     def _retry(self, fn: Callable[[], V], label: str) -> V:

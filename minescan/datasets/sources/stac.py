@@ -1,13 +1,20 @@
 """Sentinel-2 L2A from an open STAC API (default: Earth Search ``sentinel-2-c1-l2a``), no account.
 
 ``read`` searches the catalogue (pystac-client: bbox, the period's dates and
-``eo:cloud_cover < max_cloud``), loads every matching scene onto the tile's
-EPSG:3857 grid with odc-stac (real COG range reads), masks clouds with the
-scene classification (SCL: keep vegetation 4, bare 5, water 6, unclassified 7
-and snow 11; drop nodata 0, saturated 1, shadow 3, cloud 8/9 and cirrus 10),
-converts to reflectance with each asset's ``raster:bands`` scale and offset
-(Earth Search c1: 0.0001 and -0.1) and takes the per-pixel median of the clear
-observations. Chips are cached on disk; failures are retried with backoff.
+``eo:cloud_cover < max_cloud``), reads every matching scene's assets onto the
+tile's EPSG:3857 grid (GDAL HTTP range reads of the COGs), masks clouds with
+the scene classification (SCL: keep vegetation 4, bare 5, water 6,
+unclassified 7 and snow 11; drop nodata 0, saturated 1, shadow 3, cloud 8/9
+and cirrus 10), converts to reflectance with each asset's ``raster:bands``
+scale and offset (Earth Search c1: 0.0001 and -0.1) and takes the per-pixel
+median of the clear observations. Chips are cached on disk; failures are
+retried with backoff.
+
+A sweep costs few requests per tile: searches are per area (one per
+:data:`SEARCH_ZOOM` tile and period, reused by every tile under it), and
+neighbouring tiles are read together, one window read per scene and asset
+from the overview that matches their pixels
+(:mod:`~minescan.datasets.sources.windows`), with the asset files kept open.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ import threading
 import time
 import warnings
 
+import mercantile
 import numpy as np
+import rasterio
+from rasterio.enums import Resampling
 
 from minescan.bands import S2_BANDS
 from minescan.chip import Chip
@@ -26,10 +36,24 @@ from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settin
 from minescan.datasets.sources.extent import Grid, series_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, tile_label
 from minescan.datasets.sources.settings import SourceSettings
+from minescan.datasets.sources.windows import IoStats, Rasters, warp_window
 from minescan.errors import MinescanError
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
-VERSION = "1"
+VERSION = "2"
+
+#: Searches cover whole tiles of this zoom (~150 km): one search serves every chip under it.
+SEARCH_ZOOM = 8
+
+#: At most this many bytes of observations (scenes x bands x pixels, float32) per read group;
+#: a cluster of tiles over many scenes is read in smaller groups.
+MAX_GROUP_BYTES = 256 * 2**20
+
+#: GDAL settings for HTTP range reads: no directory listing on open, merged adjacent ranges.
+GDAL_HTTP = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+}
 
 #: Scene classification classes kept as clear (4 vegetation, 5 bare, 6 water, 7 unclassified, 11 snow).
 SCL_CLEAR = (4, 5, 6, 7, 11)
@@ -130,6 +154,13 @@ class StacSource(TileFetcher):
         self.cache = ChipCache(root, f"{self.name}-{digest}") if str(root) else None
         self._api = None
         self._lock = threading.Lock()
+        self._rasters = Rasters()
+        self._searches: dict[tuple, list] = {}
+
+    @property
+    def io(self) -> IoStats:
+        """Searches (``requests``), window reads and bytes so far (see :class:`IoStats`)."""
+        return self._rasters.stats
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> StacSource:
@@ -154,8 +185,8 @@ class StacSource(TileFetcher):
         bands = tuple(bands or S2_BANDS)
         grid = series_grid(geometry)
         label = f"series {start}/{end}"
-        items = self._retry(lambda: self._search(grid, start, end), label)
-        data = self._retry(lambda: self._load(items, grid, bands), label) if items else None
+        items = self._retry(lambda: self._search(grid.bounds_4326(), start, end), label)
+        data = self._retry(lambda: self._observations(items, [grid], bands)[0], label)
         days = np.array([_item_day(item) for item in items], dtype="datetime64[D]")
         dates = np.unique(days)
         stack = grid.nan_stack(len(dates), len(bands))
@@ -165,12 +196,36 @@ class StacSource(TileFetcher):
                 stack[t][fill] = obs[fill]
         return dates, Cube.from_stack(stack, bands, grid.transform)
 
-    def _fetch_chip(self, tile, grid, period, start, end, bands, margin_px) -> Chip:
-        label = tile_label(tile)
-        items = self._retry(lambda: self._search(grid, start, end), label)
+    def _fetch_chips(self, tiles, grids, period, start, end, bands, margin_px) -> list[Chip]:
+        """Median chips of neighbouring tiles: one search per area, one read per scene asset."""
+        label = tile_label(tiles[0], len(tiles) - 1)
+        bounds = [g.bounds_4326() for g in grids]
+        items = self._retry(lambda: self._area_items(_union(bounds), start, end), label)
+        per_tile = [[item for item in items if _overlaps(item.bbox, b)] for b in bounds]
+        step = max(1, MAX_GROUP_BYTES // max(1, len(items) * len(bands) * grids[0].width ** 2 * 4))
+        chips = []
+        for lo in range(0, len(tiles), step):
+            part = slice(lo, lo + step)
+            ids = {item.id for found in per_tile[part] for item in found}
+            used = [item for item in items if item.id in ids]
+            stacks = (
+                self._retry(
+                    lambda used=used, part=part: self._observations(used, grids[part], bands),
+                    label,
+                )
+                if used
+                else [None] * len(grids[part])
+            )
+            for tile, grid, found, obs in zip(
+                tiles[part], grids[part], per_tile[part], stacks, strict=True
+            ):
+                chips.append(self._median_chip(tile, grid, period, bands, margin_px, found, obs))
+        return chips
+
+    def _median_chip(self, tile, grid, period, bands, margin_px, items, obs) -> Chip:
+        """The per-pixel median of a tile's clear observations (``obs``: scenes x bands x H x W)."""
         meta = {"source": self.name, "collection": self.collection, "items": len(items)}
         if items:
-            obs = self._retry(lambda: self._load(items, grid, bands), label)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
                 data = np.nanmedian(obs, axis=0).astype(np.float32)
@@ -191,25 +246,45 @@ class StacSource(TileFetcher):
         with self._lock:
             if self._api is None:
                 self._api = Client.open(self.stac_url)
-                # no directory listings, GDAL-level retries of range reads: odc-stac's cloud settings
-                odc_stac().configure_rio(cloud_defaults=True)
             return self._api
 
-    def _search(self, grid: Grid, start: str, end: str) -> list:
-        """Matching items, sorted by (datetime, id)."""
+    def _search(self, bbox: tuple[float, float, float, float], start: str, end: str) -> list:
+        """Items over ``bbox`` (degrees) in the dates, sorted by (datetime, id)."""
         search = self._client().search(
             collections=[self.collection],
-            bbox=grid.bounds_4326(),
+            bbox=bbox,
             datetime=f"{start}T00:00:00Z/{end}T23:59:59Z",
             query={"eo:cloud_cover": {"lt": self.max_cloud}},
         )
         items = list(search.items())
+        self.io.add(requests=1)
         return sorted(items, key=lambda item: (item.datetime, item.id))
 
-    def _load(self, items: list, grid: Grid, bands: tuple[str, ...]) -> np.ndarray:
-        """Reflectance ``(items, bands, H, W)``, NaN where SCL is not clear or the data is nodata."""
-        from odc.geo.geobox import GeoBox
+    def _area_items(self, bbox: tuple[float, float, float, float], start: str, end: str) -> list:
+        """Items over ``bbox``, from searches of the :data:`SEARCH_ZOOM` tiles under it, each once."""
+        west, south, east, north = bbox
+        found: dict[str, object] = {}
+        for area in mercantile.tiles(west, south, east, north, SEARCH_ZOOM):
+            key = (area.x, area.y, start, end)
+            with self._lock:
+                items = self._searches.get(key)
+            if items is None:
+                b = mercantile.bounds(area)
+                items = self._search((b.west, b.south, b.east, b.north), start, end)
+                with self._lock:
+                    self._searches[key] = items
+            for item in items:
+                if _overlaps(item.bbox, bbox):
+                    found.setdefault(item.id, item)
+        return sorted(found.values(), key=lambda item: (item.datetime, item.id))
 
+    def _observations(self, items: list, grids: list[Grid], bands: tuple[str, ...]) -> list:
+        """Per grid, reflectance ``(items, bands, H, W)``: NaN where SCL is not clear or no data.
+
+        Each asset is read once for all ``grids`` (:func:`warp_window`); the
+        scene classification with ``nearest``, the bands averaged when the
+        grids are coarser than the asset (else bilinear).
+        """
         names = asset_names(items, self.assets)
         wanted = [names[b] for b in (*bands, "SCL")]
         for band, key in zip((*bands, "SCL"), wanted, strict=True):
@@ -219,39 +294,43 @@ class StacSource(TileFetcher):
                     f"band {band}: asset {key!r} is missing from STAC item {lacking[0]} "
                     f"of {self.collection} (map it in source.stac_assets)"
                 )
-        coarse = grid.ground_resolution_m() > 10.0 * 1.01
-        resampling = {key: "average" if coarse else "bilinear" for key in wanted[:-1]}
-        resampling[wanted[-1]] = "nearest"
-        geobox = GeoBox((grid.height, grid.width), grid.transform, "EPSG:3857")
-        ds = odc_stac().load(
-            items,
-            bands=wanted,
-            geobox=geobox,
-            groupby=lambda item, parsed, index: index,
-            resampling=resampling,
-            chunks=None,
-        )
-        if ds.sizes["time"] != len(items):
-            raise AssertionError("odc-stac returned one slice per item")
-        scl = ds[wanted[-1]].values
-        clear = np.isin(scl, SCL_CLEAR)
-        out = grid.nan_stack(len(items), len(bands))
-        for b, key in enumerate(wanted[:-1]):
-            raw = ds[key].values
-            nodata = ds[key].attrs.get("nodata")
-            good = clear if nodata is None else clear & (raw != nodata)
+        out = [g.nan_stack(len(items), len(bands)) for g in grids]
+        with rasterio.Env(**GDAL_HTTP):
             for t, item in enumerate(items):
-                scale, offset = scale_offset(item.assets[key], self.collection)
-                out[t, b][good[t]] = raw[t][good[t]] * scale + offset
+                scl, _ = warp_window(
+                    self._rasters,
+                    item.assets[wanted[-1]].href,
+                    [1],
+                    grids,
+                    resampling=Resampling.nearest,
+                )
+                clear = [None if v is None else np.isin(v[0], SCL_CLEAR) for v in scl]
+                for b, key in enumerate(wanted[:-1]):
+                    scale, offset = scale_offset(item.assets[key], self.collection)
+                    values, _ = warp_window(self._rasters, item.assets[key].href, [1], grids)
+                    for k, raw in enumerate(values):
+                        if raw is None or clear[k] is None:
+                            continue
+                        good = clear[k] & np.isfinite(raw[0])
+                        out[k][t, b][good] = raw[0][good] * scale + offset
         return out
+
+
+def _union(boxes) -> tuple[float, float, float, float]:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _overlaps(a, b) -> bool:
+    """Whether two (west, south, east, north) boxes share area (or an item has no bbox)."""
+    if a is None:
+        return True
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _item_day(item) -> np.datetime64:
     return np.datetime64(item.datetime.replace(tzinfo=None), "D")
-
-
-def odc_stac():
-    """odc.stac, imported when first needed (it pulls in xarray and dask)."""
-    import odc.stac
-
-    return odc.stac

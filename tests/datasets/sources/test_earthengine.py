@@ -18,6 +18,7 @@ import pytest
 from ee import apitestcase
 from shapely.geometry import Point
 
+from minescan.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.earthengine import (
     CLEAR_COUNT,
@@ -437,3 +438,30 @@ def test_cli_without_credentials_is_one_line_error_with_hint(monkeypatch, tmp_pa
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "earthengine authenticate" in lines[0] and "my-proj" in lines[0]
     assert "Traceback" not in err
+
+
+def test_neighbouring_tiles_share_one_request_per_block(offline_ee, tmp_path):
+    """A z15 cluster of 4 x 4 tiles at 288 px, 12 bands: 2 x 2 tiles per request (4 x 4 would
+    pass the 48 MB limit), each chip cut from its block at the right place and cached alone."""
+    stand_in = StandIn()
+    src, _ = make_source(tmp_path, stand_in)
+    bands = S2_BANDS
+    tiles = list(mercantile.children(mercantile.parent(TILE, zoom=13), zoom=15))
+    chips = src.read_tiles(tiles, size_px=256, bands=bands, margin_px=16)
+    assert stand_in.calls == 4 and src.io.snapshot()["requests"] == 4
+    assert all(r["grid"]["dimensions"] == {"width": 544, "height": 544} for r in stand_in.requests)
+    assert src.io.bytes == 4 * 544 * 544 * 4 * (len(bands) + 1)
+    for tile, chip in zip(tiles, chips, strict=True):
+        assert chip.tile == tile and chip.data.shape == (12, 288, 288)
+        assert chip.transform.almost_equals(tile_grid(tile, 256, 16).transform)
+        first_col = 256 * (tile.x % 2)  # the stand-in writes each block column into the pixels
+        np.testing.assert_allclose(
+            chip.band("B04")[0], 0.1 + (first_col + np.arange(288)) / 10000, atol=1e-6
+        )
+    again = src.read_tiles(tiles, size_px=256, bands=bands, margin_px=16)
+    assert stand_in.calls == 4 and all(c.meta["cached"] for c in again)
+    # six bands and the count fit 4 x 4 tiles under the limit: one request
+    fewer, _ = make_source(tmp_path / "six", StandIn())
+    fewer._compute_pixels = six = StandIn()
+    fewer.read_tiles(tiles, size_px=256, bands=bands[:6], margin_px=16)
+    assert six.calls == 1 and six.requests[0]["grid"]["dimensions"]["width"] == 1056

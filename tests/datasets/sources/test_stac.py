@@ -239,3 +239,30 @@ def test_asset_names_and_scale_offset_metadata_forms():
     assert scale_offset(stac_11, "x") == (0.001, 0.5)
     assert scale_offset(bare, "sentinel-2-c1-l2a") == (0.0001, -0.1)
     assert scale_offset(bare, "sentinel-2-l2a") == (0.0001, 0.0)
+
+
+def test_neighbours_share_one_search_and_one_read_per_scene_asset(server):
+    """16 z16 tiles (one cluster): one search, one window read per scene and asset instead of
+    one per tile, and the same pixels. Each way runs against its own server (new URLs), so
+    GDAL's range cache starts cold for both; these 300 px scenes fit in GDAL's first range
+    reads, so HTTP requests only tie here (benchmarks/bench_real_sweep.py counts them on
+    scenes of realistic size)."""
+    tiles = list(mercantile.children(mercantile.parent(TILE, zoom=14), zoom=16))
+    with StacServer(server.folder, server.items) as cold:
+        grouped = StacSource(cold.url, cache_dir="", policy=RetryPolicy(retries=0))
+        chips = grouped.read_tiles(tiles, size_px=32, bands=("B04",), margin_px=2)
+        assert cold.requests_to("/search") == 1 and grouped.io.requests == 1
+        assert grouped.io.reads == 2 * 2  # scenes A and B (C is too cloudy), B04 and SCL
+        grouped_files = cold.requests_to("/files/")
+        # a neighbouring cluster under the same search tile asks the catalogue nothing new
+        far = [mercantile.Tile(t.x + 4, t.y, 16) for t in tiles[:2]]
+        grouped.read_tiles(far, 32, bands=("B04",))
+        assert cold.requests_to("/search") == 1 and grouped.io.reads == 2 * 2 * 2
+    with StacServer(server.folder, server.items) as cold:
+        single = StacSource(cold.url, cache_dir="", policy=RetryPolicy(retries=0))
+        alone = [single.read(t, size_px=32, bands=("B04",), margin_px=2) for t in tiles]
+        assert single.io.reads == 16 * 2 * 2 and single.io.requests == 1  # searches per area
+        assert 0 < grouped_files <= cold.requests_to("/files/")
+    for a, b in zip(chips, alone, strict=True):
+        assert a.tile == b.tile and a.meta["items"] == b.meta["items"] == 2
+        np.testing.assert_allclose(a.data, b.data, atol=1e-6, equal_nan=True)
