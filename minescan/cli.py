@@ -130,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, not a traceback, unless debugging
         if os.environ.get(DEBUG_ENV):
             raise
+        if type(exc).__module__.startswith("rasterio"):  # GDAL could not read an input raster
+            click.echo(
+                f"error: cannot read raster data: {_one_line(exc)} (a truncated or damaged "
+                "GeoTIFF?)",
+                err=True,
+            )
+            return 2
         click.echo(
             f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with "
             f"{DEBUG_ENV}=1 for the traceback)",

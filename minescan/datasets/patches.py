@@ -196,6 +196,8 @@ def load_patches(
         GeoTIFF files to score when there is no table (each needs ``outlines``).
     min_mine_fraction
         Share of a patch the outlines must cover to call it a mine without a table label.
+    outlines_layer
+        Layer of ``outlines`` holding the polygons (a GeoPackage may hold several).
     classes
         Keep only table rows whose class value is one of these (others are not scored).
     outlines_layer

@@ -149,13 +149,20 @@ def source_bands(source) -> tuple[str, ...]:
 
 
 def make_tools(source, detector, screen=None) -> Tools:
-    """Bundle the tools and check that the source has every band the model needs."""
-    needed = list(detector.channels)
-    if screen is not None:
-        from minescan.detect.screen import bands_needed
+    """Bundle the tools and check that the source has every band the detector needs.
 
-        needed += [b for b in bands_needed(screen.features) if b not in needed]
+    A screen that reads a band the source lacks is left out (see
+    :func:`~minescan.detect.screen.missing_bands`): every tile then goes to the
+    detector, so a source with fewer bands costs speed, never a mine.
+    """
+    from minescan.detect.screen import bands_needed, missing_bands
+
     offered = source_bands(source)
+    needed = list(detector.channels)
+    if screen is not None and missing_bands(screen, offered):
+        screen = None
+    if screen is not None:
+        needed += [b for b in bands_needed(screen.features) if b not in needed]
     missing = [b for b in needed if b not in offered]
     if missing:
         raise MinescanError(
@@ -180,11 +187,12 @@ def worker_tools(spec: str) -> Tools:
     if scan.screen and not scan.exhaustive:
         from minescan.detect.screen import Screen
 
-        screen = Screen.load(_screen_file(scan.model))
+        screen = Screen.load(screen_file(scan.model))
     return make_tools(source, detector, screen)
 
 
-def _screen_file(model_dir: str):
+def screen_file(model_dir: str):
+    """``screen.json`` of a model folder; a one-line error when it is missing."""
     from pathlib import Path
 
     path = Path(model_dir) / "screen.json"

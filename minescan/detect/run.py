@@ -200,6 +200,18 @@ def scan(
         run = run_task
     else:
         run = functools.partial(scan_batch, tools=tools)
+    screen_note = "on" if use_screen else "off"
+    if use_screen and tools.screen is None:
+        from minescan.detect.pyramid import screen_file, source_bands
+        from minescan.detect.screen import Screen, missing_bands
+
+        lacking = missing_bands(
+            Screen.load(screen_file(str(model_dir))), source_bands(tools.source)
+        )
+        use_screen = False
+        screen_note = f"off: the source lacks {','.join(lacking)} (every tile goes to the detector)"
+        if progress:
+            print(f"screen {screen_note}", file=sys.stderr)
 
     zooms = [cfg.zooms[-1]] if cfg.exhaustive else cfg.zooms
     tiles = first_tiles(aoi.geometry, zooms[0])
@@ -239,6 +251,7 @@ def scan(
         "run_id": run_id,
         "aoi": aoi.name,
         "mode": "exhaustive" if cfg.exhaustive else "pyramid",
+        "screen": screen_note,
         "levels": {f"z{lv.zoom}": lv.summary() for lv in levels},
         "totals": {
             "area_km2": round(area, 1),

@@ -89,6 +89,16 @@ def bands_needed(features: list[str]) -> tuple[str, ...]:
     return tuple(b for b in S2_BANDS if b in used)
 
 
+def missing_bands(screen: Screen, offered: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The bands the screen reads that ``offered`` lacks; empty when the screen can run.
+
+    Imagery with fewer bands than the screen reads (the real patches carry six)
+    is never screened with made-up values: the screen is switched off and every
+    tile goes to the detector, so the screen can never be what loses a mine.
+    """
+    return tuple(b for b in bands_needed(screen.features) if b not in offered)
+
+
 @dataclass
 class Screen:
     """A linear pixel score on standardised features, and the per-zoom tile rule.

@@ -280,3 +280,16 @@ def test_a_checkpoint_batch_with_other_tiles_is_refused(tools, tmp_path):
     path.write_text(json.dumps(record))
     with pytest.raises(MinescanError, match="does not match"):
         run_sweep(tools, tmp_path / "ck")
+
+
+def test_a_source_without_the_screen_bands_runs_unscreened(world, model_dir):
+    """Six-band imagery (as the real patches) must never be screened on made-up bands."""
+    from minescan.detect.screen import Screen, missing_bands
+
+    six = BrightSquares(world.squares, bands=("B02", "B03", "B04", "B08", "B11", "B12"))
+    needs_b01 = Screen(**{**bright_screen().__dict__, "features": ["B01"]})
+    assert missing_bands(needs_b01, six.bands) == ("B01",)
+    tools = make_tools(six, OnnxDetector(model_dir), needs_b01)
+    assert tools.screen is None
+    assert "B01" not in tools.bands
+    assert make_tools(six, OnnxDetector(model_dir), bright_screen()).screen is not None

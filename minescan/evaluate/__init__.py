@@ -1,0 +1,1 @@
+"""``minescan evaluate``: score any model on a user's own labelled real imagery."""
