@@ -15,6 +15,32 @@ WAVELENGTH_NM: dict[str, int] = {
     "B07": 783, "B08": 842, "B8A": 865, "B09": 945, "B11": 1610, "B12": 2190,
 }  # fmt: skip
 
+#: Sentinel-2A's launch: no Sentinel-2 image exists of an earlier day.
+S2_FIRST_DAY = "2015-06-23"
+
+
+def check_sentinel2_period(last_day, what: str) -> None:
+    """Refuse a period that ends before Sentinel-2 existed (a typo such as 1900 for 2019).
+
+    ``last_day`` is the period's last day (anything ``numpy.datetime64`` reads).
+
+    Examples
+    --------
+    >>> check_sentinel2_period("2019-12-31", "--period 2019")
+    >>> check_sentinel2_period("1900-12-31", "--period 1900")
+    Traceback (most recent call last):
+    ...
+    minescan.errors.MinescanError: --period 1900 ends on 1900-12-31, before Sentinel-2's first image (2015-06-23)
+    """
+    import numpy as np
+
+    last = np.datetime64(last_day, "D")
+    if last < np.datetime64(S2_FIRST_DAY):
+        raise MinescanError(
+            f"{what} ends on {last}, before Sentinel-2's first image ({S2_FIRST_DAY})"
+        )
+
+
 #: The detector's default channels: blue, green, red first (so previews are RGB), then NIR, SWIR.
 DETECTOR_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
 

@@ -117,36 +117,34 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except OSError as exc:
+    except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get(DEBUG_ENV):
             raise
-        where = f" {exc.filename}" if exc.filename else ""
-        click.echo(
-            f"error: cannot read or write{where}: {exc.strerror or _one_line(exc)}; fix that and "
-            "rerun the same command to resume",
-            err=True,
-        )
-        return 1
-    except Exception as exc:  # a bug: one line, not a traceback, unless debugging
-        if os.environ.get(DEBUG_ENV):
-            raise
-        if type(exc).__module__.startswith("rasterio"):  # GDAL could not read an input raster
-            click.echo(
-                f"error: cannot read raster data: {_one_line(exc)} (a truncated or damaged "
-                "GeoTIFF?)",
-                err=True,
-            )
-            return 2
-        click.echo(
-            f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with "
-            f"{DEBUG_ENV}=1 for the traceback)",
-            err=True,
-        )
-        return 1
+        message, code = _unexpected(exc)
+        click.echo(f"error: {message}", err=True)
+        return code
     return 0
 
 
-def _one_line(exc: BaseException) -> str:
+def _unexpected(exc: Exception) -> tuple[str, int]:
+    """The one line and exit status for an exception no stage turned into a MinescanError."""
+    if type(exc).__module__.startswith("rasterio"):  # GDAL could not read an input raster
+        return f"cannot read raster data: {_one_line(exc)} (a truncated or damaged GeoTIFF?)", 2
+    if isinstance(exc, OSError):  # a full disk, a permission: say where, and that rerun resumes
+        where = f" {exc.filename}" if exc.filename else ""
+        return (
+            f"cannot read or write{where}: {exc.strerror or _one_line(exc)}; fix that and rerun "
+            "the same command to resume",
+            1,
+        )
+    return (
+        f"unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with {DEBUG_ENV}=1 for the "
+        "traceback)",
+        1,
+    )
+
+
+def _one_line(exc: BaseException | str) -> str:
     """The first non-empty line of an exception's message (its type when it has none)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__

@@ -1,6 +1,8 @@
 """Settings of the dataset stage (section ``datasets:`` of the config)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from minescan.datasets.sources.simulated.periods import sentinel2_period
 
 
 class DatasetSettings(BaseModel):
@@ -10,6 +12,8 @@ class DatasetSettings(BaseModel):
 
     size_px: int = Field(default=256, gt=0, description="Chip width and height in pixels.")
     period: str = Field(default="2019", description="Composite period of the chips.")
+
+    _period_is_sentinel2 = field_validator("period")(sentinel2_period)
     min_valid_fraction: float = Field(
         default=0.05, ge=0, le=1, description="Chips with fewer clear pixels are flagged empty."
     )

@@ -142,7 +142,11 @@ def candidates_of(level: Level, settings: Settings, run_id: str):
 
 
 def load_truth(settings: Settings, source, aoi: AOI):
-    """The truth to score against: ``--truth FILE``, else the simulated world's own mines."""
+    """The truth to score against: ``--truth FILE``, else the simulated world's own mines.
+
+    Called before the sweep, so a bad truth file fails in a second, not after
+    hours; invalid polygons are repaired (``make_valid``) rather than refused.
+    """
     if settings.scan.truth:
         try:
             truth = read_vector(settings.scan.truth, what="truth file")
@@ -153,6 +157,7 @@ def load_truth(settings: Settings, source, aoi: AOI):
                     "EPSG:4326) and rerun"
                 ) from None
             raise
+        truth["geometry"] = truth.geometry.make_valid()  # a bow tie must not fail the scoring
         return truth[truth.intersects(aoi.geometry)].reset_index(drop=True)
     if hasattr(source, "mines_in"):
         from minescan.datasets.sources.simulated import period_date
@@ -160,6 +165,30 @@ def load_truth(settings: Settings, source, aoi: AOI):
         truth = source.mines_in(aoi.geometry, date=period_date(settings.scan.period))
         return truth[~truth.geometry.is_empty].reset_index(drop=True)
     return None
+
+
+#: Sweep rate used for the estimate printed before a scan: the demo sweep's km2/s on the
+#: simulated source with 2 cores (BENCHMARKS.md, bench:scan). Real sources are slower.
+ESTIMATE_KM2_PER_S = 450
+
+
+def plan_line(area_km2: float, first_tiles: int, zooms: list[int]) -> str:
+    """What a scan is about to do: its land area, first-level tiles and a time estimate.
+
+    Printed before the sweep so that a typo in ``--aoi`` (a continent instead
+    of a district) is seen at once and can be stopped with Ctrl-C.
+
+    Examples
+    --------
+    >>> plan_line(9900, 120, [13, 14, 15])
+    'scan: 9,900 km2 of land, 120 z13 tiles to start (levels z13-z15), about 0.4 min at 450 km2/s'
+    """
+    minutes = area_km2 / ESTIMATE_KM2_PER_S / 60
+    return (
+        f"scan: {area_km2:,.0f} km2 of land, {first_tiles} z{zooms[0]} tiles to start "
+        f"(levels z{zooms[0]}-z{zooms[-1]}), about {minutes:.1f} min at "
+        f"{ESTIMATE_KM2_PER_S} km2/s"
+    )
 
 
 def scan(
@@ -218,6 +247,9 @@ def scan(
     if len(tiles) == 0:
         raise MinescanError(f"AOI {aoi.name!r} holds no land tile; nothing to scan")
     area = land_area_km2(aoi.geometry)
+    truth = load_truth(settings, tools.source, aoi)
+    if progress:
+        print(plan_line(area, len(tiles), zooms), file=sys.stderr)
 
     checkpoint = Checkpoint(out / "_checkpoint", run_id)
     resumed = checkpoint.open()
@@ -245,7 +277,6 @@ def scan(
     candidates = candidates_of(levels[-1], settings, run_id)
     write_geoparquet(candidates, out / "candidates.parquet")
     write_vector(candidates, out / "candidates.geojson", driver="GeoJSON")
-    truth = load_truth(settings, tools.source, aoi)
     seconds = time.perf_counter() - t_start
     report = {
         "run_id": run_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from minescan.datasets.sources.simulated.periods import sentinel2_period
+
 
 class ScanSettings(BaseModel):
     """Zooms, thresholds and execution of the coarse-to-fine sweep.
@@ -24,6 +26,8 @@ class ScanSettings(BaseModel):
         default="models/demo", description="Folder with detector.onnx, screen.json, scaling.json."
     )
     period: str = Field(default="2024")
+
+    _period_is_sentinel2 = field_validator("period")(sentinel2_period)
     backend: str = Field(
         default="onnx", pattern="^(onnx|ultralytics)$", description="Detector runtime."
     )

@@ -81,12 +81,20 @@ def prepare_polygons(geoms: np.ndarray, aoi: BaseGeometry | None = None) -> Poly
         geoms[invalid] = shapely.make_valid(geoms[invalid])
     geoms = _polygonal(geoms)
     geoms = tiles.wrap_longitudes(geoms)
+    bounds = shapely.bounds(geoms)
+    polar = (bounds[:, 1] < -tiles.MAX_LAT) | (bounds[:, 3] > tiles.MAX_LAT)
+    if polar.any():  # no tile exists beyond web mercator's latitudes: cut those parts off
+        geoms = geoms.copy()
+        geoms[polar] = shapely.clip_by_rect(geoms[polar], -1e9, -tiles.MAX_LAT, 1e9, tiles.MAX_LAT)
     if aoi is not None:
         geoms = _clip(geoms, aoi)
     keep = shapely.area(geoms) > 0
     if not keep.any():
         where = " in the AOI" if aoi is not None else ""
-        raise MinescanError(f"no polygon area{where}: nothing to grid")
+        raise MinescanError(
+            f"no polygon area{where} within web mercator's latitudes (-85.05..85.05): "
+            "nothing to grid"
+        )
     return Polygons(geoms[keep], read, int(invalid.sum()), int(read - keep.sum()))
 
 

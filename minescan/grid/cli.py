@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from minescan.clitools import config_option, parse_zooms
-from minescan.errors import MinescanError
 
 
 class StepTimer:
@@ -70,13 +69,6 @@ def build_grid(
     prepared = grid_cells.prepare_polygons(
         source.geometry.values, None if area is None else area.geometry
     )
-    if prepared.geometry.size == 0:
-        timer.done()
-        raise MinescanError(
-            f"no polygon of {polygons} lies inside web mercator's latitudes (-85.05..85.05)"
-            + (f" and the AOI {aoi}" if aoi else "")
-            + "; nothing to grid"
-        )
     ensure_dir(out_dir)
     zoom_cells = grid_cells.grid_cells(
         prepared,

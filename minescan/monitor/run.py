@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from minescan.bands import check_sentinel2_period
 from minescan.errors import MinescanError
 from minescan.io import child_path, ensure_dir, file_sha256, read_vector, write_json
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.preprocess import NoValidDates, preprocess, series_bands
+from minescan.orphans import exit_with_parent
 
 #: Web-mercator latitude limit: no source covers the poles.
 MAX_LAT = 85.0511
@@ -141,6 +143,7 @@ def parse_period(start: str, end: str) -> tuple[str, str]:
         raise MinescanError(f"bad date in --start {start} / --end {end}; use YYYY-MM-DD") from None
     if first > last:
         raise MinescanError(f"--start {start} is after --end {end}")
+    check_sentinel2_period(last, f"--start {start} --end {end}")
     return str(first), str(last)
 
 
@@ -353,7 +356,7 @@ def run_jobs(
         return [monitor_job(job, request) for job in tqdm(jobs, **bar)]
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
         futures = [pool.submit(monitor_job, job, request) for job in jobs]
         return [f.result() for f in tqdm(as_completed(futures), **bar)]
 

@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import click
 
 from minescan.bands import parse_bands
 from minescan.clitools import config_option
+from minescan.errors import MinescanError
+
+#: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.
+DEVICE = re.compile(r"^(cpu|\d+(,\d+)*)$")
+
+
+def check_device(device: str) -> None:
+    """Refuse a ``--device`` that names no usable device, before any data is read.
+
+    ultralytics would otherwise fail with a traceback (or fall back silently)
+    only after the dataset checks.
+    """
+    if not DEVICE.match(device):
+        raise MinescanError(f"bad --device {device!r}; use cpu or a CUDA index such as 0 or 0,1")
+    if device == "cpu":
+        return
+    import torch
+
+    count = torch.cuda.device_count()
+    missing = [i for i in map(int, device.split(",")) if i >= count]
+    if missing:
+        raise MinescanError(
+            f"--device {device}: torch sees {count} CUDA GPU(s), so GPU {missing[0]} does not "
+            "exist; use --device cpu"
+        )
+
+
+def check_model(model: str) -> None:
+    """``--model`` must be an ultralytics yaml (built from scratch) or an existing ``.pt``."""
+    if model.endswith((".yaml", ".yml")):
+        return
+    if not model.endswith(".pt"):
+        raise MinescanError(f"--model {model}: expected a model .yaml (yolo11n.yaml) or a .pt file")
+    if not Path(model).is_file():
+        raise MinescanError(f"--model {model}: file not found")
 
 
 @click.group(name="train")
@@ -83,6 +121,8 @@ def detector(
             }
         },
     ).train
+    check_device(str(s.device))
+    check_model(s.model)
     opts = TrainOptions(
         model=s.model,
         imgsz=s.imgsz,
@@ -146,9 +186,6 @@ def screen(pixels_path, out_dir, chips_dir, max_rows, force):
     Lambda is the sparsest model within 1% of the best validation score. The
     tile rule keeps at least 99% of validation tiles holding a mine.
     """
-    from pathlib import Path
-
-    from minescan.errors import MinescanError
     from minescan.train.screen import fit_screen, summary
 
     if (Path(out_dir) / "screen.json").exists() and not force:
@@ -184,10 +221,12 @@ def demo(config_file, build_dir, ship_dir, force):
     configs/quick.yaml (--config) makes a small model in seconds.
     """
     import json
-    from pathlib import Path
 
+    from minescan.io import ensure_dir
     from minescan.train.demo import figures, run
 
+    if ship_dir is not None:
+        ensure_dir(ship_dir)  # an unwritable --ship fails now, not after an hour of training
     record = run(config_file, build_dir, ship_dir, force)
     model = Path(ship_dir) if ship_dir else Path(build_dir) / "model"
     click.echo(json.dumps({**figures(Path(build_dir) / "model"), **record}, indent=1))

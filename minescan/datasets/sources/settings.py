@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SourceSettings(BaseModel):
@@ -69,6 +69,19 @@ class SourceSettings(BaseModel):
     cache_dir: str | None = Field(
         default=None, description="On-disk chip cache; default <cache>/sources."
     )
+    @field_validator("dated_files")
+    @classmethod
+    def _dated_keys_are_dates(cls, value: dict[str, str]) -> dict[str, str]:
+        # Checked here so a typo in a key is one line before any file is opened.
+        import numpy as np
+
+        for key in value:
+            try:
+                np.datetime64(str(key).strip(), "D")
+            except ValueError:
+                raise ValueError(f"key {key!r} is not a date; use YYYY-MM-DD: FILE") from None
+        return value
+
     max_concurrency: int = Field(default=8, ge=1)
     retries: int = Field(default=5, ge=0)
     backoff_s: float = Field(default=1.0, ge=0)

@@ -63,6 +63,27 @@ def period_window(period: str | int) -> Window:
     return window
 
 
+def sentinel2_period(period: str | int) -> str:
+    """``period`` as text when it parses and ends after Sentinel-2's first image.
+
+    Settings validators use it, so a typo (``1900``, ``2019-13``) stops the run
+    before any work instead of sweeping an empty or imaginary archive.
+
+    Raises
+    ------
+    ValueError
+        With the one-line reason (pydantic turns it into ``invalid setting ...``).
+    """
+    from minescan.bands import check_sentinel2_period
+
+    try:
+        window = period_window(period)
+        check_sentinel2_period(window.end - 1, f"period {period}")
+    except MinescanError as exc:
+        raise ValueError(str(exc)) from None
+    return str(period)
+
+
 def period_date(period: str | int) -> np.datetime64:
     """The reference date of a period: its middle day (the same rule in every stage).
 
