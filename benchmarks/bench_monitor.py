@@ -1,14 +1,29 @@
-"""Monitoring accuracy of the four methods, and the speed of ``ours``, on simulated mines.
+"""Monitoring accuracy of the four methods, their forecast backtest, and the speed of ``ours``.
 
 Mines grow like real ones: the Amazon Mining Watch polygons of Ashanti, Ghana
 (``../shared/data/polygons/amw_ghana_ashanti_2017_2020.gpkg``), dated by their
 ``year`` column (2017 or 2020), are placed in the simulated world as mine parts,
-with seasons and clouds. The period starts a year before the first parts
-(2016-01-01 to 2020-12-31), so the methods see the land before digging.
+with seasons and clouds. Two cases, on the same mines:
 
-Prints one table (median over mines of IoU on the last date, area-profile
-error, false excavation on seasonal/cloud-only pixels, precision, recall, F1)
-and the time to monitor a 5 km2 square (~50,000 pixels) over 70 dates.
+- **new mines**, 2016-01-01 to 2020-12-31: the period starts a year before the
+  first parts, so the methods see the land before any digging;
+- **pre-existing**, 2017-01-01 to 2020-12-31: the period starts on the first
+  year, so the 2017 parts are already dug on the first date and the 2020 parts
+  are the growth. The starting footprint (:mod:`minescan.monitor.footprint`)
+  must find the former; ``ours, no footprint`` shows what the method alone
+  reports;
+- **pre-existing, growing** (``ours`` only), same period: the 2020 parts are
+  cut into :data:`RINGS` rings by distance from the 2017 footprint, dug one a month
+  from 2017-03 to 2020-01. These dates are *made up* (AMW
+  only says "dug by 2020"): they give a mine that grows every month, which the
+  yearly steps of the real layer cannot, to test the forecast on.
+
+Prints, per case and method, the medians over mines of IoU on the last date,
+area-profile error (every date with truth, the first included), false
+excavation on seasonal/cloud-only pixels, precision, recall, F1, and the
+forecast backtest of the detected excavated area (median absolute error 1, 2
+and 3 months ahead, and of the naive "no change" forecast at 1 month); then the
+time to monitor a 5 km2 square (~50,000 pixels) over 70 dates.
 
 Usage: ``.venv/bin/python benchmarks/bench_monitor.py [--mines 8]``
 """
@@ -16,6 +31,7 @@ Usage: ``.venv/bin/python benchmarks/bench_monitor.py [--mines 8]``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -26,10 +42,10 @@ import pandas as pd
 from shapely.geometry import box
 
 from minescan.datasets.sources.simulated import SimulatedSentinel2
-from minescan.monitor import evaluate, run
+from minescan.monitor import evaluate, forecast, outputs, run
 from minescan.monitor.detection import METHODS, detect
-from minescan.monitor.nogo import Layers
-from minescan.monitor.preprocess import MONITOR_BANDS, preprocess
+from minescan.monitor.nogo import Layers, Zones
+from minescan.monitor.preprocess import preprocess, series_bands
 from minescan.monitor.settings import MonitorSettings
 
 POLYGONS = (
@@ -39,7 +55,33 @@ POLYGONS = (
     / "polygons"
     / "amw_ghana_ashanti_2017_2020.gpkg"
 )
-START, END = "2016-01-01", "2020-12-31"
+#: case -> period.
+CASES = {"new mines": ("2016-01-01", "2020-12-31"), "pre-existing": ("2017-01-01", "2020-12-31")}
+#: The method alone, without the starting footprint, on the pre-existing case.
+BARE_METHOD = "ours, no footprint"
+#: The growing case: its period, and the rings the 2020 parts are dug in.
+GROWING = "pre-existing, growing"
+RINGS = 34  # one a month
+RING_DAYS = (np.datetime64("2017-03-01"), np.datetime64("2020-01-01"))
+
+
+def growing(growth: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The mine with its 2020 parts dug in :data:`RINGS` rings outwards from the 2017 footprint."""
+    metric = growth.to_crs(32630)
+    old = metric[metric["start_date"] < "2018"].geometry.union_all()
+    new = metric[metric["start_date"] >= "2018"].geometry.union_all().difference(old)
+    reach = new.hausdorff_distance(old) if not new.is_empty else 0.0
+    first, last = RING_DAYS
+    rows, geoms, inner = [], [], old
+    for i in range(1, RINGS + 1):
+        ring = new.intersection(old.buffer(reach * i / RINGS)).difference(inner)
+        inner = inner.union(ring)
+        if not ring.is_empty:
+            rows.append(str(first + (last - first) * i // RINGS))
+            geoms.append(ring)
+    frame = gpd.GeoDataFrame({"start_date": rows}, geometry=geoms, crs=32630)
+    dug = metric[metric["start_date"] < "2018"][["start_date", "geometry"]]
+    return pd.concat([dug, frame], ignore_index=True).to_crs(4326)
 
 
 def clusters(parts: gpd.GeoDataFrame, n: int) -> list[gpd.GeoDataFrame]:
@@ -56,41 +98,64 @@ def clusters(parts: gpd.GeoDataFrame, n: int) -> list[gpd.GeoDataFrame]:
     return [groups[i][1] for i in pick]
 
 
-def accuracy(n_mines: int, settings: MonitorSettings) -> pd.DataFrame:
-    """Per (mine, method) target figures."""
+def backtest(state: np.ndarray, dates: np.ndarray, settings: MonitorSettings) -> dict:
+    """Median absolute backtest errors (ha) of the excavated area, model and naive, per horizon."""
+    profile = outputs.area_profile(state, dates, Zones(None, {}))
+    ahead = forecast.summary(
+        forecast.forecast(profile, settings.forecast_window_months, settings.forecast_damping)
+    )["excavated_ha"]
+    out = {f"fc{h}_ha": ahead[str(h)]["median_abs_error_ha"] for h in forecast.HORIZONS}
+    out["naive1_ha"] = ahead["1"]["naive_median_abs_error_ha"]
+    return out
+
+
+def accuracy(n_mines: int, settings: MonitorSettings, screen) -> pd.DataFrame:
+    """Per (case, mine, method) target figures and forecast backtest."""
     parts = gpd.read_file(POLYGONS)
     parts["start_date"] = pd.to_datetime(parts["year"]).dt.strftime("%Y-%m-%d")
     parts = parts.drop(columns="year")
     rows = []
-    for k, growth in enumerate(clusters(parts, n_mines)):
-        source = SimulatedSentinel2(mines=growth)
-        geometry = growth.geometry.union_all()
-        dates, cube = source.series(geometry, START, END, bands=MONITOR_BANDS)
-        series = preprocess(dates, cube)
-        truth_first = evaluate.truth_first_date(growth, series.shape, series.transform, series.crs)
-        truth = evaluate.truth_state(truth_first, series.dates)
-        ignore = evaluate.ignore_mask(source, geometry, series.shape, series.transform, series.crs)
-        if ignore is not None:
-            ignore &= ~truth.any(axis=0)
-        for method in METHODS:
-            t0 = time.perf_counter()
-            detection = detect(series, settings, method)
-            seconds = time.perf_counter() - t0
-            figures = evaluate.scores(detection.state, truth, ignore)
-            rows.append(
-                {
-                    "mine": k,
-                    "method": method,
-                    "pixels": truth[0].size,
-                    "seconds": seconds,
-                    **figures,
-                }
+    for k, mine in enumerate(clusters(parts, n_mines)):
+        for case, (start, end) in [*CASES.items(), (GROWING, CASES["pre-existing"])]:
+            growth = growing(mine) if case == GROWING else mine
+            source = SimulatedSentinel2(mines=growth)
+            geometry = growth.geometry.union_all()
+            dates, cube = source.series(geometry, start, end, bands=series_bands(screen))
+            series = preprocess(dates, cube, screen)
+            shape, transform, crs = series.shape, series.transform, series.crs
+            truth = evaluate.truth_state(
+                evaluate.truth_first_date(growth, shape, transform, crs), series.dates
             )
-            print(
-                f"mine {k} ({truth[0].size} px, {len(series.dates)} clear dates) {method:8s} "
-                f"IoU {figures['iou_last']:.3f} F1 {figures['f1']:.3f} {seconds:.1f} s",
-                flush=True,
+            ignore = evaluate.ignore_mask(source, geometry, shape, transform, crs)
+            if ignore is not None:
+                ignore &= ~truth.any(axis=0)
+            runs = (
+                [(m, m, series) for m in METHODS] if case != GROWING else [("ours", "ours", series)]
             )
+            if case == "pre-existing":
+                runs.append((BARE_METHOD, "ours", dataclasses.replace(series, screen=None)))
+            for name, method, used in runs:
+                t0 = time.perf_counter()
+                detection = detect(used, settings, method)
+                seconds = time.perf_counter() - t0
+                figures = evaluate.scores(detection.state, truth, ignore)
+                rows.append(
+                    {
+                        "case": case,
+                        "mine": k,
+                        "method": name,
+                        "pixels": truth[0].size,
+                        "seconds": seconds,
+                        **figures,
+                        **backtest(detection.state, series.dates, settings),
+                    }
+                )
+                print(
+                    f"{case:12s} mine {k} ({truth[0].size} px, {len(series.dates)} clear dates) "
+                    f"{name:18s} IoU {figures['iou_last']:.3f} area error "
+                    f"{figures['area_error_median']:.3f} F1 {figures['f1']:.3f} {seconds:.1f} s",
+                    flush=True,
+                )
     return pd.DataFrame(rows)
 
 
@@ -106,7 +171,7 @@ class _Fixed:
         return self.dates, self.cube
 
 
-def speed(settings: MonitorSettings) -> dict:
+def speed(settings: MonitorSettings, screen) -> dict:
     """Seconds to monitor a ~5 km2 square (~50,000 pixels) over 70 dates with ``ours``."""
     parts = gpd.read_file(POLYGONS)
     parts["start_date"] = pd.to_datetime(parts["year"]).dt.strftime("%Y-%m-%d")
@@ -115,7 +180,7 @@ def speed(settings: MonitorSettings) -> dict:
     square = box(centre.x - half, centre.y - half, centre.x + half, centre.y + half)
     source = SimulatedSentinel2(mines=parts.drop(columns="year"))
     t0 = time.perf_counter()
-    dates, cube = source.series(square, "2019-06-01", "2020-06-30", bands=MONITOR_BANDS)
+    dates, cube = source.series(square, "2019-06-01", "2020-06-30", bands=series_bands(screen))
     dates, cube = (
         dates[:70],
         type(cube)(cube.data[:70], cube.valid[:70], cube.bands, cube.transform),
@@ -125,7 +190,13 @@ def speed(settings: MonitorSettings) -> dict:
         request = run.Request(start="2019-06-01", end="2020-06-30", method="ours", out=out)
         t0 = time.perf_counter()
         run.monitor_mine(
-            run.MineJob("speed", square), _Fixed(dates, cube), request, settings, Layers(), None
+            run.MineJob("speed", square),
+            _Fixed(dates, cube),
+            request,
+            settings,
+            Layers(),
+            None,
+            screen,
         )
         monitor_s = time.perf_counter() - t0
     return {
@@ -143,20 +214,29 @@ def main() -> None:
     if not POLYGONS.exists():
         raise SystemExit(f"needs {POLYGONS} (the shared real data beside the clone)")
     settings = MonitorSettings()
-    table = accuracy(args.mines, settings)
+    screen = run.load_screen(settings.model_dump())
+    table = accuracy(args.mines, settings, screen)
     cols = ["iou_last", "area_error_median", "false_excavation_rate", "precision", "recall", "f1"]
-    summary = table.groupby("method")[cols + ["seconds"]].median().loc[list(METHODS)]
-    print(f"\nmedian over {args.mines} simulated Ashanti mines, {START} to {END}:")
-    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
-    print("\nmean F1:", table.groupby("method")["f1"].mean().round(3).to_dict())
-    ours = summary.loc["ours"]
-    others = summary.drop(index="ours")
-    print(
-        f"targets: IoU>=0.8 {ours.iou_last >= 0.8}, area error<=10% "
-        f"{ours.area_error_median <= 0.1}, false excavation<=1% "
-        f"{ours.false_excavation_rate <= 0.01}, ours best F1 {bool((ours.f1 > others.f1).all())}"
-    )
-    figures = speed(settings)
+    cols += ["seconds", "fc1_ha", "fc2_ha", "fc3_ha", "naive1_ha"]
+    order = [*METHODS, BARE_METHOD]
+    for case, (start, end) in [*CASES.items(), (GROWING, CASES["pre-existing"])]:
+        part = table[table["case"] == case]
+        summary = part.groupby("method")[cols].median()
+        summary = summary.loc[[m for m in order if m in summary.index]]
+        print(f"\n{case}: median over {args.mines} simulated Ashanti mines, {start} to {end}:")
+        print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+        ours = summary.loc["ours"]
+        mine_rows = part[part["method"] == "ours"]
+        wins = int((mine_rows["fc1_ha"] < mine_rows["naive1_ha"]).sum())
+        ties = int((mine_rows["fc1_ha"] == mine_rows["naive1_ha"]).sum())
+        print(
+            f"targets ({case}): IoU>=0.8 {ours.iou_last >= 0.8}, area error<=10% "
+            f"{ours.area_error_median <= 0.1}, false excavation<=1% "
+            f"{ours.false_excavation_rate <= 0.01}; forecast 1 month beats no change on "
+            f"{wins} of {len(mine_rows)} mines ({ties} ties), median {ours.fc1_ha:.3f} vs "
+            f"{ours.naive1_ha:.3f} ha"
+        )
+    figures = speed(settings, screen)
     print(
         f"\nspeed: {figures['pixels']} pixels x {figures['dates']} dates: monitor (ours, all "
         f"outputs) {figures['monitor_s']:.2f} s (target <= 10 s); simulator read "

@@ -3,10 +3,13 @@
 A regulator asks how fast a mine grows, and where it will be next quarter.
 The model is deliberately simple, a **damped trend** on the recent rate: the
 area profile is sampled once a month, counting back from its last date; the
-rate is the least-squares slope over the last ``forecast_window_months`` of
-those samples, and each month ahead keeps ``forecast_damping`` of the
-previous month's rate (``last + rate * (phi + phi^2 + ... + phi^h)``), so a
-burst of digging is not extrapolated for ever. Areas never go below zero.
+rate is the median of the last ``forecast_window_months`` monthly increments,
+and each month ahead keeps ``forecast_damping`` of the previous month's rate
+(``last + rate * (phi + phi^2 + ... + phi^h)``), so a burst of digging is not
+extrapolated for ever. The median, not a least-squares slope, because mines
+(and their detected profiles) grow in steps: one jump among quiet months
+says little about next month, steady growth in most months does. Areas never
+go below zero.
 
 **Backtest.** From every past month with two or more months of history, the
 same model forecasts what came next; its errors are compared with the naive
@@ -52,8 +55,8 @@ def monthly(profile: pd.DataFrame, column: str) -> np.ndarray:
     Examples
     --------
     >>> p = pd.DataFrame({"date": ["2020-01-05", "2020-02-20", "2020-03-05"], "a": [1.0, 2, 4]})
-    >>> monthly(p, "a").tolist()
-    [1.0, 2.0, 4.0]
+    >>> monthly(p, "a").tolist()  # on 2020-02-05 the last observation was 2020-01-05's
+    [1.0, 1.0, 4.0]
     """
     dates = pd.to_datetime(profile["date"])
     values = pd.Series(profile[column].to_numpy(float), index=dates)
@@ -67,17 +70,21 @@ def monthly(profile: pd.DataFrame, column: str) -> np.ndarray:
 def predict(history: np.ndarray, window: int, damping: float, horizons=HORIZONS) -> np.ndarray:
     """Damped-trend forecasts ``h`` months after the last value of ``history`` (monthly).
 
+    The rate is the median of the last ``window`` monthly increments.
+
     Examples
     --------
     >>> predict(np.array([0.0, 1, 2, 3]), window=4, damping=1.0).tolist()
     [4.0, 5.0, 6.0]
     >>> predict(np.array([5.0]), window=4, damping=0.8).tolist()
     [5.0, 5.0, 5.0]
+    >>> predict(np.array([0.0, 0, 0, 9, 9]), window=4, damping=1.0).tolist()  # one jump: no trend
+    [9.0, 9.0, 9.0]
     """
-    recent = history[-window:]
-    rate = np.polyfit(np.arange(len(recent)), recent, 1)[0] if len(recent) >= 2 else 0.0
-    steps = np.cumsum(damping ** np.arange(1, max(horizons) + 1))
-    ahead = history[-1] + rate * steps[np.asarray(horizons) - 1]
+    steps_back = np.diff(history[-(window + 1) :])
+    rate = float(np.median(steps_back)) if len(steps_back) else 0.0
+    kept = np.cumsum(damping ** np.arange(1, max(horizons) + 1))
+    ahead = history[-1] + rate * kept[np.asarray(horizons) - 1]
     return np.maximum(ahead, 0.0)
 
 

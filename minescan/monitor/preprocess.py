@@ -31,6 +31,10 @@ INDICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+#: Dates the screen scores in one call.
+SCREEN_CHUNK = 16
+
+
 @dataclass(frozen=True)
 class ScreenScores:
     """The screen's log-odds ``(T, H, W)`` per observation (NaN where not clear) and its
@@ -130,15 +134,21 @@ def compute_indices(bands: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def screen_scores(cube: Cube, keep: np.ndarray, valid: np.ndarray, screen) -> ScreenScores | None:
     """The screen's log-odds on the kept dates, or None when the cube lacks one of its bands.
 
-    Scored one date at a time: stacking the screen's bands over the whole
-    period would copy the cube again.
+    Scored :data:`SCREEN_CHUNK` dates at a time: one product per date is slow
+    (measured: 23 ms each on a loaded machine), the whole period at once would
+    copy the cube again.
     """
     if any(b not in cube.bands for b in screen.bands):
         return None
     index = [cube.bands.index(b) for b in screen.bands]
-    data = np.asarray(cube.data)[keep]
-    logit = np.stack([screen.score(frame[index], screen.bands) for frame in data])
-    return ScreenScores(np.where(valid, logit, np.float32(np.nan)), float(screen.pixel_threshold))
+    kept = np.flatnonzero(keep)
+    logit = np.empty(valid.shape, np.float32)
+    for i in range(0, len(kept), SCREEN_CHUNK):
+        part = kept[i : i + SCREEN_CHUNK]
+        stack = np.moveaxis(np.asarray(cube.data)[part][:, index], 1, 0)
+        logit[i : i + len(part)] = screen.score(stack, screen.bands)
+    logit[~valid] = np.nan
+    return ScreenScores(logit, float(screen.pixel_threshold))
 
 
 def preprocess(dates: np.ndarray, cube: Cube, screen=None) -> Series:
