@@ -28,6 +28,10 @@ from minescan.errors import MinescanError
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
+    A write that fails for want of space or permission (an ``OSError`` in the
+    body, whichever library wrote) becomes a one-line error naming ``path`` and
+    saying that the same command resumes: the old file, if any, is untouched.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -37,9 +41,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     >>> (d / "a.txt").read_text()
     'hi'
     """
-    final = Path(path)
-    if final.is_dir():
-        raise MinescanError(f"{final} is a folder; give a file name to write")
+    final = check_file_target(path)
     ensure_dir(final.parent)
     suffix = final.suffix if suffix is None else suffix
     fd, tmp_name = tempfile.mkstemp(
@@ -51,9 +53,25 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:  # GDAL's and pyarrow's write errors are OSErrors too
+        raise MinescanError(
+            f"cannot write {final}: {exc.strerror or exc}; free space or fix permissions, then "
+            "rerun the same command to resume"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def check_file_target(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; a one-line error when it names a folder (``--out chips/``).
+
+    Writers call it before any work, so the mistake shows in a second.
+    """
+    final = Path(path)
+    if final.is_dir():
+        raise MinescanError(f"{final} is a folder; give a file name to write")
+    return final
 
 
 def ensure_dir(path: str | os.PathLike) -> Path:

@@ -317,8 +317,9 @@ def test_scan_manifest_has_no_password(tmp_path, run_cli):
     config = tmp_path / "c.yaml"
     config.write_text("source:\n  stac_url: https://alice:s3cr3t@stac.example.org/v1?token=t0k\n")
     code, _, err = run_cli("scan", "--aoi", "bbox:-2.0,6.0,-1.95,6.05", "--config", config,
-                           "--model", model, "--quiet", "--out", tmp_path / "r")  # fmt: skip
+                           "--model", model, "--out", tmp_path / "r")  # fmt: skip
     assert code == 0, err
+    assert "scan: 31 km2 of land, 4 z13 tiles to start" in err  # said before the sweep starts
     for path in (tmp_path / "r").rglob("*"):
         if path.is_file():
             text = path.read_bytes()
@@ -383,3 +384,34 @@ def test_ctrl_c_says_the_rerun_resumes(monkeypatch, capsys):
     monkeypatch.setattr(cli.app, "main", interrupted)
     assert cli.main(["scan"]) == 130
     assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+# --- 3. a full disk names the file and says the rerun resumes -------------------------------
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, run_cli, monkeypatch):
+    import errno
+
+    polygons = tmp_path / "mines.gpkg"
+    gpd.GeoDataFrame(geometry=[box(LON, LAT, LON + 0.01, LAT + 0.01)], crs=4326).to_file(polygons)
+    real = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.name.startswith(".grid_report."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    out = tmp_path / "grid"
+    code, _, err = run_cli("grid", "--polygons", polygons, "--zooms", "13", "--out", out)
+    assert code != 0
+    assert err.strip().splitlines() == [err.strip()]
+    assert str(out / "grid_report.json") in err and "No space left" in err and "resume" in err
+    assert not (out / "grid_report.json").exists() and not list(out.glob(".*tmp*"))
+
+
+def test_pixels_out_naming_a_folder_fails_before_reading_chips(tmp_path, run_cli):
+    (tmp_path / "chips" / "z14").mkdir(parents=True)
+    (tmp_path / "chips" / "z14" / "c.tif").write_bytes(b"not read: the folder check comes first")
+    code, _, err = run_cli("datasets", "pixels", "--chips", tmp_path / "chips", "--out", tmp_path)
+    assert code == 2 and "is a folder" in err and len(err.strip().splitlines()) == 1

@@ -20,7 +20,7 @@ from minescan.bands import S2_BANDS
 from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.yolo import list_chips, progress_rows
 from minescan.errors import MinescanError
-from minescan.io import atomic_path
+from minescan.io import atomic_path, check_file_target
 
 #: Split name of a chip that the given split.json does not list (or with no split.json).
 NO_SPLIT = "none"
@@ -106,6 +106,7 @@ def build_pixels(
     progress: bool = True,
 ) -> dict:
     """Write the pixel table of every chip in ``chips_dir`` to ``out`` (Parquet, atomic)."""
+    check_file_target(out)
     chips = list_chips(chips_dir)
     tables = [
         chip_pixels(row.path, sample, (splits or {}).get(row.name, NO_SPLIT), seed)
