@@ -74,14 +74,15 @@ def growing(growth: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     first, last = RING_DAYS
     rows, geoms, inner = [], [], old
     for i in range(1, RINGS + 1):
-        ring = new.intersection(old.buffer(reach * i / RINGS)).difference(inner)
+        ring = new.intersection(old.buffer(reach * i / RINGS)).difference(inner).buffer(0)
         inner = inner.union(ring)
         if not ring.is_empty:
             rows.append(str(first + (last - first) * i // RINGS))
             geoms.append(ring)
     frame = gpd.GeoDataFrame({"start_date": rows}, geometry=geoms, crs=32630)
     dug = metric[metric["start_date"] < "2018"][["start_date", "geometry"]]
-    return pd.concat([dug, frame], ignore_index=True).to_crs(4326)
+    out = pd.concat([dug, frame], ignore_index=True).to_crs(4326)
+    return out.set_geometry(out.geometry.make_valid())
 
 
 def clusters(parts: gpd.GeoDataFrame, n: int) -> list[gpd.GeoDataFrame]:

@@ -201,3 +201,31 @@ def test_bad_inputs(run_cli, tmp_path):
     assert code == 2 and "no mine with id" in err
     code, _, err = run_cli("monitor", *dates)
     assert code == 2 and "--mine FILE or --candidates" in err
+
+
+def test_bad_screen(run_cli, growth, tmp_path):
+    dates = ["--start", "2016-01-01", "--end", "2016-03-31", "--out", tmp_path / "o"]
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(f"monitor:\n  screen: {tmp_path / 'nowhere'}\n")
+    code, _, err = run_cli("monitor", "--config", missing, "--growth", growth, *dates)
+    assert code == 2 and "screen file not found" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    broken = tmp_path / "screen.json"
+    broken.write_text("{not json")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"monitor:\n  screen: {broken}\n")
+    code, _, err = run_cli("monitor", "--config", bad, "--growth", growth, *dates)
+    assert code == 2 and "is not a valid screen" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # failed before any work
+
+
+def test_screen_off_reports_only_what_is_dug_within(run_cli, growth, tmp_path):
+    off = tmp_path / "off.yaml"
+    off.write_text("monitor:\n  screen: null\n")
+    code, _, err = run_cli("monitor", "--config", off, "--growth", growth, "--start",
+                           "2016-01-01", "--end", "2016-06-30", "--out", tmp_path / "o")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "demo" / "mine.json").read_text())
+    assert summary["baseline"] == {"screen": False} and summary["dug_before_ha"] == 0
+    with rasterio.open(tmp_path / "o" / "demo" / "excavation.tif") as src:
+        assert not (src.read(1) == 1).any()
