@@ -90,6 +90,7 @@ def cli(
       minescan monitor --growth mine_parts.gpkg --start 2017-01-01 --end 2020-12-31 --out runs/m
     """
     from minescan.config import load_settings
+    from minescan.detect.backends import model_folder
     from minescan.monitor import run
 
     if workers and scheduler:
@@ -103,8 +104,8 @@ def cli(
             )
         overrides["source"].update(kind="simulated", mines=str(Path(growth).resolve()))
     settings = load_settings(config_file, overrides)
-    if settings.monitor.screen:  # workers may run elsewhere: pass an absolute path
-        settings.monitor.screen = str(Path(settings.monitor.screen).resolve())
+    if settings.monitor.screen:  # absolute, as workers may run elsewhere; the default from anywhere
+        settings.monitor.screen = str(model_folder(settings.monitor.screen))
     jobs = run.read_jobs(mine, mine_id, candidates, growth)
     run.nogo.read_layers(lease, restricted, restricted_class_column)  # fail before any work
     run.load_screen(settings.monitor.model_dump())
