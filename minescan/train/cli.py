@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from minescan.bands import parse_bands
-from minescan.clitools import config_option
+from minescan.clitools import config_option, quiet_option
 from minescan.errors import MinescanError
 
 #: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.
@@ -233,3 +233,147 @@ def demo(config_file, build_dir, ship_dir, force):
     click.echo(
         f"model in {model}" + ("" if ship_dir else " (make train FORCE=1 ships it to models/demo)")
     )
+
+
+@cli.command()
+@click.option(
+    "--labels",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Table (CSV or vector) with a 'file' column, paths relative to it, and a class column.",
+)
+@click.option(
+    "--label-column",
+    default="label",
+    show_default=True,
+    help="Class column; mine, 1, true, yes and positive mean mine.",
+)
+@click.option(
+    "--classes",
+    default=None,
+    help="Train only on rows whose class is one of these, comma-separated "
+    "(e.g. mine,no_mine_hard_negative).",
+)
+@click.option(
+    "--outlines",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Mine polygons (any CRS): one box per connected part; a mine patch without "
+    "outlines is boxed whole.",
+)
+@click.option("--outlines-layer", default=None, help="Layer of --outlines that holds the polygons.")
+@click.option("--bands", default=None, help="Band names when the files' descriptions lack them.")
+@click.option(
+    "--base",
+    default="models/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Model folder to start from: its detector.pt, scaling and screen.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="New model folder (mosaics in OUT/_data, runs in OUT/_runs).",
+)
+@click.option(
+    "--holdout-fraction",
+    type=click.FloatRange(0.05, 0.5),
+    default=0.25,
+    show_default=True,
+    help="Share of each class held out, as whole 5-degree regions, for the test split only.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Hold-out and mosaic seed.")
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option(
+    "--lr0",
+    type=click.FloatRange(0, min_open=True),
+    default=0.0005,
+    show_default=True,
+    help="AdamW learning rate: small, so the base weights are refined, not overwritten.",
+)
+@click.option(
+    "--copies",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Times each training patch appears per epoch, each in a new mosaic, turned and flipped.",
+)
+@click.option(
+    "--tile-px",
+    type=click.IntRange(8),
+    default=64,
+    show_default=True,
+    help="Tile per patch in a mosaic: smaller patches reflect-padded, larger ones cropped.",
+)
+@click.option(
+    "--sim-data",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A simulated YOLO set's data.yaml to mix in, so the simulated world does not get worse.",
+)
+@click.option(
+    "--sim-images",
+    type=click.IntRange(0),
+    default=None,
+    help="Simulated training images mixed in. Default: as many as real training mosaics.",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, or a CUDA index such as 0.")
+@click.option("--force", is_flag=True, help="Rebuild the mosaics and restart training.")
+@quiet_option
+def finetune(
+    labels, label_column, classes, outlines, outlines_layer, bands, base, out_dir,
+    holdout_fraction, seed, epochs, batch, lr0, copies, tile_px, sim_data, sim_images, device, force,
+    quiet,
+):  # fmt: skip
+    """Fine-tune a model's detector on your labelled real patches, at native resolution.
+
+    \b
+    minescan train finetune --labels scenes.csv --label-column group \\
+        --classes mine,no_mine_hard_negative --outlines labels.gpkg \\
+        --outlines-layer mine_polygons --base models/demo --out models/real
+
+    Patches are tiled, never upsampled, into mosaics of the base model's input
+    size; whole regions are held out for the test split and listed in
+    OUT/heldout.csv, so `minescan evaluate --labels OUT/heldout.csv` scores
+    exactly them. Rerun the same command after an interruption to resume.
+    """
+    from minescan.train.finetune import FinetuneOptions, Labels
+    from minescan.train.finetune import finetune as run
+
+    card = run(
+        Labels(
+            labels,
+            label_column,
+            tuple(c.strip() for c in classes.split(",")) if classes else None,
+            outlines,
+            outlines_layer,
+            bands,
+        ),
+        base,
+        out_dir,
+        FinetuneOptions(
+            holdout_fraction=holdout_fraction,
+            seed=seed,
+            tile_px=tile_px,
+            copies=copies,
+            sim_images=sim_images,
+            epochs=epochs,
+            lr0=lr0,
+            batch=batch,
+            device=device,
+        ),
+        sim_yaml=sim_data,
+        force=force,
+        progress=not quiet,
+    )
+    held = card["finetune"]["patches"]["test"]
+    click.echo(
+        f"held out {held['mine']} mine and {held['other']} other patches in "
+        f"{', '.join(held['regions'])}: score them with "
+        f"`minescan evaluate --labels {out_dir}/heldout.csv --label-column {label_column} "
+        f"--model {out_dir}`"
+    )
+    click.echo(f"fine-tuned model written to {out_dir} in {card['training_seconds'] / 60:.1f} min")

@@ -241,6 +241,15 @@ def export_onnx(
 
 @dataclass(frozen=True)
 class TrainOptions:
+    """ultralytics training settings.
+
+    ``lr0`` None leaves the optimizer and learning rate to ultralytics; a value
+    trains with AdamW at that rate, which fine-tuning needs: ultralytics' own
+    choice and its warm-up (bias learning rate ``warmup_bias_lr`` falling to
+    ``lr0`` over ``warmup_epochs``) are made for training from scratch and
+    wipe out much of what trained weights know in the first epoch.
+    """
+
     model: str = "yolo11n.yaml"
     imgsz: int = 256
     epochs: int = 60
@@ -249,6 +258,9 @@ class TrainOptions:
     workers: int = 2
     patience: int = 100
     seed: int = 0
+    lr0: float | None = None
+    warmup_epochs: float = 3.0
+    warmup_bias_lr: float = 0.1
 
 
 def _check_output(out: Path, resume: bool, force: bool) -> Path:
@@ -315,6 +327,10 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
             project=str((out / "_runs").resolve()),  # ultralytics puts relative ones under runs/
             name="train",
             exist_ok=True,
+            optimizer="auto" if opts.lr0 is None else "AdamW",
+            lr0=0.01 if opts.lr0 is None else opts.lr0,
+            warmup_epochs=opts.warmup_epochs,
+            warmup_bias_lr=opts.warmup_bias_lr,
             hsv_h=0.0,
             hsv_s=0.0,
             hsv_v=0.0,
