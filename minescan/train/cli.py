@@ -309,6 +309,14 @@ def demo(config_file, build_dir, ship_dir, force):
     help="Tile per patch in a mosaic: smaller patches reflect-padded, larger ones cropped.",
 )
 @click.option(
+    "--gain-jitter",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Random brightness gain 1 +- this (and half of it per band) on training tiles, "
+    "so a region's colour is a weaker cue than the mine itself.",
+)
+@click.option(
     "--sim-data",
     type=click.Path(dir_okay=False),
     default=None,
@@ -325,8 +333,8 @@ def demo(config_file, build_dir, ship_dir, force):
 @quiet_option
 def finetune(
     labels, label_column, classes, outlines, outlines_layer, bands, base, out_dir,
-    holdout_fraction, seed, epochs, batch, lr0, copies, tile_px, sim_data, sim_images, device, force,
-    quiet,
+    holdout_fraction, seed, epochs, batch, lr0, copies, tile_px, gain_jitter, sim_data,
+    sim_images, device, force, quiet,
 ):  # fmt: skip
     """Fine-tune a model's detector on your labelled real patches, at native resolution.
 
@@ -359,6 +367,7 @@ def finetune(
             seed=seed,
             tile_px=tile_px,
             copies=copies,
+            gain_jitter=gain_jitter,
             sim_images=sim_images,
             epochs=epochs,
             lr0=lr0,

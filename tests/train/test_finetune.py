@@ -340,3 +340,21 @@ def test_shared_real_patches_split_by_region(shared_data):
     assert not set(regions[split == "test"]) & set(regions[split != "test"])
     outlined = sum(bool(p.label and p.mine is not None and p.mine.any()) for p in patches)
     assert outlined > 150  # AMW outlines land on the patches' own grids
+
+
+def test_jitter_changes_training_tiles_only(real_set, tmp_path):
+    patches = _patches(real_set)
+    split, _ = split_patches(patches, FinetuneOptions())
+    scaling = Scaling.default(DETECTOR_BANDS)
+    images = {}
+    for amount in (0.0, 0.3):
+        out = tmp_path / f"j{amount}"
+        opts = FinetuneOptions(tile_px=16, gain_jitter=amount)
+        build_mosaic_set(patches, split, out, scaling, 64, opts, False)
+        images[amount] = {
+            f.relative_to(out).as_posix(): read_image(f) for f in out.glob("images/*/*.tif")
+        }
+    assert images[0.0].keys() == images[0.3].keys()
+    for name, image in images[0.0].items():
+        same = np.array_equal(image, images[0.3][name])
+        assert same == (not name.startswith("images/train/")), name
