@@ -207,36 +207,48 @@ class GeoTiffSource:
                 f"(it has {', '.join(b for b in S2_BANDS if b in layer.bands)}); "
                 "map it in source.bands or source.band_files"
             )
-        outs = [grid.nan_stack(len(bands)) for grid in grids]
+        outs: list[np.ndarray | None] = [None] * len(grids)
+        filled: set[tuple[int, int]] = set()  # (grid, band) already written by a file
         methods: dict[str, str] = {}
         by_path: dict[str, list[tuple[int, int]]] = {}
         for i, band in enumerate(bands):
             for ref in layer.bands[band]:
                 by_path.setdefault(ref.path, []).append((i, ref.index))
+        whole = list(range(len(bands)))
         for path, pairs in by_path.items():
-            try:
-                values, method = warp_window(
-                    self._rasters,
-                    path,
-                    [idx for _, idx in pairs],
-                    grids,
-                    self.nodata,
-                    read=stats is None,
-                    stats=stats,
-                )
-            except RasterioIOError as exc:  # a truncated or damaged file: say which one
-                raise MinescanError(
-                    f"cannot read {path}: {str(exc).splitlines()[0]} (truncated or damaged?)"
-                ) from None
+            values, method = warp_window(
+                self._rasters,
+                path,
+                [idx for _, idx in pairs],
+                grids,
+                self.nodata,
+                read=stats is None,
+                stats=stats,
+                scale=self.scale,
+                offset=self.offset,
+            )
             if method is None:
                 continue
             methods[Path(path).name] = method
-            for out, raw in zip(outs, values, strict=True):
+            for k, raw in enumerate(values):
                 if raw is None:
                     continue
+                if outs[k] is None and [i for i, _ in pairs] == whole:
+                    outs[k] = raw  # one file holds every band: its array is the chip's
+                    filled.update((k, i) for i in whole)
+                    continue
+                if outs[k] is None:
+                    outs[k] = grids[k].nan_stack(len(bands))
                 for (i, _), band in zip(pairs, raw, strict=True):
-                    fill = np.isnan(out[i]) & ~np.isnan(band)
-                    out[i][fill] = band[fill] * self.scale + self.offset
+                    if (k, i) not in filled:  # the first file with this band: take it whole
+                        outs[k][i] = band
+                        filled.add((k, i))
+                        continue
+                    fill = np.isnan(outs[k][i]) & ~np.isnan(band)
+                    outs[k][i][fill] = band[fill]
+        outs = [
+            g.nan_stack(len(bands)) if o is None else o for g, o in zip(grids, outs, strict=True)
+        ]
         return outs, methods
 
 
