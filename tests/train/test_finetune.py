@@ -301,7 +301,7 @@ def test_finetune_end_to_end_and_resume_guard(real_set, tiny_base, tmp_path, yol
     card = finetune(_labels(real_set), tiny_base, out, opts, sim_yaml=yolo_set, progress=False)
     for name in ("detector.pt", "detector.onnx", "scaling.json", "screen.json", "heldout.csv"):
         assert (out / name).exists(), name
-    assert (out / "scaling.json").read_text() == (tiny_base / "scaling.json").read_text()
+    assert Scaling.load(out / "scaling.json") == Scaling.load(tiny_base / "scaling.json")
     assert json.loads((out / "model_card.json").read_text())["finetune"]["heldout"] == "heldout.csv"
     held = pd.read_csv(out / "heldout.csv")
     assert len(held) == sum(card["finetune"]["patches"]["test"][k] for k in ("mine", "other"))
