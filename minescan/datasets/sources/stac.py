@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import warnings
 
 import mercantile
 import numpy as np
@@ -219,6 +218,9 @@ class StacSource(TileFetcher):
             for tile, grid, found, obs in zip(
                 tiles[part], grids[part], per_tile[part], stacks, strict=True
             ):
+                if found:  # only the scenes over this tile: the others are all NaN here
+                    mine = {item.id for item in found}
+                    obs = obs[[k for k, item in enumerate(used) if item.id in mine]]
                 chips.append(self._median_chip(tile, grid, period, bands, margin_px, found, obs))
         return chips
 
@@ -226,9 +228,7 @@ class StacSource(TileFetcher):
         """The per-pixel median of a tile's clear observations (``obs``: scenes x bands x H x W)."""
         meta = {"source": self.name, "collection": self.collection, "items": len(items)}
         if items:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-                data = np.nanmedian(obs, axis=0).astype(np.float32)
+            data = nanmedian(obs)
             clear = np.isfinite(obs).all(axis=1).sum(axis=0)
         else:
             data = grid.nan_stack(len(bands))
@@ -314,6 +314,28 @@ class StacSource(TileFetcher):
                         good = clear[k] & np.isfinite(raw[0])
                         out[k][t, b][good] = raw[0][good] * scale + offset
         return out
+
+
+def nanmedian(obs: np.ndarray) -> np.ndarray:
+    """The median over the first axis ignoring NaN, NaN where all are NaN, as float32.
+
+    ``np.nanmedian`` over a short first axis goes through masked arrays and
+    warns per pixel; sorting the few observations (NaN sorts last) and
+    averaging the middle two of the valid ones is many times faster.
+
+    Examples
+    --------
+    >>> obs = np.array([[1.0, np.nan], [3.0, np.nan], [np.nan, np.nan], [8.0, 2.0]])
+    >>> nanmedian(obs).tolist()
+    [3.0, 2.0]
+    >>> nanmedian(np.array([[1.0], [2.0]])).tolist(), nanmedian(np.full((2, 1), np.nan)).tolist()
+    ([1.5], [nan])
+    """
+    ordered = np.sort(obs, axis=0)
+    n = np.isfinite(obs).sum(axis=0)
+    lo = np.take_along_axis(ordered, np.maximum(n - 1, 0)[None] // 2, axis=0)[0]
+    hi = np.take_along_axis(ordered, (n // 2)[None], axis=0)[0]
+    return ((lo + hi) / 2).astype(np.float32)
 
 
 def _union(boxes) -> tuple[float, float, float, float]:

@@ -212,12 +212,21 @@ def window_bytes(ds, indexes: Sequence[int], window: Window) -> int:
     return sum(sizes.values())
 
 
-def _bounds_in(ds, grid: Grid):
-    """``grid``'s bounds in the file's CRS, or None when they miss the file."""
+@functools.lru_cache(maxsize=4096)
+def _projected(wkt: str, bounds: tuple[float, float, float, float]):
+    """EPSG:3857 ``bounds`` in the CRS ``wkt`` (the assets of a scene share both), or None."""
     try:
-        xmin, ymin, xmax, ymax = transform_bounds("EPSG:3857", ds.crs, *grid.bounds)
+        return transform_bounds("EPSG:3857", wkt, *bounds)
     except Exception:  # the tile lies outside the file CRS's domain
         return None
+
+
+def _bounds_in(ds, grid: Grid):
+    """``grid``'s bounds in the file's CRS, or None when they miss the file."""
+    projected = _projected(ds.crs.to_wkt(), grid.bounds)
+    if projected is None:
+        return None
+    xmin, ymin, xmax, ymax = projected
     sb = ds.bounds
     if xmax <= sb.left or xmin >= sb.right or ymax <= sb.bottom or ymin >= sb.top:
         return None
@@ -299,13 +308,16 @@ def warp_window(
     for k in live:
         grid = grids[k]
         pixel_map = affine_pixel_map(transform, ds.crs.to_wkt(), grid)
-        if method == Resampling.bilinear and pixel_map is not None:
+        if method in (Resampling.bilinear, Resampling.nearest) and pixel_map is not None:
             if valid is None:
                 valid = _valid(raw, src_nodata)
                 masked = raw.astype(np.float32)
                 if not valid.all():
-                    masked[:, ~valid] = 0
-            out[k] = bilinear(masked, valid, pixel_map, grid.height, grid.width, scale, offset)
+                    masked[:, ~valid] = np.nan if method == Resampling.nearest else 0
+            out[k] = resample(
+                masked, valid, pixel_map, grid.height, grid.width, scale, offset,
+                nearest=method == Resampling.nearest,
+            )  # fmt: skip
             continue
         dst = np.full((len(indexes), grid.height, grid.width), np.nan, np.float32)
         reproject(
@@ -371,7 +383,7 @@ def _valid(raw: np.ndarray, nodata: float | None) -> np.ndarray:
     return valid
 
 
-def bilinear(
+def resample(
     masked: np.ndarray,
     valid: np.ndarray,
     pixel_map: np.ndarray,
@@ -379,11 +391,13 @@ def bilinear(
     width: int,
     scale: float = 1.0,
     offset: float = 0.0,
+    nearest: bool = False,
 ) -> np.ndarray:
-    """Bilinear resampling of a window onto a ``height`` x ``width`` grid, float32.
+    """Bilinear (or nearest) resampling of a window onto a ``height`` x ``width`` grid, float32.
 
     ``masked`` is the window as float32 ``(bands, h, w)`` with 0 where
-    ``valid`` is False; ``pixel_map`` (from :func:`affine_pixel_map`) takes
+    ``valid`` is False (NaN for ``nearest``, which takes the source pixel
+    under each output pixel: scene classes); ``pixel_map`` (from :func:`affine_pixel_map`) takes
     grid pixel coordinates to the window's. Each output pixel is the weighted
     mean of the valid ones of its 4 source neighbours, renormalised as GDAL
     does with nodata; NaN where none of them is valid or the pixel lies off
@@ -396,8 +410,10 @@ def bilinear(
     --------
     >>> raw = np.array([[[0.0, 2.0], [4.0, 6.0]]], np.float32)
     >>> shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])  # half a pixel right and down
-    >>> bilinear(raw, np.ones((2, 2), bool), shift, 1, 1).tolist()
+    >>> resample(raw, np.ones((2, 2), bool), shift, 1, 1).tolist()
     [[[3.0]]]
+    >>> resample(raw, np.ones((2, 2), bool), shift * 1.6, 1, 1, nearest=True).tolist()
+    [[[6.0]]]
     """
     import cv2
 
@@ -406,12 +422,13 @@ def bilinear(
     matrix = np.array(
         [[a, b, a / 2 + b / 2 + c - 0.5], [d, e, d / 2 + e / 2 + f - 0.5]], dtype=np.float64
     )
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+    border = float("nan") if nearest else 0.0
 
     def warp(image: np.ndarray) -> np.ndarray:
         return cv2.warpAffine(
             image, matrix, (width, height), flags=flags, borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
+            borderValue=border,
         )  # fmt: skip
 
     h, w = valid.shape
@@ -423,7 +440,7 @@ def bilinear(
     out = np.empty((masked.shape[0], height, width), np.float32)
     for band in range(masked.shape[0]):
         out[band] = warp(masked[band])
-    if inside and valid.all():
+    if nearest or (inside and valid.all()):
         out *= np.float32(scale)
         out += np.float32(offset)
         return out
