@@ -383,21 +383,22 @@ def heldout_table(
     return pd.DataFrame(rows)
 
 
-def _manifest(patches: list[Patch], split: np.ndarray, labels: Labels, opts, sim_yaml, imgsz):
-    """What decides the mosaic set: a rerun with the same manifest keeps the set and resumes."""
+def manifest(patches: list[Patch], split: np.ndarray, labels: Labels, opts, sim_yaml, imgsz):
+    """What decides the mosaic set, as JSON values: a rerun with the same one keeps the set."""
     digest = hashlib.sha256()
     for p, s in zip(patches, split, strict=True):
         digest.update(f"{p.path}|{p.label}|{s}|".encode())
         digest.update(p.data.tobytes())
         if p.mine is not None:
             digest.update(np.packbits(p.mine).tobytes())
-    return {
+    doc = {
         "patches": digest.hexdigest(),
         "labels": asdict(labels),
         "options": {k: getattr(opts, k) for k in MOSAIC_OPTIONS},
         "sim_data": str(Path(sim_yaml).resolve()) if sim_yaml else None,
         "imgsz": imgsz,
     }
+    return json.loads(json.dumps(doc))  # tuples become lists, as they are read back
 
 
 def _base_model(base: str | Path) -> tuple[Path, dict, Scaling]:
@@ -460,9 +461,9 @@ def finetune(
         p.select(scaling.bands)  # a one-line error now, not mid-way through the set
     split, regions = split_patches(patches, opts)
     data_dir = out / "_data"
-    manifest = _manifest(patches, split, labels, opts, sim_yaml, imgsz)
+    current = manifest(patches, split, labels, opts, sim_yaml, imgsz)
     manifest_path = data_dir / "manifest.json"
-    same = manifest_path.exists() and json.loads(manifest_path.read_text()) == manifest
+    same = manifest_path.exists() and json.loads(manifest_path.read_text()) == current
     resume = same and not force and (out / "_runs" / "train" / "weights" / "last.pt").exists()
     if not same or force:
         if data_dir.exists():
@@ -471,7 +472,7 @@ def finetune(
         n_sim = counts["train"]["mosaics"] if opts.sim_images is None else opts.sim_images
         sim = mix_simulated(data_dir, sim_yaml, scaling, n_sim, opts.seed) if sim_yaml else {}
         write_json(data_dir / "summary.json", {"mosaics": counts, "simulated": sim})
-        write_json(manifest_path, manifest)
+        write_json(manifest_path, current)
     summary = json.loads((data_dir / "summary.json").read_text())
 
     train_opts = TrainOptions(
@@ -511,7 +512,7 @@ def finetune(
         "patches": _counts(patches, split, regions),
         "mosaics": summary["mosaics"],
         "simulated_images": summary["simulated"],
-        "heldout": "heldout.csv",
+        "heldout": {"file": "heldout.csv", **_counts(patches, split, regions)["test"]},
         "split_rule": "whole 5-degree regions (datasets.patches.holdout_regions): test = "
         f"held out ({opts.holdout_fraction:g} of each class, seed {opts.seed}), val = "
         f"further regions ({opts.val_fraction:g} of the rest)",
@@ -525,7 +526,12 @@ def finetune(
 
 
 def finetune_markdown(card: dict) -> str:
-    """The detector card page plus what fine-tuning adds: real data, hold-out, limits, credits."""
+    """The detector card page plus what fine-tuning adds: real data, hold-out, limits, credits.
+
+    ``real_pixel_figures`` (lines of text), when the card has them, are what
+    ``minescan evaluate`` measured on the held-out patches: training cannot
+    score patches itself (``minescan.train`` does not import the evaluator).
+    """
     ft = card["finetune"]
     lines = [
         card_markdown(card).rstrip(),
@@ -542,7 +548,11 @@ def finetune_markdown(card: dict) -> str:
         f"- mosaics: each patch at native resolution in a {ft['options']['tile_px']} px tile, "
         f"{ft['options']['copies']} shuffled, turned and flipped copies per training patch",
         f"- simulated images mixed in: {ft['simulated_images'] or 'none'}",
-        f"- held-out patches (test split only, never trained on): `{ft['heldout']}`",
+        f"- held out (test split only, never trained on): regions "
+        f"{', '.join(ft['heldout']['regions'])}, {ft['heldout']['mine']} mine and "
+        f"{ft['heldout']['other']} other patches, listed in `{ft['heldout']['file']}` of the "
+        "training output (`minescan evaluate --labels` reads it; it is not shipped, the "
+        "labels stay with their owner)",
         "",
         "| split | mine patches | other patches | mosaics | boxes | regions |",
         "|---|---|---|---|---|---|",
@@ -553,5 +563,8 @@ def finetune_markdown(card: dict) -> str:
             f"| {split} | {c['mine']} | {c['other']} | {m['mosaics']} | {m['boxes']} | "
             f"{', '.join(c['regions'])} |"
         )
+    if card.get("real_pixel_figures"):
+        lines += ["", "## Measured on real pixels", ""]
+        lines += [f"- {line}" for line in card["real_pixel_figures"]]
     lines += ["", "## Attribution", ""] + [f"- {a}" for a in card["attribution"]] + [""]
     return "\n".join(lines)

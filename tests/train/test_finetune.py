@@ -29,8 +29,10 @@ from minescan.train.finetune import (
     Labels,
     build_mosaic_set,
     finetune,
+    finetune_markdown,
     fit_tile,
     heldout_table,
+    manifest,
     mix_simulated,
     mosaic,
     mosaic_groups,
@@ -302,15 +304,18 @@ def test_finetune_end_to_end_and_resume_guard(real_set, tiny_base, tmp_path, yol
     for name in ("detector.pt", "detector.onnx", "scaling.json", "screen.json", "heldout.csv"):
         assert (out / name).exists(), name
     assert Scaling.load(out / "scaling.json") == Scaling.load(tiny_base / "scaling.json")
-    assert json.loads((out / "model_card.json").read_text())["finetune"]["heldout"] == "heldout.csv"
+    recorded = json.loads((out / "model_card.json").read_text())["finetune"]["heldout"]
     held = pd.read_csv(out / "heldout.csv")
-    assert len(held) == sum(card["finetune"]["patches"]["test"][k] for k in ("mine", "other"))
+    assert recorded["file"] == "heldout.csv" and len(held) == recorded["mine"] + recorded["other"]
+    assert sorted(set(held["region"])) == recorded["regions"]
     text = (out / "model_card.md").read_text()
     for phrase in ("Amazon", "industrial open pits", "Africa", "Asia",
                    "Contains modified Copernicus Sentinel data", "Amazon Mining Watch",
                    "CC BY 4.0"):  # fmt: skip
         assert phrase in text
     assert card["finetune"]["simulated_images"]["train"] > 0
+    card["real_pixel_figures"] = ["held-out AUC 0.70 (minescan evaluate)"]
+    assert "## Measured on real pixels\n\n- held-out AUC 0.70" in finetune_markdown(card)
     with pytest.raises(MinescanError, match="--force"):
         finetune(_labels(real_set), tiny_base, out, opts, progress=False)
 
@@ -358,3 +363,15 @@ def test_jitter_changes_training_tiles_only(real_set, tmp_path):
     for name, image in images[0.0].items():
         same = np.array_equal(image, images[0.3][name])
         assert same == (not name.startswith("images/train/")), name
+
+
+def test_manifest_reads_back_equal_and_follows_mosaic_options(real_set):
+    patches = _patches(real_set)
+    opts = FinetuneOptions()
+    split, _ = split_patches(patches, opts)
+    first = manifest(patches, split, _labels(real_set), opts, None, 256)
+    assert json.loads(json.dumps(first)) == first  # what a rerun reads back: the set is kept
+    again = manifest(patches, split, _labels(real_set), FinetuneOptions(epochs=5), None, 256)
+    assert again == first  # epochs decide training, not the set
+    other = manifest(patches, split, _labels(real_set), FinetuneOptions(copies=2), None, 256)
+    assert other != first
