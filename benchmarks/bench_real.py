@@ -147,14 +147,14 @@ def read_twin(world, patch: Patch, lon: float, lat: float, outlines=None, size: 
     chip = world.read(tile, px, period, None, margin_px=margin)
     codes = world.landcover(tile, px, period, margin_px=margin)
     x, y = lonlat_to_xy(lon, lat)
-    col, row = ~chip.transform * (float(x), float(y))
+    col, row = ~chip.transform @ (float(x), float(y))
     c0, r0 = int(round(col - size / 2)), int(round(row - size / 2))
     window = (slice(r0, r0 + size), slice(c0, c0 + size))
     twin = Patch(
         patch.path,
         np.ascontiguousarray(chip.data[:, window[0], window[1]]),
         tuple(chip.bands),
-        chip.transform * Affine.translation(c0, r0),
+        chip.transform @ Affine.translation(c0, r0),
         CRS.from_epsg(3857),
         patch.label,
         None,
@@ -270,18 +270,27 @@ def accuracy(x, y, groups, make) -> float | None:
     return None if pred is None else float((pred == y).mean())
 
 
-def realism(real_x, twin_x, regions, labels, kinds) -> dict:
+def realism(real_x, twin_x, regions, kinds) -> dict:
     """Real-vs-twin accuracy: overall, per band, per kind (0.5 = indistinguishable).
 
     ``real_x`` and ``twin_x`` are paired rows (patch i and its twin); ``kinds``
-    maps a kind name to a boolean mask over the pairs.
+    maps a kind name to a boolean mask over the pairs. Fits run on one thread:
+    the problem is tiny, and OpenMP threads on a busy machine make a 1 s fit
+    take minutes.
     """
+    from threadpoolctl import threadpool_limits
+
+    models = classifiers()  # loads OpenMP first, so the limit below reaches it
+    with threadpool_limits(limits=1):
+        return _realism(real_x, twin_x, regions, kinds, models)
+
+
+def _realism(real_x, twin_x, regions, kinds, models) -> dict:
     from tqdm import tqdm
 
     x = np.vstack([real_x, twin_x])
     y = np.r_[np.ones(len(real_x), int), np.zeros(len(twin_x), int)]
     groups = np.r_[regions, regions]
-    models = classifiers()
     jobs = [("overall", None, None)]
     jobs += [(f"band {b}", i, None) for i, b in enumerate(PATCH_BANDS)]
     jobs += [(f"kind {k}", None, m) for k, m in kinds.items()]
@@ -334,7 +343,7 @@ def tiles_of(patch: Patch, size: int) -> list[Patch]:
             patch.path,
             patch.data[:, r : r + size, c : c + size],
             patch.bands,
-            patch.transform * Affine.translation(c, r),
+            patch.transform @ Affine.translation(c, r),
             patch.crs,
             False,
         )
@@ -532,7 +541,7 @@ def main(argv=None) -> int:
     kinds = {"mine": labels, "hard negative": ~labels}
     for c in sorted(set(cover), key=lambda c: -(cover == c).sum()):
         kinds[f"twin land cover {c}"] = cover == c
-    real_vs_twin = realism(real_x, twin_x, regions, labels, kinds)
+    real_vs_twin = realism(real_x, twin_x, regions, kinds)
     medians = band_medians(real_x, twin_x)
     stages["realism"], t = time.time() - t, time.time()
     print_realism(real_vs_twin, medians)
