@@ -391,7 +391,11 @@ def train_detector(
 
 
 def _train_seconds(run_dir: Path) -> float | None:
-    """Training time over all sessions of a run: ultralytics logs cumulative seconds per epoch."""
+    """Training time over all sessions of a run.
+
+    ultralytics logs each epoch's cumulative seconds, counted again from 0
+    when a run is resumed; a drop marks a new session, whose time adds on.
+    """
     results = run_dir / "results.csv"
     if not results.exists():
         return None
@@ -399,7 +403,8 @@ def _train_seconds(run_dir: Path) -> float | None:
     header = [h.strip() for h in lines[0].split(",")]
     if "time" not in header or len(lines) < 2:
         return None
-    return float(lines[-1].split(",")[header.index("time")])
+    times = [float(line.split(",")[header.index("time")]) for line in lines[1:]]
+    return sum(a for a, b in zip(times[:-1], times[1:], strict=True) if b < a) + times[-1]
 
 
 def _check_model_channels(model: str, channels: int) -> None:

@@ -248,3 +248,12 @@ def test_interrupted_run_resumes(yolo_set, tmp_path, monkeypatch):
     # resuming a finished run finishes the folder again instead of failing
     card = train_detector(yolo_set, tmp_path, opts, resume=True)
     assert card["data"]["sha256"]
+
+
+def test_train_seconds_add_up_over_resumed_sessions(tmp_path):
+    from minescan.train.detector import _train_seconds
+
+    (tmp_path / "results.csv").write_text("epoch,time\n1,10.0\n2,20.5\n3,8.0\n4,16.0\n")
+    assert _train_seconds(tmp_path) == 36.5
+    (tmp_path / "results.csv").write_text("epoch,time\n1,10.0\n2,20.5\n")
+    assert _train_seconds(tmp_path) == 20.5
