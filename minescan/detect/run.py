@@ -28,6 +28,8 @@ from minescan.detect.executors import make_executor
 from minescan.detect.pyramid import (
     Level,
     Task,
+    cost_estimate,
+    describe_cost,
     run_task,
     scan_batch,
     sweep,
@@ -250,6 +252,13 @@ def scan(
     truth = load_truth(settings, tools.source, aoi)
     if progress:
         print(plan_line(area, len(tiles), zooms), file=sys.stderr)
+    cost = cost_estimate(
+        tools.source, tiles, zooms, cfg.size_px, cfg.margin_px, cfg.period, tools.bands
+    )
+    if cost:  # real sources: what the sweep will fetch, before it fetches anything
+        write_json(out / "cost_estimate.json", cost)
+        if progress:
+            print(describe_cost(cost), file=sys.stderr)
 
     checkpoint = Checkpoint(out / "_checkpoint", run_id)
     resumed = checkpoint.open()
@@ -284,6 +293,7 @@ def scan(
         "mode": "exhaustive" if cfg.exhaustive else "pyramid",
         "screen": screen_note,
         "levels": {f"z{lv.zoom}": lv.summary() for lv in levels},
+        "cost_estimate": cost,
         "totals": {
             "area_km2": round(area, 1),
             "tiles": sum(lv.summary()["tiles"] for lv in levels),

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+import mercantile
 import numpy as np
 from affine import Affine
 
@@ -30,7 +31,7 @@ from minescan.bands import S2_BANDS
 from minescan.chip import Chip
 from minescan.datasets.sources.base import Cube
 from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
-from minescan.datasets.sources.extent import Grid, day_after, series_grid
+from minescan.datasets.sources.extent import Grid, day_after, series_grid, tile_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, fetch_all, tile_label
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import CLUSTER_ZOOMS, IoStats, clusters
@@ -179,6 +180,15 @@ def block_zooms(grid: Grid, margin_px: int, bytes_per_px: int) -> int:
     return max(fits, default=0)
 
 
+def request_blocks(tiles, grids: list[Grid], margin_px: int, bytes_per_px: int) -> list:
+    """``(rows, block grid)`` per computePixels request for one cluster of tiles of a zoom."""
+    up = block_zooms(grids[0], margin_px, bytes_per_px)
+    return [
+        (rows, union_grid([grids[i] for i in rows]))
+        for rows in clusters([list(t) for t in tiles], up)
+    ]
+
+
 def union_grid(grids: list[Grid]) -> Grid:
     """The grid covering ``grids``, which share one pixel lattice (tiles of one zoom and size)."""
     res = grids[0].transform.a
@@ -289,8 +299,7 @@ class EarthEngineSource(TileFetcher):
         self._start()
         per_px = 4 * (len(bands) + 1)  # float32 bands plus the clear count
         chips: list[Chip] = [None] * len(tiles)  # type: ignore[list-item]
-        for rows in clusters([list(t) for t in tiles], block_zooms(grids[0], margin_px, per_px)):
-            block = union_grid([grids[i] for i in rows])
+        for rows, block in request_blocks(tiles, grids, margin_px, per_px):
             image = composite(
                 clear_scenes(self.settings, region(block.bounds_4326()), start, end), bands
             )
@@ -303,6 +312,25 @@ class EarthEngineSource(TileFetcher):
                 part = data[:, r : r + grids[i].height, c : c + grids[i].width].copy()
                 chips[i] = self._chip(tiles[i], grids[i], period, bands, margin_px, part)
         return chips
+
+    def estimate(
+        self,
+        tiles,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> dict[str, int]:
+        """computePixels requests and answer bytes :meth:`read_tiles` would make (exact, offline)."""
+        bands = tuple(bands or S2_BANDS)
+        per_px = 4 * (len(bands) + 1)
+        tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
+        stats = IoStats()
+        for outer in clusters([list(t) for t in tiles]):  # as read_tiles hands them over
+            grids = [tile_grid(tiles[i], size_px, margin_px) for i in outer]
+            for _, block in request_blocks([tiles[i] for i in outer], grids, margin_px, per_px):
+                stats.add(requests=1, bytes=block.width * block.height * per_px)
+        return stats.snapshot()
 
     def _chip(self, tile, grid, period, bands, margin_px, data: np.ndarray) -> Chip:
         """A chip from the bands and the clear count (last row) of a composite."""

@@ -160,9 +160,18 @@ class GeoTiffSource:
         return chips
 
     def estimate(
-        self, tiles, size_px: int = 256, bands: tuple[str, ...] | None = None, margin_px: int = 0
+        self,
+        tiles,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
     ) -> dict[str, int]:
-        """What :meth:`read_tiles` of ``tiles`` would read (window reads, bytes), reading no pixel."""
+        """What :meth:`read_tiles` would read (window reads, compressed bytes), reading no pixel.
+
+        Exact: the same windows at the same overviews, their block sizes from
+        the files' TIFF tags (a mosaic has one date: ``period`` plays no part).
+        """
         bands = tuple(bands or S2_BANDS)
         tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
         grids = [tile_grid(t, size_px, margin_px) for t in tiles]

@@ -32,10 +32,16 @@ from minescan.bands import S2_BANDS
 from minescan.chip import Chip
 from minescan.datasets.sources.base import Cube
 from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
-from minescan.datasets.sources.extent import Grid, series_grid
+from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, tile_label
 from minescan.datasets.sources.settings import SourceSettings
-from minescan.datasets.sources.windows import IoStats, Rasters, warp_window
+from minescan.datasets.sources.windows import (
+    IoStats,
+    Rasters,
+    clusters,
+    union_bounds,
+    warp_window,
+)
 from minescan.errors import MinescanError
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
@@ -199,7 +205,7 @@ class StacSource(TileFetcher):
         """Median chips of neighbouring tiles: one search per area, one read per scene asset."""
         label = tile_label(tiles[0], len(tiles) - 1)
         bounds = [g.bounds_4326() for g in grids]
-        items = self._retry(lambda: self._area_items(_union(bounds), start, end), label)
+        items = self._retry(lambda: self._area_items(union_bounds(bounds), start, end), label)
         per_tile = [[item for item in items if _overlaps(item.bbox, b)] for b in bounds]
         step = max(1, MAX_GROUP_BYTES // max(1, len(items) * len(bands) * grids[0].width ** 2 * 4))
         chips = []
@@ -223,6 +229,51 @@ class StacSource(TileFetcher):
                     obs = obs[[k for k, item in enumerate(used) if item.id in mine]]
                 chips.append(self._median_chip(tile, grid, period, bands, margin_px, found, obs))
         return chips
+
+    def estimate(
+        self,
+        tiles,
+        size_px: int = 256,
+        period: str = "2019",
+        bands: tuple[str, ...] | None = None,
+        margin_px: int = 0,
+    ) -> dict[str, int]:
+        """What :meth:`read_tiles` would cost: searches, window reads and at most how many bytes.
+
+        The searches are run (they are few, and this source keeps their
+        results for the sweep); the reads are counted per cluster, scene and
+        asset as :meth:`read_tiles` makes them; bytes are the uncompressed
+        size of each window at the asset's resolution (``proj:transform``,
+        else 10 m) or the tiles' if coarser (the matching overview): an upper
+        bound, since reading a COG transfers its compressed blocks.
+        """
+        bands = tuple(bands or S2_BANDS)
+        start, end = period_range(period)
+        stats = IoStats()
+        tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
+        for rows in clusters([list(t) for t in tiles]):
+            grids = [tile_grid(tiles[i], size_px, margin_px) for i in rows]
+            bounds = [g.bounds_4326() for g in grids]
+            searched = self.io.requests
+            label = tile_label(tiles[rows[0]], len(rows) - 1)
+            items = self._retry(
+                lambda b=bounds: self._area_items(union_bounds(b), start, end), label
+            )
+            stats.add(requests=self.io.requests - searched)
+            used = [item for item in items if any(_overlaps(item.bbox, b) for b in bounds)]
+            if not used:
+                continue
+            names = asset_names(used, self.assets)
+            wanted = [names[b] for b in (*bands, "SCL")]
+            xmin, ymin, xmax, ymax = union_bounds([g.bounds for g in grids])
+            ground = grids[0].ground_resolution_m() / grids[0].transform.a  # per 3857 metre
+            for item in used:
+                for key in wanted:
+                    asset = item.assets.get(key)
+                    res = max(_asset_res(asset), grids[0].ground_resolution_m())
+                    px = (xmax - xmin) * ground / res * (ymax - ymin) * ground / res
+                    stats.add(reads=1, bytes=int(px * _asset_bytes(asset)))
+        return stats.snapshot()
 
     def _median_chip(self, tile, grid, period, bands, margin_px, items, obs) -> Chip:
         """The per-pixel median of a tile's clear observations (``obs``: scenes x bands x H x W)."""
@@ -338,13 +389,16 @@ def nanmedian(obs: np.ndarray) -> np.ndarray:
     return ((lo + hi) / 2).astype(np.float32)
 
 
-def _union(boxes) -> tuple[float, float, float, float]:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
+def _asset_res(asset) -> float:
+    """An asset's pixel size in metres from ``proj:transform`` (10 m when not given)."""
+    transform = (asset.extra_fields.get("proj:transform") if asset is not None else None) or []
+    return abs(float(transform[0])) if transform else 10.0
+
+
+def _asset_bytes(asset) -> int:
+    """Bytes per stored pixel from ``raster:bands`` ``data_type`` (uint16 when not given)."""
+    bands = (asset.extra_fields.get("raster:bands") if asset is not None else None) or [{}]
+    return {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2}.get(bands[0].get("data_type"), 2)
 
 
 def _overlaps(a, b) -> bool:

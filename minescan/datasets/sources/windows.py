@@ -132,6 +132,22 @@ def clusters(tiles, zooms_up: int = CLUSTER_ZOOMS) -> list[np.ndarray]:
     return out
 
 
+def union_bounds(boxes) -> tuple[float, float, float, float]:
+    """The (xmin, ymin, xmax, ymax) box around ``boxes``.
+
+    Examples
+    --------
+    >>> union_bounds([(0, 0, 1, 1), (2, -1, 3, 0.5)])
+    (0, -1, 3, 1)
+    """
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
 def overview_factor(src_res: float, dst_res: float, factors: Sequence[int]) -> int:
     """The coarsest overview (decimation factor) whose pixels are not coarser than ``dst_res``.
 
@@ -285,12 +301,7 @@ def warp_window(
     dst_res = min((boxes[k][2] - boxes[k][0]) / grids[k].width for k in live)
     factor = overview_factor(abs(base.res[0]), dst_res, base.overviews(indexes[0]))
     ds = rasters.open(path, factor)
-    union = (
-        min(boxes[k][0] for k in live),
-        min(boxes[k][1] for k in live),
-        max(boxes[k][2] for k in live),
-        max(boxes[k][3] for k in live),
-    )
+    union = union_bounds([boxes[k] for k in live])
     window = _window_of(ds, union)
     if window is None:
         return out, None

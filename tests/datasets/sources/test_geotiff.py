@@ -352,3 +352,27 @@ def test_estimate_counts_the_reads_without_reading(textured):
     assert src.io.reads == 0 and src.io.bytes == 0
     src.read_tiles(tiles, size_px=128, margin_px=8, bands=("B02", "B04"))
     assert est == {"reads": src.io.reads, "bytes": src.io.bytes, "requests": 0}
+
+
+def test_cost_estimate_before_a_sweep(textured):
+    """The first level's estimate is exactly what reading it costs; deeper levels are bounds."""
+    from minescan.detect.pyramid import cost_estimate, describe_cost, read_tiles
+
+    src = textured_source(textured["ovr"])
+    first = np.array([list(t) for t in mercantile.children(mercantile.parent(centre_tile(13)))])
+    bands = ("B02", "B04")
+    est = cost_estimate(src, first, [13, 14], 128, 8, "2019", bands)
+    assert src.io.reads == 0  # nothing read to estimate
+    z13, z14 = est["levels"]["z13"], est["levels"]["z14"]
+    read_tiles(src, first, 128, "2019", bands, 8)
+    assert z13 == {"tiles": 4, "exact": True, **src.io.snapshot()}
+    assert z14["tiles"] == 16 and not z14["exact"] and z14["bytes"] > z13["bytes"]
+    text = describe_cost(est)
+    assert "z13: 4 tiles" in text and "z14: at most 16 tiles" in text
+    assert cost_estimate(SimulatedLike(), first, [13], 128, 8, "2019", bands) == {}
+
+
+class SimulatedLike:
+    """A source with nothing to fetch (no ``estimate``), like the simulator."""
+
+    name = "simulated"
