@@ -18,8 +18,6 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from minescan.io import child_path, redact, safe_part
-
 LON, LAT = -1.95, 6.54  # Ashanti, Ghana: the simulated world
 PERIOD = ("--start", "2019-01-01", "--end", "2019-03-31")
 
@@ -167,6 +165,8 @@ def test_monitor_refuses_a_mine_folder_that_is_a_symlink(tmp_path, run_cli):
 
 
 def test_safe_part_is_a_single_unique_component():
+    from minescan.io import child_path, safe_part
+
     names = [
         "..",
         ".",
@@ -194,6 +194,8 @@ def test_safe_part_is_a_single_unique_component():
 
 
 def test_redact_hides_user_info_tokens_and_secret_keys():
+    from minescan.io import redact
+
     doc = {
         "source": {"stac_url": "https://alice:s3cr3t@stac.example.org/v1?token=abc&x=1"},
         "headers": {"Authorization": "Bearer zzz"},
@@ -381,7 +383,8 @@ def test_ctrl_c_says_the_rerun_resumes(monkeypatch, capsys):
     def interrupted(*_, **__):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.app, "main", interrupted)
+    # Inside a command click turns Ctrl-C into Abort, which used to print only "aborted".
+    monkeypatch.setattr(cli.app, "invoke", interrupted)
     assert cli.main(["scan"]) == 130
     assert "rerun the same command to resume" in capsys.readouterr().err
 
