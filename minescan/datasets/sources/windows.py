@@ -55,8 +55,9 @@ class IoStats:
     """What a source has read: window reads, requests sent and compressed bytes touched.
 
     ``reads`` counts window reads (one per file or asset per cluster); ``bytes``
-    the compressed size of the blocks those reads touch (what a remote read
-    transfers; block layouts from the file's TIFF tags); ``requests`` what a
+    the compressed size of the distinct blocks those reads touch (what a
+    remote read transfers; block layouts from the file's TIFF tags; see
+    :meth:`add_blocks`); ``requests`` what a
     remote source sends besides window reads (catalogue searches, Earth Engine
     calls). Thread-safe.
     """
@@ -65,6 +66,20 @@ class IoStats:
     bytes: int = 0
     requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _blocks: set = field(default_factory=set, repr=False, compare=False)
+
+    def add_blocks(self, path: str, factor: int, blocks: dict[int, int]) -> None:
+        """Count the bytes of ``blocks`` (file offset -> size) not counted before for this file.
+
+        A block a process reads again comes from GDAL's block cache or the
+        operating system's page cache (remote: GDAL's range cache), not from
+        the disk or the network, so each block counts once.
+        """
+        with self._lock:
+            for offset, size in blocks.items():
+                if (path, factor, offset) not in self._blocks:
+                    self._blocks.add((path, factor, offset))
+                    self.bytes += size
 
     def add(self, reads: int = 0, bytes: int = 0, requests: int = 0) -> None:
         with self._lock:
@@ -207,11 +222,11 @@ class Rasters:
         return ds
 
 
-def window_bytes(ds, indexes: Sequence[int], window: Window) -> int:
-    """Compressed bytes of the TIFF blocks that ``window`` touches in bands ``indexes``.
+def window_blocks(ds, indexes: Sequence[int], window: Window) -> dict[int, int]:
+    """The TIFF blocks that ``window`` touches in bands ``indexes``: file offset -> compressed size.
 
-    Pixel-interleaved files store all bands in one block: blocks are counted
-    once by their file offset. 0 for formats without TIFF block tags.
+    Pixel-interleaved files store all bands in one block: keyed by offset,
+    it counts once. Empty for formats without TIFF block tags.
     """
     rows, cols = ds.block_shapes[0]
     i0, i1 = window.col_off // cols, (window.col_off + window.width - 1) // cols
@@ -225,7 +240,7 @@ def window_bytes(ds, indexes: Sequence[int], window: Window) -> int:
                     continue
                 size = ds.get_tag_item(f"BLOCK_SIZE_{i}_{j}", "TIFF", bidx=b)
                 sizes[int(offset)] = int(size or 0)
-    return sum(sizes.values())
+    return sizes
 
 
 @functools.lru_cache(maxsize=4096)
@@ -309,7 +324,8 @@ def warp_window(
     method = resampling or choose_resampling(
         (first[2] - first[0]) / abs(ds.res[0]), grids[live[0]].width
     )
-    stats.add(reads=1, bytes=window_bytes(ds, indexes, window))
+    stats.add(reads=1)
+    stats.add_blocks(path, factor, window_blocks(ds, indexes, window))
     if not read:
         return out, method.name
     raw = ds.read(indexes, window=window)
