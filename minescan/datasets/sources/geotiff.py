@@ -225,17 +225,22 @@ class GeoTiffSource:
                 by_path.setdefault(ref.path, []).append((i, ref.index))
         whole = list(range(len(bands)))
         for path, pairs in by_path.items():
-            values, method = warp_window(
-                self._rasters,
-                path,
-                [idx for _, idx in pairs],
-                grids,
-                self.nodata,
-                read=stats is None,
-                stats=stats,
-                scale=self.scale,
-                offset=self.offset,
-            )
+            try:
+                values, method = warp_window(
+                    self._rasters,
+                    path,
+                    [idx for _, idx in pairs],
+                    grids,
+                    self.nodata,
+                    read=stats is None,
+                    stats=stats,
+                    scale=self.scale,
+                    offset=self.offset,
+                )
+            except RasterioIOError as exc:  # a truncated or damaged file: say which one
+                raise MinescanError(
+                    f"cannot read {path}: {str(exc).splitlines()[0]} (truncated or damaged?)"
+                ) from None
             if method is None:
                 continue
             methods[Path(path).name] = method
