@@ -182,7 +182,10 @@ def test_bad_inputs_one_line_errors(standin, run_cli, cells_file, tmp_path):
     pd.DataFrame({"name": ["a"], "z": [14]}).to_parquet(tmp_path / "few.parquet")
     cases += [
         (("--cells", tmp_path / "few.parquet", "--out", tmp_path / "o"), "lacks column(s) x, y"),
-        (("--cells", cells_file, "--out", tmp_path / "o", "--limit", "0"), "Invalid value for '--limit'"),
+        (
+            ("--cells", cells_file, "--out", tmp_path / "o", "--limit", "0"),
+            "Invalid value for '--limit'",
+        ),
     ]
     for args, message in cases:
         code, _, stderr = run_cli("datasets", "chips", *args)

@@ -69,6 +69,7 @@ class SourceSettings(BaseModel):
     cache_dir: str | None = Field(
         default=None, description="On-disk chip cache; default <cache>/sources."
     )
+
     @field_validator("dated_files")
     @classmethod
     def _dated_keys_are_dates(cls, value: dict[str, str]) -> dict[str, str]:
