@@ -418,3 +418,30 @@ def test_pixels_out_naming_a_folder_fails_before_reading_chips(tmp_path, run_cli
     (tmp_path / "chips" / "z14" / "c.tif").write_bytes(b"not read: the folder check comes first")
     code, _, err = run_cli("datasets", "pixels", "--chips", tmp_path / "chips", "--out", tmp_path)
     assert code == 2 and "is a folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_plain_install_finds_the_shipped_model_under_its_prefix(tmp_path, monkeypatch):
+    import sys
+
+    from minescan.detect import backends
+
+    installed = tmp_path / backends.INSTALLED_MODEL
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(backends, "CHECKOUT_MODEL", tmp_path / "no-checkout")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert backends.model_folder(backends.DEFAULT_MODEL) == installed
+
+
+def test_the_wheel_ships_every_file_scan_reads_from_the_model():
+    import configparser
+
+    from minescan.detect.run import MODEL_FILES
+
+    repo = Path(__file__).resolve().parent.parent
+    cfg = configparser.ConfigParser()
+    cfg.read(repo / "setup.cfg")
+    shipped = cfg["options.data_files"][str(Path("share") / "minescan" / "models" / "demo")].split()
+    needed = {*MODEL_FILES.values(), "scaling.json", "screen.json", "model_card.json"}
+    assert {Path(f).name for f in shipped} >= needed
+    assert all((repo / f).is_file() for f in shipped)

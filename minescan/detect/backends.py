@@ -21,25 +21,32 @@ from minescan.errors import MinescanError
 MAX_CANDIDATES = 1000
 #: The model folder scan uses by default; found beside the package (see :func:`model_folder`).
 DEFAULT_MODEL = "models/demo"
+#: The shipped model in a checkout or an editable install: beside the package.
+CHECKOUT_MODEL = Path(__file__).resolve().parent.parent.parent / DEFAULT_MODEL
+#: Where a wheel installs it, under ``sys.prefix`` (``[options.data_files]`` in setup.cfg).
+INSTALLED_MODEL = Path("share") / "minescan" / DEFAULT_MODEL
 
 
 def model_folder(spec: str | os.PathLike) -> Path:
     """The model folder ``spec`` names, as an absolute path.
 
     A folder that exists as given (relative to the current folder) wins. The
-    default, ``models/demo``, is otherwise the shipped model beside the
-    package, so ``minescan scan`` works from any folder.
+    default, ``models/demo``, is otherwise the shipped model: beside the
+    package in a checkout, or under ``sys.prefix/share/minescan`` after a
+    plain ``pip install``; so ``minescan scan`` works from any folder.
 
     Examples
     --------
     >>> (model_folder("models/demo") / "detector.onnx").is_file()
     True
     """
+    import sys
+
     given = Path(spec)
     if given.is_dir() or str(spec) != DEFAULT_MODEL:
         return given.resolve()
-    shipped = Path(__file__).resolve().parent.parent.parent / DEFAULT_MODEL
-    return shipped if shipped.is_dir() else given.resolve()
+    shipped = (CHECKOUT_MODEL, Path(sys.prefix) / INSTALLED_MODEL)
+    return next((p for p in shipped if p.is_dir()), given.resolve())
 
 
 def verify_pickle(path: Path) -> None:
