@@ -445,3 +445,19 @@ def test_the_wheel_ships_every_file_scan_reads_from_the_model():
     needed = {*MODEL_FILES.values(), "scaling.json", "screen.json", "model_card.json"}
     assert {Path(f).name for f in shipped} >= needed
     assert all((repo / f).is_file() for f in shipped)
+
+
+def test_an_invalid_truth_polygon_is_repaired_not_fatal_after_the_sweep(tmp_path, run_cli):
+    from shapely.geometry import Polygon
+
+    from tests.detect.fakes import bright_model
+
+    bow_tie = Polygon([(-1.99, 6.01), (-1.98, 6.02), (-1.98, 6.01), (-1.99, 6.02)])
+    truth = tmp_path / "truth.gpkg"
+    gpd.GeoDataFrame(geometry=[bow_tie], crs=4326).to_file(truth)
+    code, _, err = run_cli("scan", "--aoi", "bbox:-2.0,6.0,-1.95,6.05", "--truth", truth,
+                           "--model", bright_model(tmp_path / "m"), "--quiet",
+                           "--out", tmp_path / "r")  # fmt: skip
+    assert code == 0, err
+    report = json.loads((tmp_path / "r" / "scan_report.json").read_text())
+    assert "recall" in report["truth"]
