@@ -13,7 +13,7 @@ import sys
 import click
 
 from minescan import __version__
-from minescan.errors import MinescanError
+from minescan.errors import MinescanError, first_line
 
 #: name -> (module holding a click command called ``cli``, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app.main(args=argv, prog_name="minescan", standalone_mode=False)
     except MinescanError as exc:
-        click.echo(f"error: {_one_line(exc)}", err=True)
+        click.echo(f"error: {first_line(exc)}", err=True)
         return 2
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo(INTERRUPTED, err=True)
         return 130
     except click.ClickException as exc:  # a bad flag: one line too, pointing at --help
         command = exc.ctx.command_path if getattr(exc, "ctx", None) else "minescan"
-        click.echo(f"error: {_one_line(exc.format_message())} (see '{command} --help')", err=True)
+        click.echo(f"error: {first_line(exc.format_message())} (see '{command} --help')", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -129,25 +129,19 @@ def main(argv: list[str] | None = None) -> int:
 def _unexpected(exc: Exception) -> tuple[str, int]:
     """The one line and exit status for an exception no stage turned into a MinescanError."""
     if type(exc).__module__.startswith("rasterio"):  # GDAL could not read an input raster
-        return f"cannot read raster data: {_one_line(exc)} (a truncated or damaged GeoTIFF?)", 2
+        return f"cannot read raster data: {first_line(exc)} (a truncated or damaged GeoTIFF?)", 2
     if isinstance(exc, OSError):  # a full disk, a permission: say where, and that rerun resumes
         where = f" {exc.filename}" if exc.filename else ""
         return (
-            f"cannot read or write{where}: {exc.strerror or _one_line(exc)}; fix that and rerun "
+            f"cannot read or write{where}: {exc.strerror or first_line(exc)}; fix that and rerun "
             "the same command to resume",
             1,
         )
     return (
-        f"unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with {DEBUG_ENV}=1 for the "
+        f"unexpected {type(exc).__name__}: {first_line(exc)} (rerun with {DEBUG_ENV}=1 for the "
         "traceback)",
         1,
     )
-
-
-def _one_line(exc: BaseException | str) -> str:
-    """The first non-empty line of an exception's message (its type when it has none)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

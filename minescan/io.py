@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from minescan.errors import MinescanError
+from minescan.errors import MinescanError, first_line
 
 
 @contextlib.contextmanager
@@ -260,8 +260,7 @@ def read_vector(
     except MinescanError:
         raise
     except Exception as exc:  # GDAL, pyarrow and fiona all raise their own types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MinescanError(f"cannot read {what} {p}: {first}") from None
+        raise MinescanError(f"cannot read {what} {p}: {first_line(exc)}") from None
     if len(gdf) == 0:
         raise MinescanError(
             f"{what} {p} has no features" + (f" in layer {layer!r}" if layer else "")
@@ -272,9 +271,8 @@ def read_vector(
         try:
             gdf = gdf.set_crs(assume_crs)
         except Exception as exc:  # pyproj's CRSError, or ValueError for an empty string
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MinescanError(
-                f"--assume-crs {assume_crs!r} is not a known CRS: {first}"
+                f"--assume-crs {assume_crs!r} is not a known CRS: {first_line(exc)}"
             ) from None
     kinds = set(gdf.geometry.dropna().geom_type) - {"Polygon", "MultiPolygon"}
     if kinds:

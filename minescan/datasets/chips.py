@@ -32,7 +32,7 @@ from minescan.bands import S2_BANDS
 from minescan.chip import tile_transform
 from minescan.datasets.preview import write_preview
 from minescan.datasets.sources.base import ImagerySource
-from minescan.errors import MinescanError
+from minescan.errors import MinescanError, first_line
 from minescan.io import child_path, ensure_dir, require_file, write_json
 from minescan.orphans import exit_with_parent
 from minescan.raster import write_cog
@@ -73,9 +73,9 @@ def read_chip(path: str | Path) -> tuple[np.ndarray, object, dict[str, str]]:
         with rasterio.open(path) as src:
             return src.read(), src.transform, src.tags()
     except Exception as exc:  # GDAL reports corruption through several error types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MinescanError(
-            f"chip {path} is corrupt ({first}); rerun 'minescan datasets chips' to rewrite it"
+            f"chip {path} is corrupt ({first_line(exc)}); rerun 'minescan datasets chips' to "
+            "rewrite it"
         ) from None
 
 
