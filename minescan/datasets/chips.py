@@ -103,7 +103,7 @@ def read_cells(
     try:
         cells = pd.read_parquet(p)
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise MinescanError(f"cannot read cells file {p}: {str(exc).splitlines()[0]}") from None
+        raise MinescanError(f"cannot read cells file {p}: {first_line(exc)}") from None
     missing = [c for c in CELL_COLUMNS if c not in cells.columns]
     if missing:
         raise MinescanError(f"cells file {p} lacks column(s) {', '.join(missing)}")
@@ -220,7 +220,7 @@ def inspect_chip(path: Path, size_px: int, period: str) -> tuple[str | None, dic
             src.read()  # decompress every block: catches truncated files
             tags, names, shape = src.tags(), tuple(src.descriptions), (src.height, src.width)
     except Exception as exc:  # GDAL reports corruption through several error types
-        return f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", {}
+        return f"unreadable ({first_line(exc)})", {}
     if names != CHIP_BANDS:
         return f"bands {names} are not {CHIP_BANDS}", {}
     if shape != (size_px, size_px):

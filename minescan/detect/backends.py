@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from minescan.bands import S2_BANDS
-from minescan.errors import MinescanError
+from minescan.errors import MinescanError, first_line
 
 #: Most boxes kept per chip before NMS (highest scores first); mines are few per chip.
 MAX_CANDIDATES = 1000
@@ -134,7 +134,7 @@ def _load_scaling(model_dir: str | os.PathLike):
     try:
         return Scaling.load(path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MinescanError(f"cannot read {path}: {exc}".splitlines()[0]) from None
+        raise MinescanError(f"cannot read {path}: {first_line(exc)}") from None
 
 
 def _check_channels(channels: tuple[str, ...], n_input: int | None, where: Path) -> None:
@@ -186,7 +186,7 @@ class OnnxDetector:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise MinescanError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+            raise MinescanError(f"cannot load {path}: {first_line(exc)}") from None
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         n_input = model_input.shape[1] if isinstance(model_input.shape[1], int) else None
@@ -236,7 +236,7 @@ class UltralyticsDetector:
         try:
             self.model = ul.YOLO(str(path)).model.to(device).float().eval()
         except Exception as exc:  # torch/ultralytics raise many types on a bad file
-            raise MinescanError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+            raise MinescanError(f"cannot load {path}: {first_line(exc)}") from None
         self.device = device
         n_input = self.model.yaml.get("channels", self.model.yaml.get("ch"))
         _check_channels(self.channels, n_input, path)

@@ -31,7 +31,7 @@ from minescan.datasets.sources.base import Cube
 from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import IoStats, Rasters, clusters, warp_window
-from minescan.errors import MinescanError
+from minescan.errors import MinescanError, first_line
 
 
 class BandRef(NamedTuple):
@@ -239,7 +239,7 @@ class GeoTiffSource:
                 )
             except RasterioIOError as exc:  # a truncated or damaged file: say which one
                 raise MinescanError(
-                    f"cannot read {path}: {str(exc).splitlines()[0]} (truncated or damaged?)"
+                    f"cannot read {path}: {first_line(exc)} (truncated or damaged?)"
                 ) from None
             if method is None:
                 continue
