@@ -54,7 +54,7 @@ def detect(series, settings, method: str | None = None) -> Detection:
     Pixels of the footprint are excavated from the first date on and take
     its confidence; the method's own findings are kept everywhere else.
     """
-    from minescan.monitor.footprint import at_start
+    from minescan.monitor.footprint import at_start  # it builds on this module's rules
 
     name = method or settings.method
     if name not in METHODS:
