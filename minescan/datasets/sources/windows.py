@@ -338,11 +338,10 @@ def warp_window(
         if method in (Resampling.bilinear, Resampling.nearest) and pixel_map is not None:
             if valid is None:
                 valid = _valid(raw, src_nodata)
-                masked = raw.astype(np.float32)
-                if not valid.all():
-                    masked[:, ~valid] = np.nan if method == Resampling.nearest else 0
+                masked = zeroed(raw, valid)
+                weights = None if valid.all() else valid.astype(np.float32)
             out[k] = resample(
-                masked, valid, pixel_map, grid.height, grid.width, scale, offset,
+                masked, weights, pixel_map, grid.height, grid.width, scale, offset,
                 nearest=method == Resampling.nearest,
             )  # fmt: skip
             continue
@@ -410,9 +409,22 @@ def _valid(raw: np.ndarray, nodata: float | None) -> np.ndarray:
     return valid
 
 
+#: Stored types OpenCV resamples as they are; others are converted to float32 first.
+_CV_TYPES = ("uint8", "uint16", "int16", "float32")
+
+
+def zeroed(raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``raw`` with 0 where it has no data, in a type :func:`resample` takes (no copy if it can)."""
+    masked = raw if raw.dtype.name in _CV_TYPES else raw.astype(np.float32)
+    if not valid.all():
+        masked = masked.copy() if masked is raw else masked
+        masked[:, ~valid] = 0
+    return masked
+
+
 def resample(
     masked: np.ndarray,
-    valid: np.ndarray,
+    weights: np.ndarray | None,
     pixel_map: np.ndarray,
     height: int,
     width: int,
@@ -422,24 +434,26 @@ def resample(
 ) -> np.ndarray:
     """Bilinear (or nearest) resampling of a window onto a ``height`` x ``width`` grid, float32.
 
-    ``masked`` is the window as float32 ``(bands, h, w)`` with 0 where
-    ``valid`` is False (NaN for ``nearest``, which takes the source pixel
-    under each output pixel: scene classes); ``pixel_map`` (from :func:`affine_pixel_map`) takes
-    grid pixel coordinates to the window's. Each output pixel is the weighted
-    mean of the valid ones of its 4 source neighbours, renormalised as GDAL
-    does with nodata; NaN where none of them is valid or the pixel lies off
-    the window. ``scale`` and ``offset`` are applied on the way out (the
-    result is linear in the stored values). OpenCV's ``warpAffine`` does the
-    interpolation (weights in steps of 1/32 pixel), several times faster than
-    a general warp.
+    ``masked`` is the window ``(bands, h, w)`` with 0 where it has no data
+    (:func:`zeroed`), in its stored type; ``weights`` is float32 1 where it
+    has data, 0 elsewhere (None: data everywhere). ``pixel_map`` (from
+    :func:`affine_pixel_map`) takes grid pixel coordinates to the window's.
+    Bilinear: each output pixel is the weighted mean of the valid ones of its
+    4 source neighbours, renormalised as GDAL does with nodata; nearest (scene
+    classes): the source pixel under it. NaN where no valid pixel contributes
+    or the pixel lies off the window. ``scale`` and ``offset`` are applied on
+    the way out (the result is linear in the stored values). OpenCV's
+    ``warpAffine`` interpolates (weights in steps of 1/32 pixel; integer
+    types round to the nearest stored unit), several times faster than a
+    general warp and with no float copy of the window.
 
     Examples
     --------
     >>> raw = np.array([[[0.0, 2.0], [4.0, 6.0]]], np.float32)
     >>> shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])  # half a pixel right and down
-    >>> resample(raw, np.ones((2, 2), bool), shift, 1, 1).tolist()
+    >>> resample(raw, None, shift, 1, 1).tolist()
     [[[3.0]]]
-    >>> resample(raw, np.ones((2, 2), bool), shift * 1.6, 1, 1, nearest=True).tolist()
+    >>> resample(raw, None, shift * 1.6, 1, 1, nearest=True).tolist()
     [[[6.0]]]
     """
     import cv2
@@ -449,16 +463,15 @@ def resample(
     matrix = np.array(
         [[a, b, a / 2 + b / 2 + c - 0.5], [d, e, d / 2 + e / 2 + f - 0.5]], dtype=np.float64
     )
-    flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
-    border = float("nan") if nearest else 0.0
 
-    def warp(image: np.ndarray) -> np.ndarray:
+    def warp(image: np.ndarray, nearest: bool) -> np.ndarray:
+        flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
         return cv2.warpAffine(
             image, matrix, (width, height), flags=flags, borderMode=cv2.BORDER_CONSTANT,
-            borderValue=border,
+            borderValue=0,
         )  # fmt: skip
 
-    h, w = valid.shape
+    h, w = masked.shape[1:]
     corners = matrix @ np.array(
         [[0, width - 1, 0, width - 1], [0, 0, height - 1, height - 1], [1] * 4]
     )
@@ -466,12 +479,12 @@ def resample(
     inside = inside and corners[1].min() >= 0 and corners[1].max() <= h - 1
     out = np.empty((masked.shape[0], height, width), np.float32)
     for band in range(masked.shape[0]):
-        out[band] = warp(masked[band])
-    if nearest or (inside and valid.all()):
+        out[band] = warp(masked[band], nearest)
+    if inside and weights is None:
         out *= np.float32(scale)
         out += np.float32(offset)
         return out
-    weight = warp(valid.astype(np.float32))
+    weight = warp(np.ones((h, w), np.float32) if weights is None else weights, nearest)
     empty = weight < 1e-3
     out *= np.float32(scale) / np.where(empty, np.float32(1), weight)
     out += np.float32(offset)
