@@ -492,26 +492,42 @@ COST_SAMPLE_TILES = 4
 
 
 def cost_estimate(
-    source, first: np.ndarray, zooms: list[int], size_px: int, margin_px: int, period: str, bands
+    source,
+    first: np.ndarray,
+    zooms: list[int],
+    size_px: int,
+    margin_px: int,
+    period: str,
+    bands,
+    batch_size: int,
 ) -> dict:
     """What a sweep will read, before it starts: tiles per level, window reads, requests, bytes.
 
-    The first level is exact: its tiles are known, and the source's
-    ``estimate`` plans their reads without fetching a pixel (geotiff: block
-    sizes from the file; stac: its searches are run, bytes are the
-    uncompressed upper bound; earthengine: requests and answer sizes). A
-    deeper level opens only where the level above hits, so its tiles are
-    given as an upper bound (every child), each costing what a tile at that
-    zoom costs in the children of :data:`COST_SAMPLE_TILES` first-level
-    tiles. Empty for a source that reads nothing (the simulator).
+    The first level's tiles are known (``exact``), and the source's
+    ``estimate`` plans their reads batch by batch as the sweep makes them,
+    without fetching a pixel (geotiff: window reads exact, bytes from the
+    files' block sizes, each batch counting its own blocks, so at most what
+    the workers read; stac: its searches are run, bytes are an uncompressed
+    upper bound; earthengine: requests and answer sizes exact). A deeper
+    level opens only where the level above hits, so its tiles are given as an
+    upper bound (every child), each costing what a tile at that zoom costs in
+    the children of :data:`COST_SAMPLE_TILES` first-level tiles. Empty for a
+    source that reads nothing (the simulator).
     """
     estimate = getattr(source, "estimate", None)
     if estimate is None or not len(first):
         return {}
+
+    def batched(tiles: np.ndarray) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for part in batches(tiles, batch_size):
+            cost = estimate(part, size_px=size_px, period=period, bands=bands, margin_px=margin_px)
+            for k, v in cost.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
     first = zorder(first)
-    levels = {}
-    cost = estimate(first, size_px=size_px, period=period, bands=bands, margin_px=margin_px)
-    levels[f"z{zooms[0]}"] = {"tiles": int(len(first)), "exact": True, **cost}
+    levels = {f"z{zooms[0]}": {"tiles": int(len(first)), "exact": True, **batched(first)}}
     middle = len(first) // 2
     sample = first[max(0, middle - COST_SAMPLE_TILES // 2) :][:COST_SAMPLE_TILES]
     for zoom in zooms[1:]:
@@ -525,7 +541,7 @@ def cost_estimate(
             ],
             dtype=np.int64,
         )
-        per = estimate(children, size_px=size_px, period=period, bands=bands, margin_px=margin_px)
+        per = batched(zorder(children))
         most = int(len(first) * split * split)
         levels[f"z{zoom}"] = {
             "tiles": most,

@@ -253,7 +253,14 @@ def scan(
     if progress:
         print(plan_line(area, len(tiles), zooms), file=sys.stderr)
     cost = cost_estimate(
-        tools.source, tiles, zooms, cfg.size_px, cfg.margin_px, cfg.period, tools.bands
+        tools.source,
+        tiles,
+        zooms,
+        cfg.size_px,
+        cfg.margin_px,
+        cfg.period,
+        tools.bands,
+        cfg.batch_size,
     )
     if cost:  # real sources: what the sweep will fetch, before it fetches anything
         write_json(out / "cost_estimate.json", cost)

@@ -362,7 +362,7 @@ def test_cost_estimate_before_a_sweep(textured):
     src = textured_source(textured["ovr"])
     first = np.array([list(t) for t in mercantile.children(mercantile.parent(centre_tile(13)))])
     bands = ("B02", "B04")
-    est = cost_estimate(src, first, [13, 14], 128, 8, "2019", bands)
+    est = cost_estimate(src, first, [13, 14], 128, 8, "2019", bands, batch_size=32)
     assert src.io.reads == 0  # nothing read to estimate
     z13, z14 = est["levels"]["z13"], est["levels"]["z14"]
     read_tiles(src, first, 128, "2019", bands, 8)
@@ -370,7 +370,10 @@ def test_cost_estimate_before_a_sweep(textured):
     assert z14["tiles"] == 16 and not z14["exact"] and z14["bytes"] > z13["bytes"]
     text = describe_cost(est)
     assert "z13: 4 tiles" in text and "z14: at most 16 tiles" in text
-    assert cost_estimate(SimulatedLike(), first, [13], 128, 8, "2019", bands) == {}
+    assert cost_estimate(SimulatedLike(), first, [13], 128, 8, "2019", bands, 32) == {}
+    # batch by batch, as the sweep reads: 4 batches of one tile cost 4 window reads
+    per_tile = cost_estimate(src, first, [13], 128, 8, "2019", bands, batch_size=1)
+    assert per_tile["levels"]["z13"]["reads"] == 4
 
 
 class SimulatedLike:
