@@ -204,16 +204,22 @@ def run_scan(name: str, config: Path, args, *extra: str) -> dict:
         "--workers", str(args.workers), "--quiet", "--out", str(out), *extra,
     ]  # fmt: skip
     print(f"$ {' '.join(cmd[2:])}   (load {os.getloadavg()[0]:.1f})", flush=True)
+    # peak RSS through GNU time: this process's own size (the fixtures) would leak into
+    # RUSAGE_CHILDREN's maximum through the fork
+    rss = args.out / f"{name}.maxrss"
+    timed = ["/usr/bin/time", "-f", "%M", "-o", str(rss)] if Path("/usr/bin/time").exists() else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(
+        [*timed, *cmd], check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     report = json.loads((out / "scan_report.json").read_text())
     report["bench"] = {
         "wall": wall,
         "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        "peak_gib": after.ru_maxrss / 2**20,
+        "peak_gib": int(rss.read_text().split()[-1]) / 2**20 if timed else float("nan"),
         "load": os.getloadavg()[0],
     }
     return report
