@@ -295,6 +295,12 @@ def demo(config_file, build_dir, ship_dir, force):
     help="AdamW learning rate: small, so the base weights are refined, not overwritten.",
 )
 @click.option(
+    "--freeze",
+    type=click.IntRange(1),
+    default=None,
+    help="Keep the first N layers fixed (10: yolo11n's backbone), so the base keeps its features.",
+)
+@click.option(
     "--copies",
     type=click.IntRange(1),
     default=4,
@@ -333,7 +339,7 @@ def demo(config_file, build_dir, ship_dir, force):
 @quiet_option
 def finetune(
     labels, label_column, classes, outlines, outlines_layer, bands, base, out_dir,
-    holdout_fraction, seed, epochs, batch, lr0, copies, tile_px, gain_jitter, sim_data,
+    holdout_fraction, seed, epochs, batch, lr0, freeze, copies, tile_px, gain_jitter, sim_data,
     sim_images, device, force, quiet,
 ):  # fmt: skip
     """Fine-tune a model's detector on your labelled real patches, at native resolution.
@@ -371,6 +377,7 @@ def finetune(
             sim_images=sim_images,
             epochs=epochs,
             lr0=lr0,
+            freeze=freeze,
             batch=batch,
             device=device,
         ),

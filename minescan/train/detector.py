@@ -247,7 +247,8 @@ class TrainOptions:
     trains with AdamW at that rate, which fine-tuning needs: ultralytics' own
     choice and its warm-up (bias learning rate ``warmup_bias_lr`` falling to
     ``lr0`` over ``warmup_epochs``) are made for training from scratch and
-    wipe out much of what trained weights know in the first epoch.
+    wipe out much of what trained weights know in the first epoch. ``freeze``
+    keeps the first that many layers as they are (yolo11n's backbone is 0-10).
     """
 
     model: str = "yolo11n.yaml"
@@ -261,6 +262,7 @@ class TrainOptions:
     lr0: float | None = None
     warmup_epochs: float = 3.0
     warmup_bias_lr: float = 0.1
+    freeze: int | None = None
 
 
 def _check_output(out: Path, resume: bool, force: bool) -> Path:
@@ -331,6 +333,7 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
             lr0=0.01 if opts.lr0 is None else opts.lr0,
             warmup_epochs=opts.warmup_epochs,
             warmup_bias_lr=opts.warmup_bias_lr,
+            freeze=opts.freeze,
             hsv_h=0.0,
             hsv_s=0.0,
             hsv_v=0.0,

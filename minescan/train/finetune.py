@@ -91,7 +91,8 @@ class FinetuneOptions:
     """How the mosaic set is built and the base detector trained further.
 
     ``lr0`` is small and the warm-up gentle (AdamW, no bias-rate spike): the
-    base weights are a start to keep, not to overwrite. ``copies`` is how often each training patch appears per epoch (each time in
+    base weights are a start to keep, not to overwrite; ``freeze`` keeps the
+    first layers (the backbone) fixed altogether. ``copies`` is how often each training patch appears per epoch (each time in
     a new mosaic, rotated and flipped); ``sim_images`` caps the simulated
     training images mixed in (None: as many as there are real training mosaics);
     ``gain_jitter`` randomises training tiles' brightness and colour (:func:`jitter`).
@@ -108,6 +109,7 @@ class FinetuneOptions:
     epochs: int = 30
     lr0: float = 0.0005
     warmup_epochs: float = 1.0
+    freeze: int | None = None
     batch: int = 16
     device: str = "cpu"
     workers: int = 2
@@ -486,6 +488,7 @@ def finetune(
         lr0=opts.lr0,
         warmup_epochs=opts.warmup_epochs,
         warmup_bias_lr=0.0,
+        freeze=opts.freeze,
     )
     card = train_detector(
         data_dir / "data.yaml",
