@@ -32,8 +32,9 @@ from rasterio.windows import Window
 
 from minescan.datasets.sources.extent import Grid
 
-#: Tiles sharing an ancestor this many zooms up are read together (4 x 4 tiles at most).
-CLUSTER_ZOOMS = 2
+#: Tiles sharing an ancestor this many zooms up are read together (8 x 8 tiles at most; a
+#: z-ordered scan batch of 32 tiles is then mostly one or two windows).
+CLUSTER_ZOOMS = 3
 
 #: An overview may be this much coarser than the tile's pixels and still be read (a z13 tile
 #: has 19 m pixels at the equator; a 10 m mosaic's first overview has 20 m pixels).

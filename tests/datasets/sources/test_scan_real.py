@@ -55,7 +55,7 @@ def test_scan_over_a_geotiff_mosaic(run_cli, mosaic, tmp_path):
     report = yaml.safe_load((tmp_path / "g" / "scan_report.json").read_text())
     z13 = report["levels"]["z13"]
     # the first level's estimate is exactly what it read: the 2 tiles lie in 2 clusters (their
-    # ancestors 2 zooms up differ), and each tile's margin reaches into the other part
+    # ancestors 3 zooms up differ), and each tile's margin reaches into the other part
     assert estimate["levels"]["z13"] == {"tiles": z13["tiles"], "exact": True, **z13["io"]}
     assert z13["tiles"] == 2 and z13["io"]["reads"] == 2 * 2 and z13["io"]["bytes"] > 0
     assert report["cost_estimate"] == estimate
