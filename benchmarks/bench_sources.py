@@ -3,7 +3,7 @@
 A simulated z12 area (Ghana, 1024 px, the pixels of z14 at 256 px) is written
 as a uint16 mosaic in UTM 30N (geotiff) and as three dated Sentinel-2 scenes of
 single-band COGs behind a STAC API on 127.0.0.1 (stac: real pystac-client
-searches and odc-stac HTTP range reads). Then its 16 z14 chips (12 bands,
+searches and GDAL HTTP range reads). Then its 16 z14 chips (12 bands,
 256 px) are read cold, and again from the on-disk cache.
 
     .venv/bin/python benchmarks/bench_sources.py [--tiles 16] [--concurrency 4]

@@ -168,8 +168,8 @@ def block_zooms(grid: Grid, margin_px: int, bytes_per_px: int) -> int:
     >>> from affine import Affine
     >>> block_zooms(Grid(Affine.identity(), 288, 288), 16, 48)  # 11 bands + count: 2 x 2 tiles
     1
-    >>> block_zooms(Grid(Affine.identity(), 64, 64), 0, 52)
-    2
+    >>> block_zooms(Grid(Affine.identity(), 64, 64), 0, 52)  # small chips: a whole cluster
+    3
     """
     size = grid.width - 2 * margin_px
     fits = [
