@@ -45,6 +45,26 @@ def config_option(section: str | None = None):
     )
 
 
+#: ``--label-column``: the class column of a labelled-patch table (evaluate, train finetune).
+label_column_option = click.option(
+    "--label-column",
+    default="label",
+    show_default=True,
+    help="Class column; mine, 1, true, yes and positive mean mine.",
+)
+
+
+def parse_classes(text: str | None) -> tuple[str, ...] | None:
+    """``--classes a,b`` as a tuple of class values, None when not given.
+
+    Examples
+    --------
+    >>> parse_classes(" mine, no_mine "), parse_classes(None)
+    (('mine', 'no_mine'), None)
+    """
+    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else None
+
+
 #: ``--quiet``: no progress bar on stderr.
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from minescan.clitools import config_option, quiet_option
+from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
 
 
 @click.command(name="evaluate")
@@ -16,12 +16,7 @@ from minescan.clitools import config_option, quiet_option
     help="Table (CSV or vector file) with a 'file' column, paths relative to the table, "
     "and a class column.",
 )
-@click.option(
-    "--label-column",
-    default="label",
-    show_default=True,
-    help="Class column; mine, 1, true, yes and positive mean mine.",
-)
+@label_column_option
 @click.option(
     "--classes",
     default=None,
@@ -76,7 +71,7 @@ def cli(patches, labels, label_column, classes, outlines, outlines_layer, bands,
     inputs = EvaluateInputs(
         labels=labels,
         label_column=label_column,
-        classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
+        classes=parse_classes(classes),
         outlines=outlines,
         outlines_layer=outlines_layer,
         patches=tuple(patches),

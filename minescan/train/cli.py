@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from minescan.bands import parse_bands
-from minescan.clitools import config_option, quiet_option
+from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
 from minescan.errors import MinescanError
 
 #: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.
@@ -242,12 +242,7 @@ def demo(config_file, build_dir, ship_dir, force):
     type=click.Path(dir_okay=False),
     help="Table (CSV or vector) with a 'file' column, paths relative to it, and a class column.",
 )
-@click.option(
-    "--label-column",
-    default="label",
-    show_default=True,
-    help="Class column; mine, 1, true, yes and positive mean mine.",
-)
+@label_column_option
 @click.option(
     "--classes",
     default=None,
@@ -361,7 +356,7 @@ def finetune(
         Labels(
             labels,
             label_column,
-            tuple(c.strip() for c in classes.split(",")) if classes else None,
+            parse_classes(classes),
             outlines,
             outlines_layer,
             bands,
