@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minescan.bands import DETECTOR_BANDS, S2_BANDS
+from minescan.kernel.bands import DETECTOR_BANDS, S2_BANDS
 from minescan.cli import main as minescan
 
 SETS = {

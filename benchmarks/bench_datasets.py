@@ -17,10 +17,10 @@ from pathlib import Path
 import mercantile
 import pandas as pd
 
-from minescan.bands import DETECTOR_BANDS
+from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.datasets.chips import ChipJob, write_chips
 from minescan.datasets.pixels import build_pixels
-from minescan.datasets.sources.simulated import SimulatedSentinel2
+from minescan.simulated import SimulatedSentinel2
 from minescan.datasets.yolo import build_yolo
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from minescan.detect.backends import load_detector
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 REPO = Path(__file__).resolve().parent.parent
 CHIP_PX = 288

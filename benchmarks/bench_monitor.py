@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
-from minescan.datasets.sources.simulated import SimulatedSentinel2
+from minescan.simulated import SimulatedSentinel2
 from minescan.monitor import evaluate, forecast, outputs, run
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.nogo import Layers, Zones

@@ -90,7 +90,7 @@ def real_patches(root: Path) -> list[Patch]:
 
 def amw_outlines(root: Path):
     """The Amazon Mining Watch outlines of ``labels.gpkg`` (each polygon once), EPSG:4326."""
-    from minescan.io import read_vector
+    from minescan.kernel.io import read_vector
 
     frame = read_vector(root / "labels.gpkg", layer="mine_polygons")
     frame = frame[frame["label_source"].astype(str).str.startswith("amw")]
@@ -139,7 +139,7 @@ def read_twin(world, patch: Patch, lon: float, lat: float, outlines=None, size: 
     from rasterio.crs import CRS
     from rasterio.transform import Affine
 
-    from minescan.datasets.sources.simulated.world import lonlat_to_xy
+    from minescan.simulated.world import lonlat_to_xy
 
     tile = mercantile.tile(lon, lat, TWIN_ZOOM)
     px, margin = twin_tile_px(lat), size // 2
@@ -168,7 +168,7 @@ def read_twins(patches: list[Patch], lonlat: np.ndarray, outlines) -> tuple[list
     """Every patch's twin and its land-cover codes (see :func:`read_twin`)."""
     from tqdm import tqdm
 
-    from minescan.datasets.sources.simulated import SimulatedSentinel2
+    from minescan.simulated import SimulatedSentinel2
 
     world = SimulatedSentinel2(seed=0, mines=outlines)
     twins, codes = [], []
@@ -183,7 +183,7 @@ def read_twins(patches: list[Patch], lonlat: np.ndarray, outlines) -> tuple[list
 
 def dominant_cover(codes: np.ndarray) -> str:
     """The most common simulated class of a twin, every ``mine_*`` class counted as ``mine``."""
-    from minescan.datasets.sources.simulated import CLASSES as SIM_CLASSES
+    from minescan.simulated import CLASSES as SIM_CLASSES
 
     names = np.array(["mine" if c.startswith("mine_") else c for c in SIM_CLASSES])
     values, counts = np.unique(names[codes.ravel().astype(int)], return_counts=True)
@@ -490,7 +490,7 @@ def main(argv=None) -> int:
     from minescan.config import load_settings
     from minescan.detect.backends import load_detector, model_folder
     from minescan.detect.screen import Screen
-    from minescan.io import write_json
+    from minescan.kernel.io import write_json
 
     t0 = time.time()
     settings = load_settings(None, {"scan": {"model": args.model}})

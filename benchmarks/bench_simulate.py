@@ -19,8 +19,8 @@ import mercantile
 import numpy as np
 import shapely
 
-from minescan.bands import DETECTOR_BANDS
-from minescan.datasets.sources.simulated import SimulatedSentinel2
+from minescan.kernel.bands import DETECTOR_BANDS
+from minescan.simulated import SimulatedSentinel2
 
 #: A strip of tiles in southern Ghana (land, rivers, drawn mines).
 ORIGIN = mercantile.tile(-1.9, 6.4, 14)
@@ -75,7 +75,7 @@ def series_seconds() -> tuple[float, tuple]:
 
 def given_polygons(path: Path, n: int) -> tuple[float, float, int]:
     """Build a world from the 45k-polygon file, then read z14 chips over its mines."""
-    from minescan.io import read_vector
+    from minescan.kernel.io import read_vector
 
     frame = read_vector(path)
     start = time.perf_counter()

@@ -13,13 +13,13 @@ import sys
 import click
 
 from minescan import __version__
-from minescan.errors import MinescanError, first_line
+from minescan.kernel.errors import MinescanError, first_line
 
 #: name -> (module holding a click command called ``cli``, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "grid": ("minescan.grid.cli", "Build positive/negative tile cells from known mine polygons."),
     "simulate": (
-        "minescan.datasets.sources.simulate_cli",
+        "minescan.simulated.cli",
         "The simulated Sentinel-2 world: export its truth.",
     ),
     "datasets": ("minescan.datasets.cli", "Write chips, the YOLO dataset and the pixel table."),
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     exits 130. Anything else is a bug, still shown on one line (with
     ``$MINESCAN_DEBUG=1`` it re-raises with its traceback) and exits 1.
     """
-    from minescan.offline import point_caches
+    from minescan.kernel.offline import point_caches
 
     point_caches()  # before any subcommand imports matplotlib or onnxruntime
     try:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 def parse_zooms(text: str | list[int] | tuple[int, ...]) -> list[int]:

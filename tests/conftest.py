@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minescan import offline
+from minescan.kernel import offline
 
 offline.configure()
 

@@ -21,7 +21,7 @@ import pytest
 from affine import Affine
 from shapely.geometry import LineString, Point, box
 
-from minescan.raster import write_cog
+from minescan.kernel.raster import write_cog
 
 LON, LAT = -1.95, 6.54  # Ashanti, Ghana
 BBOX = "bbox:-1.96,6.53,-1.94,6.55"

@@ -1,7 +1,7 @@
 import pytest
 
 from minescan.config import load_settings
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 def test_defaults_load():

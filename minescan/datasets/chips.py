@@ -28,14 +28,14 @@ from rasterio.features import rasterize
 from shapely.geometry import box
 from tqdm import tqdm
 
-from minescan.bands import S2_BANDS
-from minescan.chip import tile_transform
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import tile_transform
 from minescan.datasets.preview import write_preview
-from minescan.datasets.sources.base import ImagerySource
-from minescan.errors import MinescanError, first_line
-from minescan.io import child_path, ensure_dir, require_file, write_json
-from minescan.orphans import exit_with_parent
-from minescan.raster import write_cog
+from minescan.kernel.source import ImagerySource
+from minescan.kernel.errors import MinescanError, first_line
+from minescan.kernel.io import child_path, ensure_dir, require_file, write_json
+from minescan.kernel.orphans import exit_with_parent
+from minescan.kernel.raster import write_cog
 
 MINE_BAND = "_mine"
 #: Bands of a chip file, in order.
@@ -53,7 +53,7 @@ def chip_path(out: str | Path, name: str, z: int) -> Path:
     """Where the chip of cell ``name`` lives: ``out/z{z}/{name}.tif``.
 
     ``name`` comes from the cells file, so it passes through
-    :func:`~minescan.io.safe_part`: ``../../x`` or ``/etc/x`` stays under ``out``.
+    :func:`~minescan.kernel.io.safe_part`: ``../../x`` or ``/etc/x`` stays under ``out``.
     """
     return child_path(out, f"z{int(z)}", name, suffix=".tif")
 
@@ -167,7 +167,7 @@ def mines_from_file(mines, period: str):
     """
     if mines is None or not ({"start_date", "year"} & set(mines.columns)):
         return mines
-    from minescan.datasets.sources.simulated import period_date
+    from minescan.simulated import period_date
 
     ref = pd.Timestamp(period_date(period))
     if "start_date" in mines.columns:
@@ -207,7 +207,7 @@ class ChipJob:
         if self.mines is not None:
             return self.mines.iloc[self.mines.sindex.query(footprint, predicate="intersects")]
         if hasattr(source, "mines_in"):
-            from minescan.datasets.sources.simulated import period_date
+            from minescan.simulated import period_date
 
             return source.mines_in(footprint, date=period_date(self.period))
         return None

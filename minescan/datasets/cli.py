@@ -6,10 +6,10 @@ import functools
 
 import click
 
-from minescan.bands import parse_bands
+from minescan.kernel.bands import parse_bands
 from minescan.clitools import config_option, parse_zooms, quiet_option, source_options
 from minescan.config import load_settings
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: ``--chips``: the input of ``yolo`` and ``pixels``.
 chips_dir_option = click.option(
@@ -62,7 +62,7 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
     """
     from minescan.datasets.chips import ChipJob, mines_from_file, read_cells, write_chips
     from minescan.datasets.sources import open_source
-    from minescan.io import ensure_dir, read_vector
+    from minescan.kernel.io import ensure_dir, read_vector
 
     settings = load_settings(
         config_file,

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minescan.bands import S2_BANDS, parse_bands
-from minescan.errors import MinescanError
+from minescan.kernel.bands import S2_BANDS, parse_bands
+from minescan.kernel.errors import MinescanError
 
 #: Values of the class column that mean "mine" (compared case-insensitively).
 MINE_VALUES: tuple[str, ...] = ("mine", "1", "true", "yes", "positive")
@@ -133,7 +133,7 @@ def is_mine(value) -> bool:
 
 def read_labels(table: str | Path, label_column: str) -> pd.DataFrame:
     """The label table (CSV or vector) with absolute ``path`` and boolean ``label`` columns."""
-    from minescan.io import require_file
+    from minescan.kernel.io import require_file
 
     table = require_file(table, "labels file")
     if table.suffix.lower() == ".csv":
@@ -205,7 +205,7 @@ def load_patches(
     """
     from tqdm import tqdm
 
-    from minescan.io import read_vector
+    from minescan.kernel.io import read_vector
 
     if labels is None and outlines is None:
         raise MinescanError("give labels (a table with a class per patch), mine outlines, or both")

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from minescan.io import atomic_path
+from minescan.kernel.io import atomic_path
 
 #: Preview channels (red, green, blue) and the fixed reflectance stretch 0..PREVIEW_HIGH.
 PREVIEW_BANDS: tuple[str, str, str] = ("B04", "B03", "B02")

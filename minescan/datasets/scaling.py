@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minescan.bands import parse_bands
-from minescan.errors import MinescanError
-from minescan.io import write_json
+from minescan.kernel.bands import parse_bands
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import write_json
 
 #: Upper reflectance of each band's default range (the lower end is 0).
 DEFAULT_HIGH: dict[str, float] = {

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minescan.bands import S2_BANDS
-from minescan.errors import MinescanError, first_line
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.errors import MinescanError, first_line
 
 #: Most boxes kept per chip before NMS (highest scores first); mines are few per chip.
 MAX_CANDIDATES = 1000
@@ -61,7 +61,7 @@ def verify_pickle(path: Path) -> None:
     """
     import json
 
-    from minescan.io import file_sha256
+    from minescan.kernel.io import file_sha256
 
     card = path.parent / "model_card.json"
     try:
@@ -220,7 +220,7 @@ class UltralyticsDetector:
     """
 
     def __init__(self, model_dir: str | os.PathLike, device: str = "cpu", threads: int = 0):
-        from minescan import offline
+        from minescan.kernel import offline
 
         path = _model_file(model_dir, "detector.pt")
         verify_pickle(path)

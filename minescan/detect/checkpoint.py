@@ -22,8 +22,8 @@ import json
 import os
 from pathlib import Path
 
-from minescan.errors import MinescanError
-from minescan.io import ensure_dir, write_json
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import ensure_dir, write_json
 
 FORMAT = 2  # 2: every batch carries its checksum
 
@@ -97,7 +97,7 @@ def checksum(record: dict) -> str:
 
 
 def _plain(value):
-    """NumPy scalars and arrays as JSON values, as :func:`minescan.io.write_json` stores them."""
+    """NumPy scalars and arrays as JSON values, as :func:`minescan.kernel.io.write_json` stores them."""
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from minescan.clitools import parse_zooms, source_options
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 @click.command(name="scan")

@@ -16,8 +16,8 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
-from minescan.errors import MinescanError
-from minescan.orphans import exit_with_parent
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.orphans import exit_with_parent
 
 
 class LocalExecutor:

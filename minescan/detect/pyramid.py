@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from minescan.bands import S2_BANDS
+from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources.windows import io_before, io_since
 from minescan.detect.boxes import (
     box_fractions,
@@ -29,7 +29,7 @@ from minescan.detect.boxes import (
     to_map,
     touches_core,
 )
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 # ---------------------------------------------------------------- tile arrays
 

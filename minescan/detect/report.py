@@ -12,7 +12,7 @@ import numpy as np
 
 from minescan.detect.pyramid import Level
 from minescan.grid.tiles import tile_boxes
-from minescan.io import atomic_path, write_text
+from minescan.kernel.io import atomic_path, write_text
 
 #: Tile status -> colour, shared by the map and the picture.
 STATUS_COLOURS = {"screened out": "#9e9e9e", "no hit": "#f2c14e", "hit": "#e4572e"}
@@ -109,7 +109,7 @@ def write_summary(
     black crosses the ones missed. ``report`` (``scan_report.json``) adds the
     totals and the scores to the titles.
     """
-    from minescan import offline
+    from minescan.kernel import offline
 
     offline.configure()
     import matplotlib

@@ -36,10 +36,10 @@ from minescan.detect.pyramid import (
     worker_tools,
 )
 from minescan.detect.scoring import EQUAL_AREA, score
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
-from minescan.io import (
+from minescan.kernel.io import (
     ensure_dir,
     file_sha256,
     read_vector,
@@ -162,7 +162,7 @@ def load_truth(settings: Settings, source, aoi: AOI):
         truth["geometry"] = truth.geometry.make_valid()  # a bow tie must not fail the scoring
         return truth[truth.intersects(aoi.geometry)].reset_index(drop=True)
     if hasattr(source, "mines_in"):
-        from minescan.datasets.sources.simulated import period_date
+        from minescan.simulated import period_date
 
         truth = source.mines_in(aoi.geometry, date=period_date(settings.scan.period))
         return truth[~truth.geometry.is_empty].reset_index(drop=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minescan.bands import S2_BANDS
-from minescan.chip import Chip
-from minescan.errors import MinescanError
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
+from minescan.kernel.errors import MinescanError
 
 #: Guards the normalized difference against a zero denominator (dark water, nodata zeros).
 ND_EPS = 1e-6

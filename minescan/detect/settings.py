@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from minescan.datasets.sources.simulated.periods import sentinel2_period
+from minescan.simulated.periods import sentinel2_period
 
 
 class ScanSettings(BaseModel):

@@ -41,7 +41,7 @@ def write_report(path: Path, table: pd.DataFrame, patches, scores, roc, figures:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from minescan.io import atomic_path
+    from minescan.kernel.io import atomic_path
 
     fpr, tpr, _ = roc
     misses, alarms = worst(table)

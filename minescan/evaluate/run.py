@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from minescan.config import Settings
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
     from minescan.evaluate import metrics
     from minescan.evaluate.report import write_report
     from minescan.evaluate.score import score_patches, score_table
-    from minescan.io import ensure_dir, write_json, write_text, write_vector
+    from minescan.kernel.io import ensure_dir, write_json, write_text, write_vector
 
     cfg = settings.scan
     model_dir = model_folder(cfg.model)

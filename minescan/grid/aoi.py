@@ -14,7 +14,7 @@ import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 NATURAL_EARTH = Path(__file__).resolve().parent.parent / "data" / "ne_admin0.parquet"
 #: Widest bbox accepted, in degrees of longitude: wider is a typo (W and E swapped), not an area.
@@ -96,7 +96,7 @@ def parse_bbox(text: str) -> BaseGeometry:
 
 def resolve_aoi(spec: str, assume_crs: str | None = None) -> AOI:
     """Turn ``country:ISO3``, ``bbox:W,S,E,N`` or a vector file path into an :class:`AOI`."""
-    from minescan.io import read_vector
+    from minescan.kernel.io import read_vector
 
     spec = spec.strip()
     kind, _, value = spec.partition(":")

@@ -34,7 +34,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid import tiles
 from minescan.grid.coverage import Coverage, cell_coverage, member, unique_sorted
 
@@ -407,7 +407,7 @@ def write_cells_parquet(table, path) -> None:
     import pyarrow.parquet as pq
     from pyproj import CRS
 
-    from minescan.io import atomic_path
+    from minescan.kernel.io import atomic_path
 
     x, y, z = (table[c].to_numpy() for c in ("x", "y", "z"))
     west, south, east, north = tiles.tile_bounds(x, y, z)
@@ -436,7 +436,7 @@ def write_cells_csv(table, path) -> None:
     import pyarrow as pa
     import pyarrow.csv
 
-    from minescan.io import atomic_path
+    from minescan.kernel.io import atomic_path
 
     x, y, z = (table[c].to_numpy() for c in ("x", "y", "z"))
     west, south, east, north = tiles.tile_bounds(x, y, z)

@@ -58,7 +58,7 @@ def build_grid(
     from minescan.grid import cells as grid_cells
     from minescan.grid.aoi import resolve_aoi
     from minescan.grid.preview import write_preview
-    from minescan.io import ensure_dir, read_vector, write_json
+    from minescan.kernel.io import ensure_dir, read_vector, write_json
 
     out_dir = Path(out)
     timer = StepTimer(total=6)

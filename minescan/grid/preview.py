@@ -8,7 +8,7 @@ import os
 import numpy as np
 import shapely
 
-from minescan.io import write_text
+from minescan.kernel.io import write_text
 
 #: Overlap colour ramp, low to high (viridis stops).
 RAMP = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]

@@ -36,7 +36,7 @@ import shapely
 import shapely.affinity
 from shapely.geometry.base import BaseGeometry
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid.coverage import cell_coverage, unique_sorted
 
 #: mercantile's latitude limit of web mercator, in degrees.

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from minescan.clitools import source_options
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.monitor.detection import METHODS
 
 

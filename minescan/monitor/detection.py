@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: method name -> module with ``detect(series, settings) -> Detection``.
 METHODS: dict[str, str] = {

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.monitor.nogo import rasterise
 
 #: Pixels this close (in pixels) to a truth edge are mixed and left out of the false-excavation rate.

@@ -18,8 +18,8 @@ from affine import Affine
 from rasterio import features
 from scipy import ndimage
 
-from minescan.errors import MinescanError
-from minescan.io import read_vector
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import read_vector
 from minescan.monitor.preprocess import Series
 
 #: The classes of seed 004's restricted-area layer.

@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from minescan.bands import check_sentinel2_period
-from minescan.errors import MinescanError
-from minescan.io import child_path, ensure_dir, file_sha256, read_vector, write_json
+from minescan.kernel.bands import check_sentinel2_period
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import child_path, ensure_dir, file_sha256, read_vector, write_json
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.preprocess import NoValidDates, preprocess, series_bands
-from minescan.orphans import exit_with_parent
+from minescan.kernel.orphans import exit_with_parent
 
 #: Web-mercator latitude limit: no source covers the poles.
 MAX_LAT = 85.0511

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from minescan.bands import parse_bands
+from minescan.kernel.bands import parse_bands
 from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.
 DEVICE = re.compile(r"^(cpu|\d+(,\d+)*)$")
@@ -222,7 +222,7 @@ def demo(config_file, build_dir, ship_dir, force):
     """
     import json
 
-    from minescan.io import ensure_dir
+    from minescan.kernel.io import ensure_dir
     from minescan.train.demo import figures, run
 
     if ship_dir is not None:

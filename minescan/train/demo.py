@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from minescan.errors import MinescanError
-from minescan.io import atomic_path, ensure_dir, write_json
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import atomic_path, ensure_dir, write_json
 
 #: Files copied from the build's model folder into the shipped model folder.
 MODEL_FILES = (

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from minescan.errors import MinescanError
-from minescan.io import atomic_path, ensure_dir, file_sha256, write_json, write_text
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import atomic_path, ensure_dir, file_sha256, write_json, write_text
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 SPLITS = ("train", "val", "test")
@@ -169,7 +169,7 @@ def evaluate(
     weights: Path, data: YoloData, work: Path, imgsz: int, device: str, batch: int
 ) -> dict:
     """Metrics on val and test, overall and per zoom (images grouped by the zoom in their name)."""
-    from minescan import offline
+    from minescan.kernel import offline
 
     ul = offline.ultralytics()
     model = ul.YOLO(str(weights))
@@ -214,7 +214,7 @@ def export_onnx(
     """ONNX with dynamic batch and size, plus ``minescan_channels`` and ``minescan_scaling`` props."""
     import onnx
 
-    from minescan import offline
+    from minescan.kernel import offline
 
     ul = offline.ultralytics()
     work = onnx_path.parent / "_runs" / "export"
@@ -289,7 +289,7 @@ def _finished(checkpoint: Path) -> bool:
 
 def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
     """Run ultralytics training (or resume it); return best.pt."""
-    from minescan import offline
+    from minescan.kernel import offline
 
     ul = offline.ultralytics()
     import torch
@@ -360,7 +360,7 @@ def train_detector(
     out = ensure_dir(out_dir)
     _check_output(out, resume, force)
     data = read_data(data_yaml, channels)
-    from minescan import offline
+    from minescan.kernel import offline
 
     offline.ultralytics()
     check_images(data)
@@ -413,7 +413,7 @@ def _train_seconds(run_dir: Path) -> float | None:
 def _check_model_channels(model: str, channels: int) -> None:
     """A ``.pt`` model must take as many channels as the data; a yaml is built to match."""
     if model.endswith(".pt"):
-        from minescan import offline
+        from minescan.kernel import offline
 
         ul = offline.ultralytics()
         try:

@@ -52,8 +52,8 @@ from minescan.datasets.patches import (
 )
 from minescan.datasets.scaling import Scaling
 from minescan.datasets.yolo import data_yaml, mine_boxes, write_image, yolo_label_text
-from minescan.errors import MinescanError
-from minescan.io import atomic_path, ensure_dir, require_file, write_json, write_text
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import atomic_path, ensure_dir, require_file, write_json, write_text
 from minescan.train.detector import SPLITS, TrainOptions, card_markdown, read_data, train_detector
 
 #: Files of the base model folder copied unchanged: the spectral screen is not fine-tuned.

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minescan.bands import S2_BANDS
+from minescan.kernel.bands import S2_BANDS
 from minescan.detect.screen import Screen, bands_needed, compute_features, feature_names
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: The rule used to pick lambda on each path (stored in screen.json).
 RULE = "sparsest model whose validation score is within 1% of the best validation score"
@@ -227,7 +227,7 @@ def path_table(paths: list[L1Path], names: list[str]) -> pd.DataFrame:
 
 def plot_paths(paths: list[L1Path], names: list[str], path: Path) -> None:
     """Weights against log10 lambda (top) and validation score against it (bottom), per model."""
-    from minescan import offline
+    from minescan.kernel import offline
 
     offline.configure()
     import matplotlib
@@ -235,7 +235,7 @@ def plot_paths(paths: list[L1Path], names: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from minescan.io import atomic_path
+    from minescan.kernel.io import atomic_path
 
     fig, axes = plt.subplots(
         2, len(paths), figsize=(6 * len(paths), 8), sharex="col", squeeze=False
@@ -308,7 +308,7 @@ def score_chips(
     """Score every chip named in ``cells`` (columns cell, z, split); missing chips are an error."""
     from tqdm import tqdm
 
-    from minescan.raster import read_cog
+    from minescan.kernel.raster import read_cog
 
     out = []
     for cell, zoom, split in tqdm(
@@ -473,7 +473,7 @@ def fit_screen(
     seed: int = 0,
 ) -> Screen:
     """Fit both paths, write lasso_path.csv/.png and screen.json into ``out_dir``; return the screen."""
-    from minescan.io import atomic_path, ensure_dir, write_json
+    from minescan.kernel.io import atomic_path, ensure_dir, write_json
 
     pixels_path = Path(pixels_path)
     out = ensure_dir(out_dir)

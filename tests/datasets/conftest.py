@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from minescan.bands import S2_BANDS
-from minescan.chip import Chip, tile_transform
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip, tile_transform
 from minescan.datasets.chips import ChipJob, read_cells, write_chips
 
 #: The test tile (z14, in Ghana) and its neighbours.

@@ -6,8 +6,8 @@ import pytest
 import rasterio
 from PIL import Image
 
-from minescan.bands import S2_BANDS
-from minescan.chip import tile_transform
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import tile_transform
 from minescan.datasets.chips import (
     CHIP_BANDS,
     ChipJob,
@@ -18,7 +18,7 @@ from minescan.datasets.chips import (
     read_cells,
     write_chips,
 )
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from tests.datasets.conftest import (
     CLOUDY,
     EAST,

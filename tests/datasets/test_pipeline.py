@@ -10,9 +10,9 @@ import pytest
 import rasterio
 import yaml
 
-from minescan.chip import tile_transform
+from minescan.kernel.chip import tile_transform
 from minescan.datasets.chips import chip_path, rasterize_mines, tile_geometry
-from minescan.datasets.sources.simulated import SimulatedSentinel2, period_date
+from minescan.simulated import SimulatedSentinel2, period_date
 from tests.datasets.conftest import EAST, SIZE, TILE, name, pixel_box_4326, write_cells
 
 OLD = (10, 20, 30, 40)  # dug in 2015: a mine in 2019

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minescan.datasets.scaling import DEFAULT_HIGH, Scaling
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 def test_default_ranges():

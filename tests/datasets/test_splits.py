@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minescan.datasets.splits import ancestor_keys, assign_groups, group_cells, make_split
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 def overlaps(a, b) -> bool:

@@ -18,11 +18,11 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from minescan.bands import S2_BANDS
-from minescan.chip import Chip, tile_transform
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip, tile_transform
 from minescan.datasets.scaling import Scaling
 from minescan.detect.screen import Screen
-from minescan.io import write_json
+from minescan.kernel.io import write_json
 
 BACKGROUND, BRIGHT = 0.05, 0.25
 CELL = 8

@@ -5,7 +5,7 @@ import onnx
 import pytest
 
 from minescan.detect.backends import OnnxDetector, decode, load_detector, nms
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from tests.detect.fakes import bright_model
 
 
@@ -88,7 +88,7 @@ def test_onnx_and_ultralytics_backends_agree_on_the_shipped_model():
 
     import mercantile
 
-    from minescan.datasets.sources.simulated import SimulatedSentinel2
+    from minescan.simulated import SimulatedSentinel2
 
     demo = Path(__file__).resolve().parents[2] / "models" / "demo"
     if not (demo / "detector.pt").is_file() or not (demo / "detector.onnx").is_file():

@@ -1,7 +1,7 @@
 import pytest
 
 from minescan.detect.checkpoint import Checkpoint
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 def test_roundtrip_and_count(tmp_path):

@@ -19,7 +19,7 @@ import pytest
 from affine import Affine
 from shapely.geometry import box
 
-from minescan.raster import write_cog
+from minescan.kernel.raster import write_cog
 
 REPO = Path(__file__).resolve().parents[2]
 BBOX = "bbox:-2.0,6.0,-1.95,6.05"  # ~31 km2 of southwestern Ghana: 4 tiles at z13

@@ -22,7 +22,7 @@ from minescan.detect.pyramid import (
     zorder,
 )
 from minescan.detect.settings import ScanSettings
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid.tiles import tiles_covering
 from tests.detect.fakes import BrightSquares, bright_screen, squares_at
 
@@ -177,7 +177,7 @@ class FixedBoxes:
 
 @pytest.mark.parametrize("screen_boxes", [True, False])
 def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_boxes):
-    from minescan.chip import tile_transform
+    from minescan.kernel.chip import tile_transform
 
     t = mercantile.tile(-2.03, 6.02, 15)
     x0, y0, x1, y1 = world.squares[0]
@@ -196,7 +196,7 @@ def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_box
 
 
 def test_screen_chip_agrees_with_the_shipped_screen():
-    from minescan.datasets.sources.simulated import SimulatedSentinel2
+    from minescan.simulated import SimulatedSentinel2
     from minescan.detect.screen import Screen
 
     if not (DEMO_MODEL / "screen.json").is_file():

@@ -11,7 +11,7 @@ from minescan.config import load_settings
 from minescan.detect.backends import OnnxDetector
 from minescan.detect.pyramid import make_tools
 from minescan.detect.run import scan
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid.aoi import AOI
 from minescan.grid.tiles import tiles_covering
 from tests.detect.fakes import BrightSquares, bright_screen, squares_at

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from minescan.bands import S2_BANDS
-from minescan.chip import Chip
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
 from minescan.detect.screen import Screen, bands_needed, compute_features, feature_names
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 def test_feature_names_are_bands_then_every_pair_in_s2_order():

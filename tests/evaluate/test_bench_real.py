@@ -22,7 +22,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from minescan.datasets.patches import Patch, patch_centres
-from minescan.datasets.sources.simulated import SimulatedSentinel2
+from minescan.simulated import SimulatedSentinel2
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_real.py"
 

@@ -5,7 +5,7 @@ import pytest
 
 from minescan.datasets.patches import Patch, read_patch
 from minescan.datasets.scaling import Scaling
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.evaluate import score as sc
 
 from .conftest import BANDS, bright_patch, write_patch

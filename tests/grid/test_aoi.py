@@ -2,7 +2,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid.aoi import land, parse_bbox, resolve_aoi
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import box
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid import cells, tiles
 
 #: cells.csv: the parquet columns without geometry, then the bounds and centre in degrees.

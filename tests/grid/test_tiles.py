@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import box
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.grid import tiles
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from minescan.datasets.sources.base import Cube
+from minescan.kernel.source import Cube
 from minescan.monitor.preprocess import MONITOR_BANDS
 
 #: Reflectance of B02, B03, B04, B08, B11, B12 per cover.

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from minescan.datasets.sources.base import Cube
+from minescan.kernel.source import Cube
 from minescan.monitor import run
 from minescan.monitor.nogo import Layers
 from minescan.monitor.settings import MonitorSettings

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from minescan.datasets.sources.base import Cube
+from minescan.kernel.source import Cube
 from minescan.detect.screen import Screen
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.footprint import at_start

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.monitor.nogo import (
     Layers,
     buffer,

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from minescan.bands import DETECTOR_BANDS, S2_BANDS
-from minescan.chip import tile_transform
-from minescan.raster import write_cog
+from minescan.kernel.bands import DETECTOR_BANDS, S2_BANDS
+from minescan.kernel.chip import tile_transform
+from minescan.kernel.raster import write_cog
 
 #: Reflectance of background vegetation and of mine ground, per S2 band.
 VEGETATION = dict(

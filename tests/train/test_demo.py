@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.train.demo import figures, plan, run
 
 REPO = Path(__file__).resolve().parents[2]

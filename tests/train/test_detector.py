@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.train.detector import (
     TrainOptions,
     check_images,
@@ -185,7 +185,7 @@ def _nms_boxes(raw: np.ndarray, conf: float, size: int, iou: float = 0.7) -> np.
 def test_onnx_and_pt_give_the_same_boxes(trained, yolo_set):
     import onnxruntime as ort
 
-    from minescan import offline
+    from minescan.kernel import offline
     from minescan.datasets.yolo import read_image
 
     out, _ = trained

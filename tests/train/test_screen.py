@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from minescan.detect.screen import Screen, feature_names
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 from minescan.train.screen import (
     TileRule,
     TileScores,
@@ -107,9 +107,9 @@ def test_fit_screen_writes_path_table_plot_and_screen(fitted):
 
 
 def test_fitted_screen_loads_and_separates_mine_chips(fitted, pixel_table):
-    from minescan.bands import S2_BANDS
-    from minescan.chip import Chip
-    from minescan.raster import read_cog
+    from minescan.kernel.bands import S2_BANDS
+    from minescan.kernel.chip import Chip
+    from minescan.kernel.raster import read_cog
 
     screen, out = fitted
     loaded = Screen.load(out / "screen.json")

@@ -1,16 +1,16 @@
-"""Imagery sources behind one :class:`~minescan.datasets.sources.base.ImagerySource` protocol."""
+"""Imagery sources behind one :class:`~minescan.kernel.source.ImagerySource` protocol."""
 
 from __future__ import annotations
 
 import importlib
 
-from minescan.datasets.sources.base import Cube, ImagerySource
+from minescan.kernel.source import Cube, ImagerySource
 from minescan.datasets.sources.settings import SourceSettings
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: kind -> "module:Class"; each class has ``from_settings(SourceSettings)``.
 SOURCES: dict[str, str] = {
-    "simulated": "minescan.datasets.sources.simulated:SimulatedSentinel2",
+    "simulated": "minescan.simulated:SimulatedSentinel2",
     "earthengine": "minescan.datasets.sources.earthengine:EarthEngineSource",
     "stac": "minescan.datasets.sources.stac:StacSource",
     "geotiff": "minescan.datasets.sources.geotiff:GeoTiffSource",

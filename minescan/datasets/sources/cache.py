@@ -21,8 +21,8 @@ import mercantile
 import numpy as np
 from affine import Affine
 
-from minescan.chip import Chip
-from minescan.io import atomic_path, ensure_dir
+from minescan.kernel.chip import Chip
+from minescan.kernel.io import atomic_path, ensure_dir
 
 
 def default_cache_dir() -> Path:

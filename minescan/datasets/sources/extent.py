@@ -17,8 +17,8 @@ import numpy as np
 from affine import Affine
 from pyproj import Transformer
 
-from minescan.chip import tile_transform
-from minescan.errors import MinescanError
+from minescan.kernel.chip import tile_transform
+from minescan.kernel.errors import MinescanError
 
 _TO_4326 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
 _TO_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)

@@ -4,7 +4,7 @@ Remote imagery APIs fail in two ways: transiently (rate limits, 5xx, timeouts,
 dropped connections), where waiting and asking again works, and permanently
 (bad request, missing band, no credentials), where it never will. The loop
 retries the first kind with exponential backoff and jitter, fails fast on the
-second, and always ends in a one-line :class:`~minescan.errors.MinescanError`
+second, and always ends in a one-line :class:`~minescan.kernel.errors.MinescanError`
 that names the job (the tile or date) so a scan can report it and resume.
 
 :class:`TileFetcher` gives both network sources the same ``read`` (cached,
@@ -26,12 +26,12 @@ from typing import TypeVar
 
 import mercantile
 
-from minescan.bands import S2_BANDS
-from minescan.chip import Chip
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
 from minescan.datasets.sources.cache import ChipCache, ChipKey
 from minescan.datasets.sources.extent import Grid, period_range, tile_grid
 from minescan.datasets.sources.windows import clusters
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 K = TypeVar("K")
 V = TypeVar("V")

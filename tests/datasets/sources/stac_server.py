@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 from pyproj import Transformer
 
-from minescan.bands import S2_BANDS
-from minescan.raster import write_cog
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.raster import write_cog
 
 C1_KEYS = {
     "B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1",
@@ -59,7 +59,7 @@ def write_scene_item(
 
     ``reflectance`` is ``(12, H, W)`` in S2 order; NaN becomes nodata 0. Asset
     hrefs are relative (``files/...``); :class:`StacServer` makes them absolute.
-    ``cog_options`` go to :func:`~minescan.raster.write_cog` (e.g. ``blocksize=1024``).
+    ``cog_options`` go to :func:`~minescan.kernel.raster.write_cog` (e.g. ``blocksize=1024``).
     """
 
     def stored(i: int) -> np.ndarray:

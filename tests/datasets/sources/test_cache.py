@@ -6,7 +6,7 @@ import mercantile
 import numpy as np
 import pytest
 
-from minescan.chip import Chip, tile_transform
+from minescan.kernel.chip import Chip, tile_transform
 from minescan.datasets.sources.cache import ChipCache, ChipKey, default_cache_dir, settings_digest
 
 TILE = mercantile.Tile(100, 200, 13)

@@ -18,7 +18,7 @@ import pytest
 from ee import apitestcase
 from shapely.geometry import Point
 
-from minescan.bands import S2_BANDS
+from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.earthengine import (
     CLEAR_COUNT,
@@ -34,7 +34,7 @@ from minescan.datasets.sources.earthengine import (
     to_array,
 )
 from minescan.datasets.sources.extent import tile_grid
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 TILE = mercantile.Tile(16110, 12445, 15)
 GRID = tile_grid(TILE, 256, 8)

@@ -15,7 +15,7 @@ from minescan.datasets.sources.fetch import (
     fetch_all,
     is_transient,
 )
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 
 class HttpError(Exception):

@@ -10,12 +10,12 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-from minescan.bands import S2_BANDS
+from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.geotiff import GeoTiffSource
 from minescan.datasets.sources.windows import choose_resampling
-from minescan.errors import MinescanError
-from minescan.raster import write_cog
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.raster import write_cog
 
 # the bright square's centre: the middle of z16 tile (32221, 24891), UTM zone 30N
 _T16 = mercantile.bounds(mercantile.Tile(32221, 24891, 16))

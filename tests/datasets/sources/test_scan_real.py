@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
-from minescan.bands import S2_BANDS
-from minescan.datasets.sources.simulated import SimulatedSentinel2
-from minescan.raster import write_cog
+from minescan.kernel.bands import S2_BANDS
+from minescan.simulated import SimulatedSentinel2
+from minescan.kernel.raster import write_cog
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO_MODEL = REPO / "models" / "demo"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: The 12 L2A surface-reflectance bands, in Sentinel-2 order (B10 is absent from L2A).
 S2_BANDS: tuple[str, ...] = (
@@ -30,7 +30,7 @@ def check_sentinel2_period(last_day, what: str) -> None:
     >>> check_sentinel2_period("1900-12-31", "--period 1900")
     Traceback (most recent call last):
     ...
-    minescan.errors.MinescanError: --period 1900 ends on 1900-12-31, before Sentinel-2's first image (2015-06-23)
+    minescan.kernel.errors.MinescanError: --period 1900 ends on 1900-12-31, before Sentinel-2's first image (2015-06-23)
     """
     import numpy as np
 

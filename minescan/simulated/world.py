@@ -16,19 +16,19 @@ import numpy as np
 import shapely
 from rasterio.features import shapes
 
-from minescan.bands import S2_BANDS, parse_bands
-from minescan.chip import Chip, tile_transform
-from minescan.datasets.sources.base import Cube
-from minescan.datasets.sources.simulated import clouds, landcover
-from minescan.datasets.sources.simulated import mines as minelib
-from minescan.datasets.sources.simulated.noise import HALF_WORLD, Grid
-from minescan.datasets.sources.simulated.periods import (
+from minescan.kernel.bands import S2_BANDS, parse_bands
+from minescan.kernel.chip import Chip, tile_transform
+from minescan.kernel.source import Cube
+from minescan.simulated import clouds, landcover
+from minescan.simulated import mines as minelib
+from minescan.simulated.noise import HALF_WORLD, Grid
+from minescan.simulated.periods import (
     Window,
     day_number,
     period_window,
     season_terms,
 )
-from minescan.datasets.sources.simulated.spectra import (
+from minescan.simulated.spectra import (
     BAND_INDEX,
     CLASSES,
     CLOUD,
@@ -37,7 +37,7 @@ from minescan.datasets.sources.simulated.spectra import (
     SHADOW_FACTOR,
     SPAN,
 )
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: Highest zoom a chip may be read at, and the most sub-pixels averaged per side.
 MAX_ZOOM = 22
@@ -193,7 +193,7 @@ class SimulatedSentinel2:
         """Build from the ``source:`` settings; reads ``settings.mines`` when given."""
         frame = None
         if settings.mines:
-            from minescan.io import read_vector
+            from minescan.kernel.io import read_vector
 
             frame = read_vector(settings.mines)
         return cls(

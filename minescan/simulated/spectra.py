@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minescan.bands import S2_BANDS
+from minescan.kernel.bands import S2_BANDS
 
 # Bands:       B01   B02   B03   B04   B05   B06   B07   B08   B8A   B09   B11   B12
 _LAND = {

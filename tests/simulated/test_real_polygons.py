@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import shapely
 
-from minescan.datasets.sources.simulated import SimulatedSentinel2
-from minescan.io import read_vector
+from minescan.simulated import SimulatedSentinel2
+from minescan.kernel.io import read_vector
 
 pytestmark = pytest.mark.needs_shared
 

@@ -5,8 +5,8 @@ See DESIGN.md section 4. Modules: :mod:`.noise` (hashed lattice noise), :mod:`.s
 :mod:`.periods` and :mod:`.world` (the source itself).
 """
 
-from minescan.datasets.sources.simulated.periods import period_date, period_window
-from minescan.datasets.sources.simulated.spectra import CLASSES, CODE
-from minescan.datasets.sources.simulated.world import SimulatedSentinel2
+from minescan.simulated.periods import period_date, period_window
+from minescan.simulated.spectra import CLASSES, CODE
+from minescan.simulated.world import SimulatedSentinel2
 
 __all__ = ["CLASSES", "CODE", "SimulatedSentinel2", "period_date", "period_window"]

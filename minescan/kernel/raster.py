@@ -11,7 +11,7 @@ import rasterio.shutil
 from affine import Affine
 from rasterio.enums import Resampling
 
-from minescan.io import atomic_path
+from minescan.kernel.io import atomic_path
 
 
 def write_cog(

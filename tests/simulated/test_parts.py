@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 import shapely
 
-from minescan.bands import S2_BANDS
-from minescan.datasets.sources.simulated import mines as minelib
-from minescan.datasets.sources.simulated.landcover import _stencil
-from minescan.datasets.sources.simulated.noise import Grid, fbm, fbm_many, fbm_points, mix32
-from minescan.datasets.sources.simulated.periods import (
+from minescan.kernel.bands import S2_BANDS
+from minescan.simulated import mines as minelib
+from minescan.simulated.landcover import _stencil
+from minescan.simulated.noise import Grid, fbm, fbm_many, fbm_points, mix32
+from minescan.simulated.periods import (
     Window,
     period_date,
     period_window,
     season_terms,
 )
-from minescan.datasets.sources.simulated.spectra import CLASSES, CODE, LOW, SPAN
-from minescan.datasets.sources.simulated.world import supersample
-from minescan.errors import MinescanError
+from minescan.simulated.spectra import CLASSES, CODE, LOW, SPAN
+from minescan.simulated.world import supersample
+from minescan.kernel.errors import MinescanError
 
 B = {b: i for i, b in enumerate(S2_BANDS)}
 

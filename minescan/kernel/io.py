@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from minescan.errors import MinescanError, first_line
+from minescan.kernel.errors import MinescanError, first_line
 
 
 @contextlib.contextmanager

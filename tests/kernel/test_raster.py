@@ -5,7 +5,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from minescan.raster import read_cog, write_cog
+from minescan.kernel.raster import read_cog, write_cog
 
 
 def test_cog_roundtrip(tmp_path):

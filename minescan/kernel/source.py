@@ -9,7 +9,7 @@ import mercantile
 import numpy as np
 from affine import Affine
 
-from minescan.chip import Chip
+from minescan.kernel.chip import Chip
 
 
 @dataclass(frozen=True)

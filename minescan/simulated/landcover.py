@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minescan.datasets.sources.simulated.noise import (
+from minescan.simulated.noise import (
     Grid,
     fbm,
     fbm_many,
@@ -21,8 +21,8 @@ from minescan.datasets.sources.simulated.noise import (
     mix32,
     uniform,
 )
-from minescan.datasets.sources.simulated.periods import peak_phase
-from minescan.datasets.sources.simulated.spectra import CLASSES, CODE
+from minescan.simulated.periods import peak_phase
+from minescan.simulated.spectra import CLASSES, CODE
 
 # One id per noise field, so each field has its own stream of the world seed.
 _CLIMATE, _PATCH, _EDGE, _AGRI, _URBAN, _LAKE, _RIVER = range(1, 8)

@@ -7,7 +7,7 @@ import numpy as np
 import shapely
 
 from minescan.clitools import config_option
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 #: Largest AOI whose truth is exported at all, and with confusers (vectorised from a raster).
 MAX_TRUTH_KM2 = 1_000_000
@@ -80,9 +80,9 @@ def truth(aoi, mines, seed, date, confusers, config_file, out) -> None:
     Example: minescan simulate truth --aoi bbox:-2,6,-1.5,6.5 --out truth.gpkg
     """
     from minescan.config import load_settings
-    from minescan.datasets.sources.simulated import SimulatedSentinel2
+    from minescan.simulated import SimulatedSentinel2
     from minescan.grid.aoi import resolve_aoi
-    from minescan.io import atomic_path
+    from minescan.kernel.io import atomic_path
 
     if date is not None:
         try:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minescan.errors import MinescanError
+from minescan.kernel.errors import MinescanError
 
 YEAR_DAYS = 365.25
 _OMEGA = 2 * np.pi / YEAR_DAYS
@@ -74,7 +74,7 @@ def sentinel2_period(period: str | int) -> str:
     ValueError
         With the one-line reason (pydantic turns it into ``invalid setting ...``).
     """
-    from minescan.bands import check_sentinel2_period
+    from minescan.kernel.bands import check_sentinel2_period
 
     try:
         window = period_window(period)

@@ -7,9 +7,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import ndtri
 
-from minescan.datasets.sources.simulated.landcover import field_seed
-from minescan.datasets.sources.simulated.mines import ground_scale
-from minescan.datasets.sources.simulated.noise import Grid, fbm, uniform
+from minescan.simulated.landcover import field_seed
+from minescan.simulated.mines import ground_scale
+from minescan.simulated.noise import Grid, fbm, uniform
 
 _COVER, _CLOUD, _RESIDUE = 101, 102, 103
 #: Spread of the cloud noise (its standard deviation), used to turn cover into a threshold.

@@ -4,8 +4,8 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
-from minescan.errors import MinescanError
-from minescan.io import atomic_path, read_vector, write_json
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.io import atomic_path, read_vector, write_json
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
