@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minescan.kernel.bands import DETECTOR_BANDS, S2_BANDS
 from minescan.cli import main as minescan
+from minescan.kernel.bands import DETECTOR_BANDS, S2_BANDS
 
 SETS = {
     "RGB": ("B02", "B03", "B04"),

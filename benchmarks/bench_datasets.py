@@ -17,11 +17,11 @@ from pathlib import Path
 import mercantile
 import pandas as pd
 
-from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.datasets.chips import ChipJob, write_chips
 from minescan.datasets.pixels import build_pixels
-from minescan.simulated import SimulatedSentinel2
 from minescan.datasets.yolo import build_yolo
+from minescan.kernel.bands import DETECTOR_BANDS
+from minescan.simulated import SimulatedSentinel2
 
 
 def cells(n: int) -> pd.DataFrame:

@@ -41,12 +41,12 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
-from minescan.simulated import SimulatedSentinel2
 from minescan.monitor import evaluate, forecast, outputs, run
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.nogo import Layers, Zones
 from minescan.monitor.preprocess import preprocess, series_bands
 from minescan.monitor.settings import MonitorSettings
+from minescan.simulated import SimulatedSentinel2
 
 POLYGONS = (
     Path(__file__).resolve().parents[2]

@@ -50,12 +50,12 @@ from rasterio.windows import Window
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from minescan.kernel.bands import S2_BANDS  # noqa: E402
 from minescan.datasets.sources import windows  # noqa: E402
 from minescan.datasets.sources.geotiff import GeoTiffSource  # noqa: E402
-from minescan.simulated import SimulatedSentinel2  # noqa: E402
 from minescan.detect.pyramid import cost_estimate  # noqa: E402
 from minescan.detect.run import first_tiles  # noqa: E402
+from minescan.kernel.bands import S2_BANDS  # noqa: E402
+from minescan.simulated import SimulatedSentinel2  # noqa: E402
 from tests.datasets.sources.stac_server import StacServer, write_stored_scene  # noqa: E402
 
 DEMO = "-2.45,5.55,-1.55,6.45"

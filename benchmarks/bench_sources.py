@@ -24,12 +24,12 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minescan.kernel.bands import S2_BANDS  # noqa: E402
 from minescan.datasets.sources.cache import ChipCache, ChipKey  # noqa: E402
 from minescan.datasets.sources.geotiff import GeoTiffSource  # noqa: E402
-from minescan.simulated import SimulatedSentinel2  # noqa: E402
 from minescan.datasets.sources.stac import StacSource  # noqa: E402
+from minescan.kernel.bands import S2_BANDS  # noqa: E402
 from minescan.kernel.raster import write_cog  # noqa: E402
+from minescan.simulated import SimulatedSentinel2  # noqa: E402
 from tests.datasets.sources.stac_server import StacServer, write_scene_item  # noqa: E402
 
 AREA = mercantile.Tile(2025, 1975, 12)  # Ghana

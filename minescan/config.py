@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from minescan.datasets.settings import DatasetSettings
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.detect.settings import ScanSettings
-from minescan.kernel.errors import MinescanError
 from minescan.grid.settings import GridSettings
+from minescan.kernel.errors import MinescanError
 from minescan.monitor.settings import MonitorSettings
 from minescan.train.settings import TrainSettings
 

@@ -6,9 +6,9 @@ import functools
 
 import click
 
-from minescan.kernel.bands import parse_bands
 from minescan.clitools import config_option, parse_zooms, quiet_option, source_options
 from minescan.config import load_settings
+from minescan.kernel.bands import parse_bands
 from minescan.kernel.errors import MinescanError
 
 #: ``--chips``: the input of ``yolo`` and ``pixels``.

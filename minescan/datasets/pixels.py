@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.yolo import list_chips, progress_rows
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import atomic_path, check_file_target
 

@@ -31,7 +31,14 @@ from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.scaling import Scaling
 from minescan.datasets.splits import SPLITS, Split, make_split
 from minescan.kernel.errors import MinescanError
-from minescan.kernel.io import atomic_path, child_path, ensure_dir, safe_part, write_json, write_text
+from minescan.kernel.io import (
+    atomic_path,
+    child_path,
+    ensure_dir,
+    safe_part,
+    write_json,
+    write_text,
+)
 
 #: 8-connectivity: pixels touching at a corner belong to the same mine part.
 CONNECTIVITY = np.ones((3, 3), bool)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources.windows import io_before, io_since
 from minescan.detect.boxes import (
     box_fractions,
@@ -29,6 +28,7 @@ from minescan.detect.boxes import (
     to_map,
     touches_core,
 )
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 
 # ---------------------------------------------------------------- tile arrays

@@ -36,9 +36,9 @@ from minescan.detect.pyramid import (
     worker_tools,
 )
 from minescan.detect.scoring import EQUAL_AREA, score
-from minescan.kernel.errors import MinescanError
 from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
+from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import (
     ensure_dir,
     file_sha256,

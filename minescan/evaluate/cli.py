@@ -63,9 +63,9 @@ def cli(patches, labels, label_column, classes, outlines, outlines_layer, bands,
     the screen keeps), patches.csv, thresholds.csv, breakdown_<column>.csv,
     boxes.gpkg and report.png (ROC, worst misses and false alarms).
     """
-    from minescan.kernel.bands import parse_bands
     from minescan.config import load_settings
     from minescan.evaluate.run import EvaluateInputs, evaluate
+    from minescan.kernel.bands import parse_bands
 
     settings = load_settings(config_file, {"scan": {"model": model, "backend": backend}})
     inputs = EvaluateInputs(

@@ -34,9 +34,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
-from minescan.kernel.errors import MinescanError
 from minescan.grid import tiles
 from minescan.grid.coverage import Coverage, cell_coverage, member, unique_sorted
+from minescan.kernel.errors import MinescanError
 
 #: Names of the columns of cells.parquet, in order.
 COLUMNS = ["name", "z", "x", "y", "quadkey", "label", "overlap", "pair", "geometry"]

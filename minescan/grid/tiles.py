@@ -36,8 +36,8 @@ import shapely
 import shapely.affinity
 from shapely.geometry.base import BaseGeometry
 
-from minescan.kernel.errors import MinescanError
 from minescan.grid.coverage import cell_coverage, unique_sorted
+from minescan.kernel.errors import MinescanError
 
 #: mercantile's latitude limit of web mercator, in degrees.
 MAX_LAT = 85.0511287798066

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from minescan.kernel.io import atomic_path, write_geoparquet
+from minescan.kernel.raster import write_cog
 from minescan.monitor import forecast
 from minescan.monitor.compliance import PIXEL_M2, VIOLATION_COLUMNS
 from minescan.monitor.nogo import Zones
-from minescan.kernel.raster import write_cog
 
 #: Hectares per 10 m pixel.
 PIXEL_HA = PIXEL_M2 / 10_000

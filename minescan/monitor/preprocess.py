@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from minescan.kernel.source import Cube
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.source import Cube
 
 #: Bands the indices need: blue, green, red, NIR, SWIR1, SWIR2.
 MONITOR_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")

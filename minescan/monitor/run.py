@@ -28,10 +28,10 @@ import shapely
 from minescan.kernel.bands import check_sentinel2_period
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import child_path, ensure_dir, file_sha256, read_vector, write_json
+from minescan.kernel.orphans import exit_with_parent
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.preprocess import NoValidDates, preprocess, series_bands
-from minescan.kernel.orphans import exit_with_parent
 
 #: Web-mercator latitude limit: no source covers the poles.
 MAX_LAT = 85.0511

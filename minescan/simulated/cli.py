@@ -80,9 +80,9 @@ def truth(aoi, mines, seed, date, confusers, config_file, out) -> None:
     Example: minescan simulate truth --aoi bbox:-2,6,-1.5,6.5 --out truth.gpkg
     """
     from minescan.config import load_settings
-    from minescan.simulated import SimulatedSentinel2
     from minescan.grid.aoi import resolve_aoi
     from minescan.kernel.io import atomic_path
+    from minescan.simulated import SimulatedSentinel2
 
     if date is not None:
         try:

@@ -24,9 +24,9 @@ from rasterio.features import rasterize
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from minescan.kernel.errors import MinescanError
 from minescan.simulated.noise import HALF_WORLD, Grid
 from minescan.simulated.spectra import COMMODITIES, mine_code
-from minescan.kernel.errors import MinescanError
 
 EARTH_RADIUS = 6378137.0
 #: Day number (since 1970-01-01) used for parts with no date: excavated since always.

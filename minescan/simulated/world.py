@@ -18,6 +18,7 @@ from rasterio.features import shapes
 
 from minescan.kernel.bands import S2_BANDS, parse_bands
 from minescan.kernel.chip import Chip, tile_transform
+from minescan.kernel.errors import MinescanError
 from minescan.kernel.source import Cube
 from minescan.simulated import clouds, landcover
 from minescan.simulated import mines as minelib
@@ -37,7 +38,6 @@ from minescan.simulated.spectra import (
     SHADOW_FACTOR,
     SPAN,
 )
-from minescan.kernel.errors import MinescanError
 
 #: Highest zoom a chip may be read at, and the most sub-pixels averaged per side.
 MAX_ZOOM = 22

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from minescan.kernel.bands import parse_bands
 from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
+from minescan.kernel.bands import parse_bands
 from minescan.kernel.errors import MinescanError
 
 #: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.detect.screen import Screen, bands_needed, compute_features, feature_names
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 
 #: The rule used to pick lambda on each path (stored in screen.json).

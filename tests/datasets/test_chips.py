@@ -6,8 +6,6 @@ import pytest
 import rasterio
 from PIL import Image
 
-from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import tile_transform
 from minescan.datasets.chips import (
     CHIP_BANDS,
     ChipJob,
@@ -18,6 +16,8 @@ from minescan.datasets.chips import (
     read_cells,
     write_chips,
 )
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import tile_transform
 from minescan.kernel.errors import MinescanError
 from tests.datasets.conftest import (
     CLOUDY,

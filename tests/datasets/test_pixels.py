@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from minescan.datasets.pixels import ground_pixel_m, sample_pixels, signed_distance_px
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import tile_transform
-from minescan.datasets.pixels import ground_pixel_m, sample_pixels, signed_distance_px
 from tests.datasets.conftest import (
     CLOUDY,
     EAST,

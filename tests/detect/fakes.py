@@ -18,10 +18,10 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip, tile_transform
 from minescan.datasets.scaling import Scaling
 from minescan.detect.screen import Screen
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip, tile_transform
 from minescan.kernel.io import write_json
 
 BACKGROUND, BRIGHT = 0.05, 0.25

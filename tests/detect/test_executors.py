@@ -7,8 +7,8 @@ from minescan.detect.checkpoint import Checkpoint
 from minescan.detect.executors import DaskExecutor, LocalExecutor, PoolExecutor, make_executor
 from minescan.detect.pyramid import Task, sweep
 from minescan.detect.settings import ScanSettings
-from minescan.kernel.errors import MinescanError
 from minescan.grid.tiles import tiles_covering
+from minescan.kernel.errors import MinescanError
 from tests.detect.fakes import bright_spec, run_bright, squares_at
 from tests.detect.test_pyramid import AOI
 

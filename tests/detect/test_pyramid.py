@@ -22,8 +22,8 @@ from minescan.detect.pyramid import (
     zorder,
 )
 from minescan.detect.settings import ScanSettings
-from minescan.kernel.errors import MinescanError
 from minescan.grid.tiles import tiles_covering
+from minescan.kernel.errors import MinescanError
 from tests.detect.fakes import BrightSquares, bright_screen, squares_at
 
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo"
@@ -196,8 +196,8 @@ def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_box
 
 
 def test_screen_chip_agrees_with_the_shipped_screen():
-    from minescan.simulated import SimulatedSentinel2
     from minescan.detect.screen import Screen
+    from minescan.simulated import SimulatedSentinel2
 
     if not (DEMO_MODEL / "screen.json").is_file():
         pytest.skip(f"shipped model {DEMO_MODEL} is absent")

@@ -11,9 +11,9 @@ from minescan.config import load_settings
 from minescan.detect.backends import OnnxDetector
 from minescan.detect.pyramid import make_tools
 from minescan.detect.run import scan
-from minescan.kernel.errors import MinescanError
 from minescan.grid.aoi import AOI
 from minescan.grid.tiles import tiles_covering
+from minescan.kernel.errors import MinescanError
 from tests.detect.fakes import BrightSquares, bright_screen, squares_at
 
 AOI_BOX = AOI("test", box(-2.05, 6.0, -1.95, 6.1))

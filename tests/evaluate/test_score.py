@@ -5,8 +5,8 @@ import pytest
 
 from minescan.datasets.patches import Patch, read_patch
 from minescan.datasets.scaling import Scaling
-from minescan.kernel.errors import MinescanError
 from minescan.evaluate import score as sc
+from minescan.kernel.errors import MinescanError
 
 from .conftest import BANDS, bright_patch, write_patch
 

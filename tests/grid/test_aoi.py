@@ -2,8 +2,8 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
-from minescan.kernel.errors import MinescanError
 from minescan.grid.aoi import land, parse_bbox, resolve_aoi
+from minescan.kernel.errors import MinescanError
 
 
 def test_country_area_matches_natural_earth():

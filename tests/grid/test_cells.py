@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import box
 
-from minescan.kernel.errors import MinescanError
 from minescan.grid import cells, tiles
+from minescan.kernel.errors import MinescanError
 
 #: cells.csv: the parquet columns without geometry, then the bounds and centre in degrees.
 CSV_COLUMNS = [*cells.COLUMNS[:-1], "west", "south", "east", "north", "lon", "lat"]

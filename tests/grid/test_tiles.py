@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import box
 
-from minescan.kernel.errors import MinescanError
 from minescan.grid import tiles
+from minescan.kernel.errors import MinescanError
 
 
 @st.composite

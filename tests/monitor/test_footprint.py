@@ -12,8 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from minescan.kernel.source import Cube
 from minescan.detect.screen import Screen
+from minescan.kernel.source import Cube
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.footprint import at_start
 from minescan.monitor.preprocess import MONITOR_BANDS, ScreenScores, preprocess, series_bands

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from minescan.kernel.source import Cube
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.source import Cube
 from minescan.monitor.preprocess import (
     INDICES,
     NoValidDates,

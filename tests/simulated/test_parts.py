@@ -7,6 +7,7 @@ import pytest
 import shapely
 
 from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.errors import MinescanError
 from minescan.simulated import mines as minelib
 from minescan.simulated.landcover import _stencil
 from minescan.simulated.noise import Grid, fbm, fbm_many, fbm_points, mix32
@@ -18,7 +19,6 @@ from minescan.simulated.periods import (
 )
 from minescan.simulated.spectra import CLASSES, CODE, LOW, SPAN
 from minescan.simulated.world import supersample
-from minescan.kernel.errors import MinescanError
 
 B = {b: i for i, b in enumerate(S2_BANDS)}
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import shapely
 
-from minescan.simulated import SimulatedSentinel2
 from minescan.kernel.io import read_vector
+from minescan.simulated import SimulatedSentinel2
 
 pytestmark = pytest.mark.needs_shared
 

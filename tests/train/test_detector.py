@@ -185,8 +185,8 @@ def _nms_boxes(raw: np.ndarray, conf: float, size: int, iou: float = 0.7) -> np.
 def test_onnx_and_pt_give_the_same_boxes(trained, yolo_set):
     import onnxruntime as ort
 
-    from minescan.kernel import offline
     from minescan.datasets.yolo import read_image
+    from minescan.kernel import offline
 
     out, _ = trained
     images = sorted((yolo_set.parent / "images" / "test").glob("*.tif"))

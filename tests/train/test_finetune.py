@@ -18,10 +18,10 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
-from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.datasets.patches import Patch, load_patches
 from minescan.datasets.scaling import Scaling
 from minescan.datasets.yolo import read_image
+from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.train.detector import TrainOptions, read_data, train_detector
 from minescan.train.finetune import (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from minescan.kernel.source import Cube, ImagerySource
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.source import Cube, ImagerySource
 
 #: kind -> "module:Class"; each class has ``from_settings(SourceSettings)``.
 SOURCES: dict[str, str] = {

@@ -27,15 +27,15 @@ import mercantile
 import numpy as np
 from affine import Affine
 
-from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip
-from minescan.kernel.source import Cube
 from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
 from minescan.datasets.sources.extent import Grid, day_after, series_grid, tile_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, fetch_all, tile_label
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import CLUSTER_ZOOMS, IoStats, clusters
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.source import Cube
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
 VERSION = "1"

@@ -26,11 +26,11 @@ from typing import TypeVar
 
 import mercantile
 
-from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip
 from minescan.datasets.sources.cache import ChipCache, ChipKey
 from minescan.datasets.sources.extent import Grid, period_range, tile_grid
 from minescan.datasets.sources.windows import clusters
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
 
 K = TypeVar("K")

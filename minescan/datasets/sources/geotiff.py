@@ -25,13 +25,13 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip
-from minescan.kernel.source import Cube
 from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import IoStats, Rasters, clusters, warp_window
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError, first_line
+from minescan.kernel.source import Cube
 
 
 class BandRef(NamedTuple):

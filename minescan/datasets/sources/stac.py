@@ -28,9 +28,6 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip
-from minescan.kernel.source import Cube
 from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
 from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, tile_label
@@ -42,7 +39,10 @@ from minescan.datasets.sources.windows import (
     union_bounds,
     warp_window,
 )
+from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.source import Cube
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
 VERSION = "2"

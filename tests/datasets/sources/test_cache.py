@@ -6,8 +6,8 @@ import mercantile
 import numpy as np
 import pytest
 
-from minescan.kernel.chip import Chip, tile_transform
 from minescan.datasets.sources.cache import ChipCache, ChipKey, default_cache_dir, settings_digest
+from minescan.kernel.chip import Chip, tile_transform
 
 TILE = mercantile.Tile(100, 200, 13)
 

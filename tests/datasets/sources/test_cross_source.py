@@ -13,12 +13,12 @@ import pytest
 import rasterio
 import yaml
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources.fetch import RetryPolicy
 from minescan.datasets.sources.geotiff import GeoTiffSource
-from minescan.simulated import SimulatedSentinel2
 from minescan.datasets.sources.stac import StacSource
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.raster import write_cog
+from minescan.simulated import SimulatedSentinel2
 from tests.datasets.conftest import write_cells
 from tests.datasets.sources.stac_server import StacServer, write_scene_item
 

@@ -18,7 +18,6 @@ import pytest
 from ee import apitestcase
 from shapely.geometry import Point
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.earthengine import (
     CLEAR_COUNT,
@@ -34,6 +33,7 @@ from minescan.datasets.sources.earthengine import (
     to_array,
 )
 from minescan.datasets.sources.extent import tile_grid
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 
 TILE = mercantile.Tile(16110, 12445, 15)

@@ -10,10 +10,10 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.geotiff import GeoTiffSource
 from minescan.datasets.sources.windows import choose_resampling
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.raster import write_cog
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from minescan.kernel.bands import S2_BANDS
-from minescan.simulated import SimulatedSentinel2
 from minescan.kernel.raster import write_cog
+from minescan.simulated import SimulatedSentinel2
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO_MODEL = REPO / "models" / "demo"

@@ -10,10 +10,10 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-from minescan.kernel.bands import S2_BANDS
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.fetch import RetryPolicy
 from minescan.datasets.sources.stac import StacSource, asset_names, scale_offset
+from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from tests.datasets.sources.stac_server import StacServer, write_scene_item
 
