@@ -35,7 +35,7 @@ from minescan.kernel.errors import MinescanError, first_line
 from minescan.kernel.io import child_path, ensure_dir, require_file, write_json
 from minescan.kernel.orphans import exit_with_parent
 from minescan.kernel.raster import write_cog
-from minescan.kernel.source import ImagerySource
+from minescan.kernel.source import ImagerySource, truth_of
 
 MINE_BAND = "_mine"
 #: Bands of a chip file, in order.
@@ -206,7 +206,7 @@ class ChipJob:
         footprint = tile_geometry(tile)
         if self.mines is not None:
             return self.mines.iloc[self.mines.sindex.query(footprint, predicate="intersects")]
-        if hasattr(source, "mines_in"):
+        if truth_of(source) is not None:
             from minescan.simulated import period_date
 
             return source.mines_in(footprint, date=period_date(self.period))

@@ -47,6 +47,7 @@ from minescan.kernel.io import (
     write_json,
     write_vector,
 )
+from minescan.kernel.source import truth_of
 
 MODEL_FILES = {"onnx": "detector.onnx", "ultralytics": "detector.pt"}
 
@@ -161,7 +162,7 @@ def load_truth(settings: Settings, source, aoi: AOI):
             raise
         truth["geometry"] = truth.geometry.make_valid()  # a bow tie must not fail the scoring
         return truth[truth.intersects(aoi.geometry)].reset_index(drop=True)
-    if hasattr(source, "mines_in"):
+    if truth_of(source) is not None:
         from minescan.simulated import period_date
 
         truth = source.mines_in(aoi.geometry, date=period_date(settings.scan.period))

@@ -65,3 +65,40 @@ class ImagerySource(Protocol):
         Returns ``(dates, cube)`` with ``dates`` a ``datetime64[D]`` array of length T.
         """
         ...
+
+
+@runtime_checkable
+class TruthSource(Protocol):
+    """What a source that also knows where its mines are (the simulated world) adds.
+
+    detect, datasets and monitor score against it when it is there; a real
+    source has no truth, and the user brings labels instead (``--truth``,
+    ``minescan evaluate``).
+    """
+
+    def mines_in(self, geometry, date=None):
+        """One row per mine whose footprint by ``date`` (None: final) meets ``geometry``.
+
+        A GeoDataFrame in EPSG:4326 with ``mine_id``, ``commodity``, ``artisanal``,
+        ``start_date``, ``area_ha`` and the footprint as ``geometry``.
+        """
+        ...
+
+    def components_in(self, geometry, date=None):
+        """One row per mine part (pit, bench, dump, tailings, pond, road) meeting ``geometry``.
+
+        A GeoDataFrame in EPSG:4326 with ``mine_id``, ``component``, ``start_date``
+        and ``geometry``.
+        """
+        ...
+
+
+def truth_of(source) -> TruthSource | None:
+    """``source`` when it knows its own mines, else None (the one place that asks).
+
+    Examples
+    --------
+    >>> truth_of(object()) is None
+    True
+    """
+    return source if isinstance(source, TruthSource) else None

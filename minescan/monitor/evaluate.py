@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import ndimage
 
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.source import truth_of
 from minescan.monitor.nogo import rasterise
 
 #: Pixels this close (in pixels) to a truth edge are mixed and left out of the false-excavation rate.
@@ -92,10 +93,9 @@ def scores(
 
 def ignore_mask(source, geometry, shape, transform, crs: str) -> np.ndarray | None:
     """Haul roads of the simulated world (outside the growth polygons), when the source knows them."""
-    components_in = getattr(source, "components_in", None)
-    if components_in is None:
+    if truth_of(source) is None:
         return None
-    parts = components_in(geometry)
+    parts = source.components_in(geometry)
     if len(parts) == 0:
         return None
     roads = parts[parts["component"] == "road"]

@@ -71,6 +71,10 @@ class StandInSource:
         mines = truth()
         return mines[mines.intersects(geometry)]
 
+    def components_in(self, geometry, date=None) -> gpd.GeoDataFrame:
+        """No parts: the stand-in's mines are whole pits (the truth protocol asks for both)."""
+        return gpd.GeoDataFrame({"mine_id": [], "component": []}, geometry=[], crs="EPSG:4326")
+
 
 @pytest.fixture
 def standin(monkeypatch):

@@ -59,6 +59,10 @@ class BrightSquares:
         ).to_crs(4326)
         return table[table.intersects(geometry)].reset_index(drop=True)
 
+    def components_in(self, geometry, date=None):
+        """No parts: each square is one whole pit (the truth protocol asks for both)."""
+        return gpd.GeoDataFrame({"mine_id": [], "component": []}, geometry=[], crs=4326)
+
 
 def squares_at(lonlats, size_m) -> np.ndarray:
     """Square bounds in EPSG:3857 centred on ``(lon, lat)`` points, ``size_m`` wide."""
