@@ -9,7 +9,7 @@ export MINESCAN_CACHE ?= $(CURDIR)/.cache
 export MPLCONFIGDIR   := $(MINESCAN_CACHE)/matplotlib
 export XDG_CACHE_HOME := $(MINESCAN_CACHE)/xdg
 
-.PHONY: help install test test-all lint format grid train scan monitor bench clean
+.PHONY: help install postgis test test-all lint format grid train scan monitor bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -21,6 +21,20 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install minescan (reruns only when pyproject.toml changes)
+
+# The newest PostgreSQL server installed under Debian's layout, e.g. 15 (empty when none).
+PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+APT_GET  = $(if $(filter 0,$(shell id -u)),,sudo -n) env DEBIAN_FRONTEND=noninteractive apt-get
+
+postgis:  ## install PostgreSQL and its matching PostGIS from Debian's packages when missing
+	@if [ -z "$(PG_MAJOR)" ]; then \
+	  $(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends postgresql; fi
+	@major=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
+	if [ -z "$$major" ]; then echo "postgis: no PostgreSQL server after installing postgresql" >&2; exit 1; fi; \
+	if [ ! -f /usr/share/postgresql/$$major/extension/postgis.control ]; then \
+	  $(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends postgresql-$$major-postgis-3; fi; \
+	test -f /usr/share/postgresql/$$major/extension/postgis.control && \
+	echo "postgis: PostgreSQL $$major with PostGIS is installed"
 
 test: $(STAMP)  ## run the test suite (network blocked, slow tests skipped)
 	$(PY) -m pytest -q
