@@ -1,4 +1,4 @@
-"""The pixel table for the spectral screen (the seed's ``3_gtiff_csv_s2``).
+"""The pixel table for the spectral screen (one row per sampled clear pixel).
 
 One row per sampled clear pixel of every chip: its row and column, the 12
 band reflectances, whether it is inside a mine, and the signed distance in

@@ -1,4 +1,4 @@
-"""RGB previews of chips with the mine polygons in semi-transparent red (the seed's JPEGs)."""
+"""RGB previews of chips with the mine polygons in semi-transparent red (for a person to check the labels)."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Cells are web-mercator tiles at several zooms, so a z13 cell and its z14
 children are the same ground. Both rules therefore group cells first and
 hold out whole groups:
 
-- ``image`` (the seed's rule, no pixel in two splits): one group per ancestor
+- ``image`` (no pixel in two splits): one group per ancestor
   tile at the coarsest zoom present;
-- ``block`` (the seed's "split on metadata"): one group per ancestor tile at
+- ``block`` (a spatial-block split): one group per ancestor tile at
   ``block_zoom`` (default 9, about 78 km at the equator), or one group per
   value of a metadata column (country, commodity), merged with any group it
   shares ground with.

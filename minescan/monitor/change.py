@@ -1,4 +1,4 @@
-"""Seed 003: consecutive-date spectral change, connected components, a monotonic envelope.
+"""Consecutive-date spectral differencing, connected components, a monotonic envelope.
 
 Between each clear observation and the pixel's previous clear one, NDVI,
 NBR and NDMI must drop and the bare-soil index BSI must rise by

@@ -1,4 +1,4 @@
-"""Compliance (seed 004): concession x restricted class -> categories 1, 2, 3, and violations.
+"""Compliance: concession x restricted class -> categories 1, 2, 3, and violations.
 
 - **1** inside the lease and outside every restriction (compliant);
 - **2** inside the lease but in a production forest or riparian zone (review);

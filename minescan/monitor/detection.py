@@ -3,7 +3,7 @@
 A method maps a :class:`~minescan.monitor.preprocess.Series` to a
 :class:`Detection`: the excavated state of every pixel at every clear date,
 and a per-pixel confidence. The rules here (persistence, minimum component
-size, monotonic envelope) are the building blocks the seeds describe.
+size, monotonic envelope) are the building blocks every method shares.
 :func:`detect` adds, for every method, the ground already excavated at the
 start (:mod:`minescan.monitor.footprint`), which no change detector can see.
 """

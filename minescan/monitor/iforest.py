@@ -1,4 +1,4 @@
-"""Seed 000 exactly: an Isolation Forest per mine on all (pixel, date) observations.
+"""Isolation Forest (Liu, Ting and Zhou 2008) per mine on all (pixel, date) observations.
 
 Features B4, B8, B11, NDVI and NBR, standardised over the mine's clear
 observations. A pixel is excavated at ``t`` when it is anomalous at ``t`` and

@@ -1,4 +1,4 @@
-"""No-go zones on a mine's grid: synthetic ones (seed 000 section 4.3) or the user's layers.
+"""No-go zones on a mine's grid: synthetic ones (forest and water read from the baseline) or the user's layers.
 
 Synthetic zones stand in when no layer is given: forest is the top 10 % of
 first-year mean NDVI, water the bottom 10 % of both B8 and B11, each buffered
@@ -22,7 +22,7 @@ from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import read_vector
 from minescan.monitor.preprocess import Series
 
-#: The classes of seed 004's restricted-area layer.
+#: The classes of a restricted-area layer, as the compliance categories read them.
 RESTRICTED_CLASSES: tuple[str, ...] = (
     "protected forest",
     "conservation",

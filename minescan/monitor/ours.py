@@ -1,16 +1,16 @@
-"""The default method: the seeds' ideas combined, with cloud and season handling.
+"""The default method: season-adjusted disturbance scores that must persist.
 
 1. **Season.** Pixels are grouped into land-cover classes by their
    behaviour over the first year, the baseline (KMeans on NDVI quantiles, BSI,
    NDWI, NIR): forest, seasonal cropland, grass... Each class's first-year
    median on the same day of the year is the seasonal term removed from its
-   pixels (seed 003's "stable pixels", per class); it comes from the baseline
+   pixels (the "stable pixels" of change detection, per class); it comes from the baseline
    only, so a class that is later dug does not drag its own reference down.
    Each pixel is then scored against its *own* first-year median and spread
    (floored at ``min_spread``): dry cropland, as bare as a pit, is normal for
    that pixel in that season.
 2. **Score.** The disturbance score is the mean of the signed robust z-scores
-   of NDVI, NBR, NDMI (drop), BSI and NDWI (rise; seed 000 section 7.1): bare
+   of NDVI, NBR, NDMI (drop), BSI and NDWI (rise): bare
    soil, rock and turbid ponds all score high.
 3. **Persistence.** A pixel must score above ``score_threshold`` on
    ``persistence`` consecutive clear dates (clouds in between do not count),
@@ -20,7 +20,7 @@
 4. **Spatial coherence and envelope.** Patches smaller than
    ``min_component_px`` are dropped and a pixel stays excavated from its
    onset (the first date of the persistent run) on.
-5. **Confidence** (seed 000 section 7.3): the empirical CDF of the pixel's
+5. **Confidence**: the empirical CDF of the pixel's
    post-onset score among all pixels, averaged with the agreement of an
    Isolation Forest and a KMeans(2) fitted on per-pixel summaries.
 

@@ -1,4 +1,4 @@
-"""From a source's ``(dates, Cube)`` to clean per-observation features (seed 000, preprocessing).
+"""From a source's ``(dates, Cube)`` to clean per-observation features (schema check, cloud mask, indices).
 
 Validate the schema, drop cloudy and invalid observations (NaN, and dates
 with no clear pixel at all), compute the spectral indices and standardise
