@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 
 from minescan.clitools import config_option, parse_zooms, quiet_option, source_options
@@ -60,9 +58,7 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
 
     Chips already written are skipped on a rerun; a corrupt one is rewritten.
     """
-    from minescan.datasets.chips import ChipJob, mines_from_file, read_cells, write_chips
-    from minescan.datasets.sources import open_source
-    from minescan.kernel.io import ensure_dir, read_vector
+    from minescan.datasets import run
 
     settings = load_settings(
         config_file,
@@ -71,28 +67,16 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
             "datasets": {"period": period, "size_px": size},
         },
     )
-    ds = settings.datasets
-    table = read_cells(cells, parse_zooms(zooms) if zooms else None, limit)
-    ensure_dir(out)
-    mines_file = mines or settings.source.mines
-    polygons = None
-    if mines_file:
-        polygons = mines_from_file(read_vector(mines_file, what="mines file"), ds.period)
-    elif settings.source.kind != "simulated":
-        click.echo(
-            f"warning: source {settings.source.kind} has no truth and no --mines was given: "
-            "every chip's _mine band is 0",
-            err=True,
-        )
-    job = ChipJob(
-        out=out,
-        period=ds.period,
-        size_px=ds.size_px,
-        open_source=functools.partial(open_source, settings.source),
-        mines=polygons,
-        min_valid_fraction=ds.min_valid_fraction,
+    report = run.chips(
+        settings.source,
+        settings.datasets,
+        cells,
+        out,
+        zooms=parse_zooms(zooms) if zooms else None,
+        limit=limit,
+        workers=workers,
+        progress=not quiet,
     )
-    report = write_chips(table, job, workers=workers, progress=not quiet)
     click.echo(
         f"{report['cells']} chips in {out}: {report['written']} written, "
         f"{report['skipped']} already there, {len(report['rewritten'])} rewritten, "
@@ -134,7 +118,7 @@ def yolo(
     quiet,
 ):
     """YOLO detection set: N-channel uint8 TIFFs, labels, data.yaml, scaling.json, split.json."""
-    from minescan.datasets.yolo import build_yolo
+    from minescan.datasets import run
 
     ds = load_settings(
         config_file,
@@ -153,19 +137,7 @@ def yolo(
     ).datasets
     if split_column and ds.split != "block":
         raise MinescanError("--split-column needs --split block")
-    summary = build_yolo(
-        chips_dir,
-        out,
-        parse_bands(ds.channels),
-        rule=ds.split,
-        val=ds.val,
-        test=ds.test,
-        seed=ds.seed,
-        block_zoom=ds.block_zoom,
-        column=ds.split_column if ds.split == "block" else None,
-        min_box_px=ds.min_box_px,
-        progress=not quiet,
-    )
+    summary = run.yolo(ds, chips_dir, out, progress=not quiet)
     counts = summary["counts"]
     click.echo(
         f"{summary['images']} images ({counts['train']} train, {counts['val']} val, "
@@ -188,12 +160,10 @@ def yolo(
 @quiet_option
 def pixels(chips_dir, out, sample, split_from, seed, config_file, quiet):
     """Pixel table: row, col, B01..B12, signed_distance_m, inside, cell, z, split."""
-    from minescan.datasets.pixels import build_pixels
-    from minescan.datasets.yolo import load_split
+    from minescan.datasets import run
 
     ds = load_settings(config_file, {"datasets": {"sample": sample, "seed": seed}}).datasets
-    splits = load_split(split_from) if split_from else None
-    summary = build_pixels(chips_dir, out, ds.sample, splits, ds.seed, progress=not quiet)
+    summary = run.pixels(ds, chips_dir, out, split_from, progress=not quiet)
     click.echo(
         f"{summary['rows']} pixels ({summary['inside']} inside a mine) from "
         f"{summary['chips']} chips -> {out}"
