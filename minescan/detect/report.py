@@ -52,10 +52,12 @@ def write_map(path: str | Path, levels: list[Level], candidates, truth=None, aoi
     """Atomically write the Leaflet map: one layer per level, candidates, truth, AOI."""
     import folium
 
+    from minescan.kernel.webmap import offline_map
+
     bounds = (candidates if len(candidates) else tile_table(levels[0])).total_bounds
     if aoi is not None:
         bounds = aoi.bounds
-    fmap = folium.Map(tiles=None, control_scale=True)
+    fmap = offline_map(tiles=None, control_scale=True)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap (needs network)").add_to(fmap)
     if aoi is not None:
         folium.GeoJson(

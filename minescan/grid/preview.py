@@ -55,9 +55,12 @@ def write_preview(cells, polygons: np.ndarray, path: str | os.PathLike, max_cell
     """
     import folium
 
+    from minescan.kernel.webmap import offline_map
+
     positives, negatives = shown_cells(cells, max_cells)
     shown = len(positives) + len(negatives)
-    fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
+    fmap = offline_map(tiles=None, control_scale=True)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap (needs network)").add_to(fmap)
     zoom = positives.z.min() if len(positives) else "-"
     title = (
         f"minescan grid: {shown} of {cells.num_rows} cells shown (zoom {zoom}); "
