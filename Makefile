@@ -9,7 +9,7 @@ export MINESCAN_CACHE ?= $(CURDIR)/.cache
 export MPLCONFIGDIR   := $(MINESCAN_CACHE)/matplotlib
 export XDG_CACHE_HOME := $(MINESCAN_CACHE)/xdg
 
-.PHONY: help install postgis test test-all lint format grid train scan monitor bench clean
+.PHONY: help install postgis browser test test-all lint format grid train scan monitor bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ postgis:  ## install PostgreSQL and its matching PostGIS from Debian's packages 
 	  $(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends postgresql-$$major-postgis-3; fi; \
 	test -f /usr/share/postgresql/$$major/extension/postgis.control && \
 	echo "postgis: PostgreSQL $$major with PostGIS is installed"
+
+browser:  ## install Debian's chromium (headless browser tests) when missing
+	@command -v chromium >/dev/null || { $(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends chromium; }
+	@command -v chromium >/dev/null && echo "browser: $$(chromium --version 2>/dev/null)"
 
 test: $(STAMP)  ## run the test suite (network blocked, slow tests skipped)
 	$(PY) -m pytest -q
