@@ -75,7 +75,7 @@ def screen_for_bands(pixels, bands, max_rows: int = 60_000) -> dict:
     ``pixels`` is the table read by :func:`minescan.train.screen.read_pixels`,
     finite rows only. Same sampling, standardisation and lambda rule as the screen.
     """
-    from minescan.detect.screen import compute_features, feature_names
+    from minescan.kernel.screen import compute_features, feature_names
     from minescan.train.screen import logistic_path_fit, sample_rows, standardise
 
     def features(rows):

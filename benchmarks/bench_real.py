@@ -489,7 +489,7 @@ def main(argv=None) -> int:
 
     from minescan.config import load_settings
     from minescan.detect.backends import load_detector, model_folder
-    from minescan.detect.screen import Screen
+    from minescan.kernel.screen import Screen
     from minescan.kernel.io import write_json
 
     t0 = time.time()

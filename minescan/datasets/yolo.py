@@ -28,7 +28,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
-from minescan.datasets.scaling import Scaling
+from minescan.kernel.scaling import Scaling
 from minescan.datasets.splits import SPLITS, Split, make_split
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import (

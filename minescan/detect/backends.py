@@ -128,7 +128,7 @@ def _model_file(model_dir: str | os.PathLike, name: str) -> Path:
 
 
 def _load_scaling(model_dir: str | os.PathLike):
-    from minescan.datasets.scaling import Scaling
+    from minescan.kernel.scaling import Scaling
 
     path = _model_file(model_dir, "scaling.json")
     try:

@@ -152,10 +152,10 @@ def make_tools(source, detector, screen=None) -> Tools:
     """Bundle the tools and check that the source has every band the detector needs.
 
     A screen that reads a band the source lacks is left out (see
-    :func:`~minescan.detect.screen.missing_bands`): every tile then goes to the
+    :func:`~minescan.kernel.screen.missing_bands`): every tile then goes to the
     detector, so a source with fewer bands costs speed, never a mine.
     """
-    from minescan.detect.screen import bands_needed, missing_bands
+    from minescan.kernel.screen import bands_needed, missing_bands
 
     offered = source_bands(source)
     needed = list(detector.channels)
@@ -185,7 +185,7 @@ def worker_tools(spec: str) -> Tools:
     detector = load_detector(scan.model, scan.backend, scan.device, doc["threads"])
     screen = None
     if scan.screen and not scan.exhaustive:
-        from minescan.detect.screen import Screen
+        from minescan.kernel.screen import Screen
 
         screen = Screen.load(screen_file(scan.model))
     return make_tools(source, detector, screen)

@@ -235,7 +235,7 @@ def scan(
     screen_note = "on" if use_screen else "off"
     if use_screen and tools.screen is None:
         from minescan.detect.pyramid import screen_file, source_bands
-        from minescan.detect.screen import Screen, missing_bands
+        from minescan.kernel.screen import Screen, missing_bands
 
         lacking = missing_bands(
             Screen.load(screen_file(str(model_dir))), source_bands(tools.source)

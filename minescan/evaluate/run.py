@@ -66,7 +66,7 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
     """Score ``settings.scan.model`` on the labelled patches and write every output into ``out``."""
     from minescan.datasets.patches import load_patches, patch_centres
     from minescan.detect.backends import load_detector, model_folder
-    from minescan.detect.screen import Screen
+    from minescan.kernel.screen import Screen
     from minescan.evaluate import metrics
     from minescan.evaluate.report import write_report
     from minescan.evaluate.score import score_patches, score_table
@@ -111,7 +111,7 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
     figures["boxes"] = metrics.box_level(patches, scores, cfg.conf_at)
     figures["screen"] = metrics.screen_summary(table)
     if screen is not None:
-        from minescan.detect.screen import missing_bands
+        from minescan.kernel.screen import missing_bands
 
         lacking = missing_bands(screen, patches[0].bands)
         figures["screen"]["rule"] = (

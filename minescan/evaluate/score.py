@@ -119,7 +119,7 @@ def detect_patch(detector, data: np.ndarray, floor: float, iou: float, window_px
 
 def screen_patch(screen, patch: Patch, zoom: int) -> tuple[float | None, bool]:
     """The screen's mine-like share of the patch's valid pixels and its verdict at ``zoom``."""
-    from minescan.detect.screen import missing_bands
+    from minescan.kernel.screen import missing_bands
 
     if screen is None or missing_bands(screen, patch.bands):
         return None, True

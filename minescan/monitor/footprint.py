@@ -4,7 +4,7 @@ Every method learns what normal land looks like from the start of the
 series, so ground dug before the period is part of that baseline and never
 "changes": a regulator who starts watching a mine would not be told how much
 is already dug. That ground is read directly instead, from the spectral
-screen (:class:`minescan.detect.screen.Screen`, the model the scan uses),
+screen (:class:`minescan.kernel.screen.Screen`, the model the scan uses),
 which says per clear observation how much a pixel looks like excavated ground
 (pit, benches, spoil, tailings) rather than land. The rules mirror those for
 later digging:

@@ -154,7 +154,7 @@ def screen_scores(cube: Cube, keep: np.ndarray, valid: np.ndarray, screen) -> Sc
 def preprocess(dates: np.ndarray, cube: Cube, screen=None) -> Series:
     """Validate, mask invalid observations, drop empty dates and add the indices.
 
-    ``screen`` (a :class:`minescan.detect.screen.Screen`) adds its log-odds per
+    ``screen`` (a :class:`minescan.kernel.screen.Screen`) adds its log-odds per
     observation when the cube holds the bands it reads.
 
     Raises

@@ -121,7 +121,7 @@ def load_screen(monitor: dict, path: bool = False):
     With ``path``, only the screen file's path (its content decides the
     starting footprint, so reruns hash it).
     """
-    from minescan.detect.screen import Screen
+    from minescan.kernel.screen import Screen
 
     where = monitor.get("screen")
     if not where:

@@ -50,7 +50,7 @@ from minescan.datasets.patches import (
     patch_centres,
     region_ids,
 )
-from minescan.datasets.scaling import Scaling
+from minescan.kernel.scaling import Scaling
 from minescan.datasets.yolo import data_yaml, mine_boxes, write_image, yolo_label_text
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import atomic_path, ensure_dir, require_file, write_json, write_text

@@ -1,9 +1,9 @@
-"""Fit the spectral screen: the seed's LASSO path, an L1-logistic path, and the tile rule.
+"""Fit the spectral screen: a LASSO path (Tibshirani 1996), an L1-logistic path, and the tile rule.
 
 Two L1 paths run on the same 78 standardised features (12 bands + 66
 normalized differences):
 
-- LASSO on the clipped, scaled signed distance to the mine outline (the seed's
+- LASSO on the clipped, scaled signed distance to the mine outline (the design's
   target: negative inside, so a high prediction means "far outside");
 - L1-regularised logistic regression on inside/outside.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minescan.detect.screen import Screen, bands_needed, compute_features, feature_names
+from minescan.kernel.screen import Screen, bands_needed, compute_features, feature_names
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 

@@ -8,7 +8,7 @@ import rasterio
 import yaml
 
 from minescan.datasets.chips import chip_path
-from minescan.datasets.scaling import Scaling
+from minescan.kernel.scaling import Scaling
 from minescan.datasets.yolo import mine_boxes, read_image, write_image, yolo_label_text
 from tests.datasets.conftest import (
     CLOUDY,

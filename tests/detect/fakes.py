@@ -18,8 +18,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from minescan.datasets.scaling import Scaling
-from minescan.detect.screen import Screen
+from minescan.kernel.scaling import Scaling
+from minescan.kernel.screen import Screen
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip, tile_transform
 from minescan.kernel.io import write_json

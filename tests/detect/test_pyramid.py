@@ -196,7 +196,7 @@ def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_box
 
 
 def test_screen_chip_agrees_with_the_shipped_screen():
-    from minescan.detect.screen import Screen
+    from minescan.kernel.screen import Screen
     from minescan.simulated import SimulatedSentinel2
 
     if not (DEMO_MODEL / "screen.json").is_file():
@@ -284,7 +284,7 @@ def test_a_checkpoint_batch_with_other_tiles_is_refused(tools, tmp_path):
 
 def test_a_source_without_the_screen_bands_runs_unscreened(world, model_dir):
     """Six-band imagery (as the real patches) must never be screened on made-up bands."""
-    from minescan.detect.screen import Screen, missing_bands
+    from minescan.kernel.screen import Screen, missing_bands
 
     six = BrightSquares(world.squares, bands=("B02", "B03", "B04", "B08", "B11", "B12"))
     needs_b01 = Screen(**{**bright_screen().__dict__, "features": ["B01"]})

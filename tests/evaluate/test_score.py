@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minescan.datasets.patches import Patch, read_patch
-from minescan.datasets.scaling import Scaling
+from minescan.kernel.scaling import Scaling
 from minescan.evaluate import score as sc
 from minescan.kernel.errors import MinescanError
 
@@ -72,7 +72,7 @@ def test_score_is_the_best_box_and_zoom_follows_resolution():
 
 
 def test_screen_without_its_bands_keeps_the_patch():
-    from minescan.detect.screen import Screen
+    from minescan.kernel.screen import Screen
     from tests.detect.fakes import bright_screen  # flags B02 above 0.15
 
     data = bright_patch()

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from minescan.detect.screen import Screen
+from minescan.kernel.screen import Screen
 from minescan.kernel.source import Cube
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.footprint import at_start

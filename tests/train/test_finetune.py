@@ -19,7 +19,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from minescan.datasets.patches import Patch, load_patches
-from minescan.datasets.scaling import Scaling
+from minescan.kernel.scaling import Scaling
 from minescan.datasets.yolo import read_image
 from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.kernel.errors import MinescanError

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minescan.detect.screen import Screen, feature_names
+from minescan.kernel.screen import Screen, feature_names
 from minescan.kernel.errors import MinescanError
 from minescan.train.screen import (
     TileRule,

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from minescan.datasets.scaling import DEFAULT_HIGH, Scaling
+from minescan.kernel.scaling import DEFAULT_HIGH, Scaling
 from minescan.kernel.errors import MinescanError
 
 

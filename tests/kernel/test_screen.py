@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from minescan.detect.screen import Screen, bands_needed, compute_features, feature_names
+from minescan.kernel.screen import Screen, bands_needed, compute_features, feature_names
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError

@@ -1,6 +1,6 @@
 """The spectral screen: a sparse linear pixel score that rules out tiles before the detector.
 
-The features are the seed's: every band, plus the normalized difference
+The features are the design's: every band, plus the normalized difference
 ``(x_k - x_l) / (x_k + x_l)`` of every band pair (NDVI is ``ND_B04_B08`` with a
 minus sign, NDWI ``ND_B03_B08``, NBR ``ND_B08_B12`` ...). An L1 path (see
 :mod:`minescan.train.screen`) keeps only a few of them. A tile is dropped when
