@@ -11,11 +11,10 @@ hit boxes cover, or where the screen sees mine-like pixels (see
 
 from __future__ import annotations
 
-import functools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +29,11 @@ from minescan.detect.boxes import (
 )
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.executor import Executor, WorkerContext
+
+if TYPE_CHECKING:
+    from minescan.datasets.sources import SourceSettings
+    from minescan.detect.settings import ScanSettings
 
 # ---------------------------------------------------------------- tile arrays
 
@@ -61,12 +65,13 @@ def zorder(tiles: np.ndarray) -> np.ndarray:
 class Task:
     """One batch of one level: what a worker needs, and nothing it can rebuild itself.
 
-    ``spec`` is the JSON of the source and scan settings; workers build (and
-    cache) their source, detector and screen from it. ``next_zoom`` is the zoom
-    whose tiles this batch's hits open (None at the last level).
+    ``scan`` are the run's scan settings, validated once by the parent; the
+    source, detector and screen come from the run's :class:`ToolSpec` context.
+    ``next_zoom`` is the zoom whose tiles this batch's hits open (None at the
+    last level).
     """
 
-    spec: str
+    scan: ScanSettings
     zoom: int
     index: int
     tiles: np.ndarray
@@ -172,17 +177,27 @@ def make_tools(source, detector, screen=None) -> Tools:
     return Tools(source, detector, screen, tuple(b for b in S2_BANDS if b in needed))
 
 
-@functools.lru_cache(maxsize=4)
-def worker_tools(spec: str) -> Tools:
-    """Build source, detector and screen from a task's spec, once per process."""
-    from minescan.datasets.sources import SourceSettings, open_source
-    from minescan.detect.backends import load_detector
-    from minescan.detect.settings import ScanSettings
+@dataclass(frozen=True)
+class ToolSpec:
+    """What a worker builds its tools from: typed settings, picklable, validated once.
 
-    doc = json.loads(spec)
-    scan = ScanSettings.model_validate(doc["scan"])
-    source = open_source(SourceSettings.model_validate(doc["source"]))
-    detector = load_detector(scan.model, scan.backend, scan.device, doc["threads"])
+    ``scan.model`` is the model folder as an absolute path (workers may run
+    elsewhere); ``threads`` are the detector's threads in each worker.
+    """
+
+    source: SourceSettings
+    scan: ScanSettings
+    threads: int
+
+
+def build_tools(spec: ToolSpec) -> Tools:
+    """Build source, detector and screen (the executor caches them once per process)."""
+    from minescan.datasets.sources import open_source
+    from minescan.detect.backends import load_detector
+
+    scan = spec.scan
+    source = open_source(spec.source)
+    detector = load_detector(scan.model, scan.backend, scan.device, spec.threads)
     screen = None
     if scan.screen and not scan.exhaustive:
         from minescan.kernel.screen import Screen
@@ -281,7 +296,7 @@ def detector_batch(chips: list, channels: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
+def scan_batch(task: Task, tools: Tools) -> BatchResult:
     """Read, screen and detect one batch of tiles.
 
     A tile is a hit when a box at or above ``task.conf`` reaches into its own
@@ -292,10 +307,7 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
     """
-    from minescan.detect.settings import ScanSettings
-
-    tools = tools or worker_tools(task.spec)
-    scan = ScanSettings.model_validate(json.loads(task.spec)["scan"])
+    scan = task.scan
     size, margin = scan.size_px, scan.margin_px
     t0 = time.perf_counter()
     before = io_before(tools.source)
@@ -367,9 +379,9 @@ def scan_batch(task: Task, tools: Tools | None = None) -> BatchResult:
     )
 
 
-def run_task(task: Task) -> BatchResult:
+def run_task(task: Task, context: WorkerContext) -> BatchResult:
     """The function executors ship to workers (module level, so it pickles by name)."""
-    return scan_batch(task)
+    return scan_batch(task, context.get())
 
 
 # ---------------------------------------------------------------- the sweep
@@ -424,11 +436,10 @@ def sweep(
     first: np.ndarray,
     zooms: list[int],
     make_task: Callable[[int, int, np.ndarray, int | None], Task],
-    executor,
+    executor: Executor,
     checkpoint,
     next_filter: Callable[[np.ndarray], np.ndarray],
     batch_size: int,
-    run: Callable[[Task], BatchResult] = run_task,
     progress: bool = True,
 ) -> list[Level]:
     """Run every level; return them in zoom order.
@@ -439,10 +450,10 @@ def sweep(
         Tiles of the first level, ``(n, 3)``.
     make_task
         ``(zoom, index, tiles, next_zoom) -> Task``; ``next_zoom`` is None at the last level.
+    executor
+        Runs :func:`run_task` over the batches, with the run's tools as its context.
     next_filter
         Keeps the children worth scanning (inside the AOI, on land): tiles -> bool mask.
-    run
-        The batch function the executor calls (tests pass one with stand-in tools).
     """
     from tqdm import tqdm
 
@@ -469,7 +480,7 @@ def sweep(
         )
         pruned = sum(int((~r.kept).sum()) for r in done.values())
         hits = sum(int(r.hit.sum()) for r in done.values())
-        for result in executor.map_unordered(run, todo):
+        for result in executor.map_unordered(run_task, todo):
             checkpoint.write(zoom, result.index, result.to_record())
             done[result.index] = result
             pruned += int((~result.kept).sum())

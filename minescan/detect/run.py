@@ -7,7 +7,6 @@ is written anywhere else.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -24,21 +23,20 @@ from minescan.config import Settings
 from minescan.detect import boxes as boxlib
 from minescan.detect.backends import model_folder
 from minescan.detect.checkpoint import Checkpoint
-from minescan.detect.executors import make_executor
 from minescan.detect.pyramid import (
     Level,
     Task,
+    ToolSpec,
+    build_tools,
     cost_estimate,
     describe_cost,
-    run_task,
-    scan_batch,
     sweep,
-    worker_tools,
 )
 from minescan.detect.scoring import EQUAL_AREA, score
 from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import (
     ensure_dir,
     file_sha256,
@@ -221,17 +219,12 @@ def scan(
     inputs = input_hashes(settings, aoi_spec)
     run_id = run_id_of(settings, model, inputs, aoi)
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
-    scan_doc = cfg.model_dump()
-    scan_doc["model"] = str(model_dir)
-    spec = json.dumps(
-        {"source": settings.source.model_dump(), "scan": scan_doc, "threads": threads},
-        sort_keys=True,
-    )
     if tools is None:
-        tools = worker_tools(spec)  # fail early: missing model files, channels vs bands
-        run = run_task
+        spec = ToolSpec(settings.source, cfg.model_copy(update={"model": str(model_dir)}), threads)
+        context = WorkerContext(build_tools, spec)
+        tools = context.get()  # fail early: missing model files, channels vs bands
     else:
-        run = functools.partial(scan_batch, tools=tools)
+        context = WorkerContext.given(tools)
     screen_note = "on" if use_screen else "off"
     if use_screen and tools.screen is None:
         from minescan.detect.pyramid import screen_file, source_bands
@@ -272,9 +265,9 @@ def scan(
     resumed = checkpoint.open()
 
     def make_task(zoom: int, index: int, part: np.ndarray, next_zoom: int | None) -> Task:
-        return Task(spec, zoom, index, part, cfg.conf_at(zoom), use_screen, next_zoom)
+        return Task(cfg, zoom, index, part, cfg.conf_at(zoom), use_screen, next_zoom)
 
-    executor = make_executor(cfg.workers, cfg.scheduler)
+    executor = open_executor(cfg.workers, cfg.scheduler, context)
     try:
         levels = sweep(
             tiles,
@@ -284,7 +277,6 @@ def scan(
             checkpoint,
             on_land_in(aoi.geometry),
             cfg.batch_size,
-            run=run,
             progress=progress,
         )
     finally:

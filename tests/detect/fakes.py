@@ -10,8 +10,7 @@ scan must merge back into one candidate.
 
 from __future__ import annotations
 
-import functools
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,8 +20,10 @@ import shapely
 from minescan.kernel.scaling import Scaling
 from minescan.kernel.screen import Screen
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip, tile_transform
+from minescan.kernel.chip import Chip
+from minescan.kernel.executor import WorkerContext
 from minescan.kernel.io import write_json
+from minescan.kernel.mercator import tile_transform
 
 BACKGROUND, BRIGHT = 0.05, 0.25
 CELL = 8
@@ -148,32 +149,24 @@ def bright_model(folder: Path, channels=("B02", "B03", "B04", "B08", "B11", "B12
     return folder
 
 
-def bright_spec(model_dir, squares, **scan) -> str:
-    """A task spec that also says how to rebuild the bright-square tools in a worker process."""
-    from minescan.detect.settings import ScanSettings
+@dataclass(frozen=True)
+class BrightSpec:
+    """What a worker process rebuilds the bright-square tools from (picklable)."""
 
-    return json.dumps(
-        {
-            "scan": ScanSettings(**scan).model_dump(),
-            "source": {},
-            "threads": 1,
-            "bright": {"model": str(model_dir), "squares": np.asarray(squares).tolist()},
-        }
-    )
+    model_dir: str
+    squares: tuple
 
 
-@functools.lru_cache(maxsize=2)
-def _bright_tools(model_dir: str, squares: str):
+def bright_tools(spec: BrightSpec):
+    """The bright-square world, the bright ONNX detector and the bright screen."""
     from minescan.detect.backends import OnnxDetector
     from minescan.detect.pyramid import make_tools
 
-    world = BrightSquares(json.loads(squares))
-    return make_tools(world, OnnxDetector(model_dir, threads=1), bright_screen())
+    world = BrightSquares(spec.squares)
+    return make_tools(world, OnnxDetector(spec.model_dir, threads=1), bright_screen())
 
 
-def run_bright(task):
-    """Like :func:`minescan.detect.pyramid.run_task`, with the bright-square tools (picklable)."""
-    from minescan.detect.pyramid import scan_batch
-
-    doc = json.loads(task.spec)["bright"]
-    return scan_batch(task, _bright_tools(doc["model"], json.dumps(doc["squares"])))
+def bright_context(model_dir, squares) -> WorkerContext:
+    """A worker context that builds the bright-square tools in each worker process."""
+    squares = tuple(map(tuple, np.asarray(squares).tolist()))
+    return WorkerContext(bright_tools, BrightSpec(str(model_dir), squares))

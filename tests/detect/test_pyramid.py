@@ -1,4 +1,3 @@
-import functools
 import json
 from pathlib import Path
 
@@ -9,7 +8,6 @@ from shapely.geometry import box
 
 from minescan.detect.backends import OnnxDetector
 from minescan.detect.checkpoint import Checkpoint
-from minescan.detect.executors import LocalExecutor
 from minescan.detect.pyramid import (
     BatchResult,
     Task,
@@ -24,6 +22,7 @@ from minescan.detect.pyramid import (
 from minescan.detect.settings import ScanSettings
 from minescan.grid.tiles import tiles_covering
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.executor import Executor, WorkerContext
 from tests.detect.fakes import BrightSquares, bright_screen, squares_at
 
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo"
@@ -45,7 +44,7 @@ def tools(world, model_dir):
 
 
 def spec(**scan):
-    return json.dumps({"scan": ScanSettings(**scan).model_dump(), "source": {}, "threads": 1})
+    return ScanSettings(**scan)
 
 
 def test_opened_children_and_zorder_are_consistent():
@@ -177,7 +176,7 @@ class FixedBoxes:
 
 @pytest.mark.parametrize("screen_boxes", [True, False])
 def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_boxes):
-    from minescan.kernel.chip import tile_transform
+    from minescan.kernel.mercator import tile_transform
 
     t = mercantile.tile(-2.03, 6.02, 15)
     x0, y0, x1, y1 = world.squares[0]
@@ -219,7 +218,7 @@ def test_missing_band_in_the_source_is_one_clear_error(world, model_dir):
         make_tools(poor, OnnxDetector(model_dir), None)
 
 
-def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, executor=None, **scan):
+def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, **scan):
     cfg = ScanSettings(zooms=list(zooms), batch_size=4, **scan)
     first = tiles_covering(AOI, zooms[0])
     ck = Checkpoint(folder, "test")
@@ -230,11 +229,10 @@ def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, executor=None,
         lambda z, i, t, nz: Task(
             spec(batch_size=4, **scan), z, i, t, cfg.conf_at(z), use_screen, nz
         ),
-        executor or LocalExecutor(),
+        Executor(WorkerContext.given(tools)),
         ck,
         lambda t: np.ones(len(t), bool),
         cfg.batch_size,
-        run=functools.partial(scan_batch, tools=tools),
         progress=False,
     )
     return levels
