@@ -81,7 +81,7 @@ def cli(
       mine.json           status (ok | no_valid_dates | error), figures, baseline clear dates
     and OUT/ holds alerts.csv, mines.csv and metrics.json (forecast backtest; accuracy
     too when truth exists, --growth). Ground already excavated at the start is found by
-    the spectral screen (monitor.screen). Categories (seed 004): 1 inside the lease, no
+    the spectral screen (monitor.screen). Categories: 1 inside the lease, no
     restriction; 2 inside the lease in production forest or riparian land; 3 outside every
     lease, or in a protected forest, conservation area or synthetic no-go zone.
 
@@ -90,8 +90,8 @@ def cli(
       minescan monitor --growth mine_parts.gpkg --start 2017-01-01 --end 2020-12-31 --out runs/m
     """
     from minescan.config import load_settings
-    from minescan.detect.backends import model_folder
     from minescan.monitor import run
+    from minescan.monitor.inputs import Inputs
 
     if workers and scheduler:
         raise MinescanError("give --workers N or --scheduler ADDR, not both")
@@ -104,29 +104,20 @@ def cli(
             )
         overrides["source"].update(kind="simulated", mines=str(Path(growth).resolve()))
     settings = load_settings(config_file, overrides)
-    if settings.monitor.screen:  # absolute, as workers may run elsewhere; the default from anywhere
-        settings.monitor.screen = str(model_folder(settings.monitor.screen))
-    jobs = run.read_jobs(mine, mine_id, candidates, growth)
-    run.nogo.read_layers(lease, restricted, restricted_class_column)  # fail before any work
-    run.load_screen(settings.monitor.model_dump())
-    request = run.Request(
-        start=start,
-        end=end,
-        method=settings.monitor.method,
-        out=str(Path(out).resolve()),
-        settings=settings.model_dump(),
-        lease=lease and str(Path(lease).resolve()),
-        restricted=restricted and str(Path(restricted).resolve()),
+    inputs = Inputs(
+        mine=mine,
+        mine_id=mine_id,
+        candidates=candidates,
+        growth=growth,
+        lease=lease,
+        restricted=restricted,
         class_column=restricted_class_column,
-        growth=growth and str(Path(growth).resolve()),
     )
-    out_dir = Path(request.out)
-    summaries = run.run_jobs(jobs, request, settings.monitor.workers, scheduler)
-    run.write_run(summaries, out_dir)
-    failed = [s for s in summaries if s.get("status") == "error"]
-    if failed and len(failed) == len(summaries):
-        raise MinescanError(f"mine {failed[0]['mine_id']}: {failed[0]['message']}")
+    summaries = run.monitor(settings.source, settings.monitor, inputs, start, end, out, scheduler)
     for s in summaries:
         if s.get("status") != "ok":
             click.echo(f"warning: mine {s['mine_id']}: {s['status']}", err=True)
-    click.echo(f"{len(summaries)} mine(s) monitored with {request.method}; results in {out_dir}")
+    click.echo(
+        f"{len(summaries)} mine(s) monitored with {settings.monitor.method}; "
+        f"results in {Path(out).resolve()}"
+    )

@@ -25,39 +25,35 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from minescan.datasets.sources.settings import SourceSettings
 from minescan.kernel.bands import check_sentinel2_period
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import child_path, ensure_dir, file_sha256, read_vector, write_json
 from minescan.kernel.orphans import exit_with_parent
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
+from minescan.monitor.inputs import Inputs, MineJob
 from minescan.monitor.preprocess import NoValidDates, preprocess, series_bands
-
-#: Web-mercator latitude limit: no source covers the poles.
-MAX_LAT = 85.0511
-
+from minescan.monitor.settings import MonitorSettings
 
 #: Files and folders ``--out`` holds beside the mine folders: no mine folder may take their name.
 RUN_FILES = ("alerts.csv", "mines.csv", "metrics.json")
 
 
 @dataclass(frozen=True)
-class MineJob:
-    """One mine to monitor: its id as the input gives it and its outline in EPSG:4326."""
-
-    mine_id: str
-    geometry: object
-
-
-@dataclass(frozen=True)
 class Request:
-    """Everything a worker needs, as plain picklable values."""
+    """Everything a worker needs, as plain picklable values.
+
+    ``source`` and ``monitor`` are the dumped ``source:`` and ``monitor:``
+    sections: the only settings a mine's result depends on.
+    """
 
     start: str
     end: str
     method: str
     out: str
-    settings: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    monitor: dict = field(default_factory=dict)
     lease: str | None = None
     restricted: str | None = None
     class_column: str | None = None
@@ -73,7 +69,7 @@ class Request:
         the mine instead of replaying a stale result.
         """
         decided = {
-            "source": self.settings.get("source", {}),
+            "source": self.source,
             "class_column": self.class_column,
             "files": {role: _content_hash(path) for role, path in self.input_files()},
             "geometry": shapely.to_wkb(job.geometry, hex=True),
@@ -83,17 +79,17 @@ class Request:
             "start": self.start,
             "end": self.end,
             "method": self.method,
-            "monitor": self.settings.get("monitor", {}),
+            "monitor": self.monitor,
             "growth": self.growth,
             "inputs_sha256": hashlib.sha256(blob).hexdigest(),
         }
 
     def input_files(self) -> list[tuple[str, str]]:
         """``(role, path)`` of every file the result depends on, the source's own included."""
-        source = self.settings.get("source", {})
+        source = self.source
         files = [("growth", self.growth), ("lease", self.lease), ("restricted", self.restricted)]
         files.append(("source.mines", source.get("mines")))
-        files.append(("monitor.screen", load_screen(self.settings.get("monitor", {}), path=True)))
+        files.append(("monitor.screen", load_screen(self.monitor, path=True)))
         files += [(f"source.files[{i}]", f) for i, f in enumerate(source.get("files", []))]
         for key in ("band_files", "dated_files"):
             files += [(f"source.{key}[{k}]", f) for k, f in source.get(key, {}).items()]
@@ -147,59 +143,6 @@ def parse_period(start: str, end: str) -> tuple[str, str]:
     return str(first), str(last)
 
 
-def check_extent(job: MineJob) -> None:
-    """One-line error for a mine no source can read (beyond the web-mercator latitudes)."""
-    xmin, ymin, xmax, ymax = job.geometry.bounds
-    if not (-180 <= xmin <= xmax <= 180 and -MAX_LAT <= ymin <= ymax <= MAX_LAT):
-        raise MinescanError(
-            f"mine {job.mine_id} ({xmin:.3f}, {ymin:.3f}, {xmax:.3f}, {ymax:.3f}) is outside "
-            "the source's extent (longitude -180..180, latitude -85.05..85.05)"
-        )
-
-
-def jobs_from_frame(frame, prefix: str) -> list[MineJob]:
-    """One job per ``mine_id`` (parts dissolved), else one per row named ``{prefix}{row}``."""
-    if "mine_id" in frame.columns:
-        groups = frame.dissolve(by=frame["mine_id"].astype(str))
-        return [MineJob(str(i), g) for i, g in zip(groups.index, groups.geometry, strict=True)]
-    return [MineJob(f"{prefix}{i:04d}", g) for i, g in enumerate(frame.geometry)]
-
-
-def read_jobs(
-    mine: str | None = None,
-    mine_id: str | None = None,
-    candidates: str | None = None,
-    growth: str | None = None,
-) -> list[MineJob]:
-    """The mines of ``--mine FILE [--id ID]``, ``--candidates FILE`` or, alone, ``--growth FILE``."""
-    if mine and candidates:
-        raise MinescanError("give --mine FILE or --candidates FILE, not both")
-    if mine:
-        jobs = jobs_from_frame(read_vector(mine, what="mine file"), "mine-")
-    elif candidates:
-        jobs = jobs_from_frame(read_vector(candidates, what="candidates file"), "cand-")
-    elif growth:
-        jobs = growth_jobs(read_vector(growth, what="growth file"))
-    else:
-        raise MinescanError("give --mine FILE or --candidates RUNDIR/candidates.parquet")
-    if mine_id is not None:
-        jobs = [j for j in jobs if j.mine_id == str(mine_id)]
-        if not jobs:
-            raise MinescanError(f"no mine with id {mine_id!r}")
-    for job in jobs:
-        check_extent(job)
-    return jobs
-
-
-def growth_jobs(growth) -> list[MineJob]:
-    """Mines of a growth file: by ``mine_id``, else groups of touching parts."""
-    if "mine_id" in growth.columns:
-        return jobs_from_frame(growth, "mine-")
-    merged = growth.geometry.union_all()
-    parts = list(getattr(merged, "geoms", [merged]))
-    return [MineJob(f"mine-{i:04d}", g) for i, g in enumerate(parts)]
-
-
 _CACHE: dict = {}
 
 
@@ -207,14 +150,13 @@ def _context(request: Request):
     """The source, layers and growth table of ``request``, built once per process."""
     key = json.dumps(asdict(request), sort_keys=True, default=str)
     if key not in _CACHE:
-        from minescan.config import Settings
         from minescan.datasets.sources import open_source
 
-        settings = Settings.model_validate(request.settings)
+        settings = MonitorSettings.model_validate(request.monitor)
         growth = read_vector(request.growth, what="growth file") if request.growth else None
-        source = open_source(settings.source)
+        source = open_source(SourceSettings.model_validate(request.source))
         layers = nogo.read_layers(request.lease, request.restricted, request.class_column)
-        screen = load_screen(settings.monitor.model_dump())
+        screen = load_screen(request.monitor)
         _CACHE.clear()
         _CACHE[key] = (settings, source, layers, growth, screen)
     return _CACHE[key]
@@ -228,7 +170,7 @@ def monitor_job(job: MineJob, request: Request) -> dict:
         return previous
     settings, source, layers, growth, screen = _context(request)
     try:
-        return monitor_mine(job, source, request, settings.monitor, layers, growth, screen)
+        return monitor_mine(job, source, request, settings, layers, growth, screen)
     except MinescanError as exc:
         summary = {"mine_id": job.mine_id, "status": "error", "message": str(exc)}
         summary["request"] = request.stamp(job)
@@ -359,6 +301,54 @@ def run_jobs(
     with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
         futures = [pool.submit(monitor_job, job, request) for job in jobs]
         return [f.result() for f in tqdm(as_completed(futures), **bar)]
+
+
+def monitor(
+    source: SourceSettings,
+    settings: MonitorSettings,
+    inputs: Inputs,
+    start: str,
+    end: str,
+    out: str | Path,
+    scheduler: str | None = None,
+) -> list[dict]:
+    """Monitor every mine of ``inputs`` from ``start`` to ``end`` into ``out``; return the summaries.
+
+    Bad inputs (mines, layers, screen) fail before any mine is read. The mines
+    run on ``settings.workers`` processes or the Dask cluster at ``scheduler``;
+    ``out`` then holds the run files too (:func:`write_run`). A run whose every
+    mine failed raises the first mine's error.
+    """
+    from minescan.detect.backends import model_folder
+
+    if settings.screen:  # absolute, as workers may run elsewhere; the default from anywhere
+        settings = settings.model_copy(update={"screen": str(model_folder(settings.screen))})
+    jobs = inputs.jobs()
+    nogo.read_layers(inputs.lease, inputs.restricted, inputs.class_column)  # fail before any work
+    load_screen(settings.model_dump())
+    request = Request(
+        start=start,
+        end=end,
+        method=settings.method,
+        out=str(Path(out).resolve()),
+        source=source.model_dump(),
+        monitor=settings.model_dump(),
+        lease=_absolute(inputs.lease),
+        restricted=_absolute(inputs.restricted),
+        class_column=inputs.class_column,
+        growth=_absolute(inputs.growth),
+    )
+    summaries = run_jobs(jobs, request, settings.workers, scheduler)
+    write_run(summaries, Path(request.out))
+    failed = [s for s in summaries if s.get("status") == "error"]
+    if failed and len(failed) == len(summaries):
+        raise MinescanError(f"mine {failed[0]['mine_id']}: {failed[0]['message']}")
+    return summaries
+
+
+def _absolute(path: str | None) -> str | None:
+    # Workers may run in another folder (or on another machine of a Dask cluster).
+    return path and str(Path(path).resolve())
 
 
 def write_run(summaries: list[dict], out: Path) -> None:
