@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from minescan.simulated import SimulatedSentinel2
-from minescan.simulated.cli import ground_area_km2
+from minescan.simulated.truth import ground_area_km2
 
 AOI = "bbox:-1.62,6.68,-1.56,6.74"
 
