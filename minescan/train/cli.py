@@ -2,48 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
 from minescan.kernel.bands import parse_bands
-from minescan.kernel.errors import MinescanError
-
-#: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.
-DEVICE = re.compile(r"^(cpu|\d+(,\d+)*)$")
-
-
-def check_device(device: str) -> None:
-    """Refuse a ``--device`` that names no usable device, before any data is read.
-
-    ultralytics would otherwise fail with a traceback (or fall back silently)
-    only after the dataset checks.
-    """
-    if not DEVICE.match(device):
-        raise MinescanError(f"bad --device {device!r}; use cpu or a CUDA index such as 0 or 0,1")
-    if device == "cpu":
-        return
-    import torch
-
-    count = torch.cuda.device_count()
-    missing = [i for i in map(int, device.split(",")) if i >= count]
-    if missing:
-        raise MinescanError(
-            f"--device {device}: torch sees {count} CUDA GPU(s), so GPU {missing[0]} does not "
-            "exist; use --device cpu"
-        )
-
-
-def check_model(model: str) -> None:
-    """``--model`` must be an ultralytics yaml (built from scratch) or an existing ``.pt``."""
-    if model.endswith((".yaml", ".yml")):
-        return
-    if not model.endswith(".pt"):
-        raise MinescanError(f"--model {model}: expected a model .yaml (yolo11n.yaml) or a .pt file")
-    if not Path(model).is_file():
-        raise MinescanError(f"--model {model}: file not found")
 
 
 @click.group(name="train")
@@ -107,7 +71,7 @@ def detector(
     test split, the data hash, training time, device and this exact command.
     """
     from minescan.config import load_settings
-    from minescan.train.detector import TrainOptions, train_detector
+    from minescan.train import run
 
     s = load_settings(
         config_file,
@@ -121,21 +85,10 @@ def detector(
             }
         },
     ).train
-    check_device(str(s.device))
-    check_model(s.model)
-    opts = TrainOptions(
-        model=s.model,
-        imgsz=s.imgsz,
-        epochs=s.epochs,
-        device=s.device,
-        batch=s.batch,
-        workers=s.workers,
-        patience=s.patience,
-    )
-    card = train_detector(
+    card = run.detector(
+        s,
         data_yaml,
         out_dir,
-        opts,
         resume=resume,
         force=force,
         channels=parse_bands(channels) if channels else None,
@@ -186,11 +139,10 @@ def screen(pixels_path, out_dir, chips_dir, max_rows, force):
     Lambda is the sparsest model within 1% of the best validation score. The
     tile rule keeps at least 99% of validation tiles holding a mine.
     """
-    from minescan.train.screen import fit_screen, summary
+    from minescan.train import run
+    from minescan.train.screen import summary
 
-    if (Path(out_dir) / "screen.json").exists() and not force:
-        raise MinescanError(f"{out_dir} already holds a screen.json; pass --force to overwrite it")
-    result = fit_screen(pixels_path, out_dir, chips_dir=chips_dir, max_rows=max_rows)
+    result = run.screen(pixels_path, out_dir, chips_dir, max_rows, force)
     click.echo(summary(result))
     click.echo(f"screen written to {Path(out_dir) / 'screen.json'}")
 
@@ -223,7 +175,7 @@ def demo(config_file, build_dir, ship_dir, force):
     import json
 
     from minescan.kernel.io import ensure_dir
-    from minescan.train.demo import figures, run
+    from minescan.pipeline import figures, run
 
     if ship_dir is not None:
         ensure_dir(ship_dir)  # an unwritable --ship fails now, not after an hour of training

@@ -8,32 +8,34 @@ from pathlib import Path
 import pytest
 
 from minescan.kernel.errors import MinescanError
-from minescan.train.demo import figures, plan, run
+from minescan.pipeline import figures, plan, run
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "configs" / "quick.yaml"
 
 
 def test_plan_chains_the_stages_through_their_files(tmp_path):
-    steps = {s.name: s.args for s in plan(str(QUICK), tmp_path)}
+    steps = {s.name: s.call for s in plan(str(QUICK), tmp_path)}
     assert list(steps) == ["truth", "grid", "chips", "yolo", "pixels", "screen", "detector"]
-    assert steps["truth"][steps["truth"].index("--aoi") + 1] == "bbox:-1.95,6.3,-1.75,6.45"
-    assert steps["grid"][steps["grid"].index("--zooms") + 1] == "14"
-    assert str(tmp_path / "mines.gpkg") in steps["grid"]
-    assert str(tmp_path / "yolo" / "split.json") in steps["pixels"]
+    assert steps["truth"].args[1] == "bbox:-1.95,6.3,-1.75,6.45"
+    grid_settings, polygons = steps["grid"].args[:2]
+    assert grid_settings.zooms == [14] and polygons == str(tmp_path / "mines.gpkg")
+    assert steps["grid"].keywords["layer"] == "mines"
+    assert steps["pixels"].keywords["split_from"] == tmp_path / "yolo" / "split.json"
+    assert steps["pixels"].args[0].sample == 500  # the profile's datasets section
+    split = steps["yolo"].args[0]
+    assert (split.split, split.block_zoom) == ("block", 13)
     det = steps["detector"]
-    assert det[det.index("--epochs") + 1] == "3" and det[det.index("--imgsz") + 1] == "128"
-    assert "--force" in det and "--resume" not in det
-    for name in ("truth", "grid", "chips", "yolo", "pixels", "detector"):
-        assert steps[name][-2:] == ["--config", str(QUICK)]
+    assert (det.args[0].epochs, det.args[0].imgsz) == (3, 128)
+    assert det.keywords["force"] and not det.keywords["resume"]
 
 
 def test_plan_resumes_an_interrupted_detector(tmp_path):
     last = tmp_path / "model" / "_runs" / "train" / "weights" / "last.pt"
     last.parent.mkdir(parents=True)
     last.write_bytes(b"")
-    det = {s.name: s.args for s in plan(None, tmp_path)}["detector"]
-    assert "--resume" in det and "--force" not in det
+    det = {s.name: s.call for s in plan(None, tmp_path)}["detector"]
+    assert det.keywords["resume"] and not det.keywords["force"]
 
 
 def test_run_refuses_to_replace_a_shipped_model(tmp_path):
@@ -42,6 +44,17 @@ def test_run_refuses_to_replace_a_shipped_model(tmp_path):
     (ship / "detector.onnx").write_bytes(b"x")
     with pytest.raises(MinescanError, match="FORCE=1"):
         run(str(QUICK), tmp_path / "build", ship, force=False)
+
+
+def test_a_failing_step_is_named(tmp_path, monkeypatch):
+    import minescan.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise MinescanError("no mines here")
+
+    monkeypatch.setattr(pipeline, "truth", refuse)
+    with pytest.raises(MinescanError, match="stopped at step truth: no mines here"):
+        run(str(QUICK), tmp_path / "build", None, force=False)
 
 
 @pytest.mark.slow
