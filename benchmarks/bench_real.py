@@ -61,6 +61,7 @@ from minescan.datasets.patches import (  # noqa: E402
 )
 from minescan.evaluate import metrics  # noqa: E402
 from minescan.evaluate.score import score_patches, score_table, screen_patch  # noqa: E402
+from minescan.kernel.mercator import lattice_res  # noqa: E402
 
 REAL = REPO.parent / "shared" / "data" / "real"
 CLASSES = ("mine", "no_mine_hard_negative")
@@ -124,7 +125,7 @@ def twin_tile_px(lat: float, zoom: int = TWIN_ZOOM, res_m: float = TWIN_RES_M) -
     >>> twin_tile_px(0.0), twin_tile_px(-10.0)
     (61, 60)
     """
-    tile_m = 2 * math.pi * 6_378_137.0 / 2**zoom
+    tile_m = lattice_res(zoom, 1)
     return max(1, round(tile_m * math.cos(math.radians(lat)) / res_m))
 
 
@@ -139,7 +140,7 @@ def read_twin(world, patch: Patch, lon: float, lat: float, outlines=None, size: 
     from rasterio.crs import CRS
     from rasterio.transform import Affine
 
-    from minescan.simulated.world import lonlat_to_xy
+    from minescan.kernel.mercator import lonlat_to_xy
 
     tile = mercantile.tile(lon, lat, TWIN_ZOOM)
     px, margin = twin_tile_px(lat), size // 2
@@ -489,8 +490,8 @@ def main(argv=None) -> int:
 
     from minescan.config import load_settings
     from minescan.detect.backends import load_detector, model_folder
-    from minescan.kernel.screen import Screen
     from minescan.kernel.io import write_json
+    from minescan.kernel.screen import Screen
 
     t0 = time.time()
     settings = load_settings(None, {"scan": {"model": args.model}})

@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 from minescan.datasets.preview import write_preview
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import tile_transform
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.kernel.io import child_path, ensure_dir, require_file, write_json
+from minescan.kernel.mercator import tile_transform
 from minescan.kernel.orphans import exit_with_parent
 from minescan.kernel.raster import write_cog
 from minescan.kernel.source import ImagerySource, truth_of

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from minescan.datasets.patches import Patch
+from minescan.kernel.mercator import lattice_res
 
 #: Web-mercator metres per pixel at zoom 0 for a 256 px tile at the equator.
-MERCATOR_RES0 = 2 * math.pi * 6_378_137.0 / 256
+MERCATOR_RES0 = lattice_res(0, 256)
 #: YOLO's coarsest stride: network inputs are padded to a multiple of it.
 STRIDE = 32
 

@@ -37,6 +37,7 @@ from shapely.geometry.base import BaseGeometry
 from minescan.grid import tiles
 from minescan.grid.coverage import Coverage, cell_coverage, member, unique_sorted
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.mercator import MAX_LAT
 
 #: Names of the columns of cells.parquet, in order.
 COLUMNS = ["name", "z", "x", "y", "quadkey", "label", "overlap", "pair", "geometry"]
@@ -82,10 +83,10 @@ def prepare_polygons(geoms: np.ndarray, aoi: BaseGeometry | None = None) -> Poly
     geoms = _polygonal(geoms)
     geoms = tiles.wrap_longitudes(geoms)
     bounds = shapely.bounds(geoms)
-    polar = (bounds[:, 1] < -tiles.MAX_LAT) | (bounds[:, 3] > tiles.MAX_LAT)
+    polar = (bounds[:, 1] < -MAX_LAT) | (bounds[:, 3] > MAX_LAT)
     if polar.any():  # no tile exists beyond web mercator's latitudes: cut those parts off
         geoms = geoms.copy()
-        geoms[polar] = shapely.clip_by_rect(geoms[polar], -1e9, -tiles.MAX_LAT, 1e9, tiles.MAX_LAT)
+        geoms[polar] = shapely.clip_by_rect(geoms[polar], -1e9, -MAX_LAT, 1e9, MAX_LAT)
     if aoi is not None:
         geoms = _clip(geoms, aoi)
     keep = shapely.area(geoms) > 0

@@ -38,37 +38,12 @@ from shapely.geometry.base import BaseGeometry
 
 from minescan.grid.coverage import cell_coverage, unique_sorted
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.mercator import MAX_LAT, lonlat_to_units, units_to_lonlat
 
-#: mercantile's latitude limit of web mercator, in degrees.
-MAX_LAT = 85.0511287798066
 MAX_ZOOM = 20
 
 
 # -- coordinates -----------------------------------------------------------------------------
-
-
-def lonlat_to_units(lon, lat, zoom: int) -> tuple[np.ndarray, np.ndarray]:
-    """Degrees to fractional tile units at ``zoom`` (latitude clipped to :data:`MAX_LAT`).
-
-    Examples
-    --------
-    >>> [v.tolist() for v in lonlat_to_units([0.0, 180.0], [0.0, 0.0], 1)]
-    [[1.0, 2.0], [1.0, 1.0]]
-    """
-    n = 2.0**zoom
-    lon = np.asarray(lon, dtype=float)
-    lat = np.radians(np.clip(np.asarray(lat, dtype=float), -MAX_LAT, MAX_LAT))
-    x = (lon + 180.0) / 360.0 * n
-    y = (0.5 - np.arctanh(np.sin(lat)) / (2 * np.pi)) * n
-    return x, y
-
-
-def units_to_lonlat(x, y, zoom) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional tile units at ``zoom`` (scalar or array) to degrees, as ``mercantile.ul``."""
-    n = 2.0 ** np.asarray(zoom, dtype=float)
-    lon = np.asarray(x, dtype=float) / n * 360.0 - 180.0
-    lat = np.degrees(np.arctan(np.sinh(np.pi * (1 - 2 * np.asarray(y, dtype=float) / n))))
-    return lon, lat
 
 
 def tile_centres(x, y, zoom) -> tuple[np.ndarray, np.ndarray]:

@@ -81,17 +81,3 @@ def _replace(chip: Chip, **changes) -> Chip:
     from dataclasses import replace
 
     return replace(chip, **changes)
-
-
-def tile_transform(tile: mercantile.Tile, size_px: int, margin_px: int = 0) -> Affine:
-    """Affine of a ``size_px`` grid on ``tile`` in EPSG:3857, grown by ``margin_px`` each side.
-
-    Examples
-    --------
-    >>> t = tile_transform(mercantile.Tile(0, 0, 0), 256)
-    >>> round(t.a, 3), round(t.c, 1)
-    (156543.034, -20037508.3)
-    """
-    b = mercantile.xy_bounds(tile)
-    res = (b.right - b.left) / size_px
-    return Affine(res, 0.0, b.left - margin_px * res, 0.0, -res, b.top + margin_px * res)

@@ -7,8 +7,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import ndtri
 
+from minescan.kernel.mercator import ground_scale
 from minescan.simulated.landcover import field_seed
-from minescan.simulated.mines import ground_scale
 from minescan.simulated.noise import Grid, fbm, uniform
 
 _COVER, _CLOUD, _RESIDUE = 101, 102, 103

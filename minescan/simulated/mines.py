@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import mercantile
 import numpy as np
 import shapely
 from affine import Affine
@@ -25,10 +24,10 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from minescan.kernel.errors import MinescanError
-from minescan.simulated.noise import HALF_WORLD, Grid
+from minescan.kernel.mercator import ground_scale, tile_bounds_m, tile_span
+from minescan.simulated.noise import Grid
 from minescan.simulated.spectra import COMMODITIES, mine_code
 
-EARTH_RADIUS = 6378137.0
 #: Day number (since 1970-01-01) used for parts with no date: excavated since always.
 ALWAYS = -(2**30)
 #: Day number of "never": pixels outside every mine.
@@ -79,11 +78,6 @@ class Mine(NamedTuple):
         return self.radius + ROAD_OUTSIDE_M / ground_scale(self.centre[1])
 
 
-def ground_scale(y: float) -> float:
-    """Ground metres per map metre at map ``y`` (the cosine of the latitude)."""
-    return 1.0 / math.cosh(y / EARTH_RADIUS)
-
-
 def _key(text: str) -> int:
     return zlib.crc32(text.encode())
 
@@ -118,13 +112,13 @@ def draw_cell(seed: int, density: float, x: int, y: int, is_water) -> list[Mine]
 
     ``is_water(xs, ys)`` tells which map points are water; no mine is centred on water.
     """
-    b = mercantile.xy_bounds(mercantile.Tile(x, y, CELL_ZOOM))
-    k = ground_scale((b.top + b.bottom) / 2)
-    area_km2 = (b.right - b.left) * (b.top - b.bottom) * k * k / 1e6
+    left, bottom, right, top = tile_bounds_m((x, y, CELL_ZOOM))
+    k = ground_scale((top + bottom) / 2)
+    area_km2 = (right - left) * (top - bottom) * k * k / 1e6
     rng = np.random.default_rng([seed & 0xFFFFFFFF, x, y, 0x6D696E65])
     drawn = []
     for i in range(rng.poisson(density * area_km2)):
-        cx, cy = rng.uniform(b.left, b.right), rng.uniform(b.bottom, b.top)
+        cx, cy = rng.uniform(left, right), rng.uniform(bottom, top)
         median, sigma, low, high = AREA_HA
         area_ha = float(np.clip(rng.lognormal(math.log(median), sigma), low, high))
         start = _day(FIRST_START) + int(
@@ -404,8 +398,8 @@ class DrawnMines(Catalogue):
         out = []
         for x, y in _cells_in((xmin - pad, ymin - pad, xmax + pad, ymax + pad)):
             if within is not None:
-                b = mercantile.xy_bounds(mercantile.Tile(x, y, CELL_ZOOM))
-                cell = shapely.box(b.left - pad, b.bottom - pad, b.right + pad, b.top + pad)
+                left, bottom, right, top = tile_bounds_m((x, y, CELL_ZOOM))
+                cell = shapely.box(left - pad, bottom - pad, right + pad, top + pad)
                 if not within.intersects(cell):
                     continue
             for mine in self.cell(x, y):
@@ -418,13 +412,7 @@ class DrawnMines(Catalogue):
 
 def _cells_in(bounds) -> Iterable[tuple[int, int]]:
     """z10 cells overlapping map bounds (clamped to the world)."""
-    xmin, ymin, xmax, ymax = (min(max(v, -HALF_WORLD), HALF_WORLD) for v in bounds)
-    n = 2**CELL_ZOOM
-    size = 2 * HALF_WORLD / n
-    c0 = int(max(0, math.floor((xmin + HALF_WORLD) / size)))
-    c1 = int(min(n - 1, math.floor((xmax + HALF_WORLD) / size)))
-    r0 = int(max(0, math.floor((HALF_WORLD - ymax) / size)))
-    r1 = int(min(n - 1, math.floor((HALF_WORLD - ymin) / size)))
+    c0, r0, c1, r1 = tile_span(bounds, CELL_ZOOM)
     if (c1 - c0 + 1) * (r1 - r0 + 1) > 200_000:
         raise MinescanError("area too large for the simulator's mine catalogue")
     for y in range(r0, r1 + 1):

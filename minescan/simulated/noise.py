@@ -11,15 +11,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: Half the width of the web-mercator square, in metres.
-HALF_WORLD = 20037508.342789244
+from minescan.kernel.mercator import HALF_WORLD_M
 
 
 class Grid(NamedTuple):
     """A regular grid of pixel centres in EPSG:3857, anchored on a global pixel index.
 
-    Pixel ``(row, col)`` has its centre at ``x = -HALF_WORLD + (col0 + col + 0.5) * res``
-    and ``y = HALF_WORLD - (row0 + row + 0.5) * res``. Computing coordinates from the
+    Pixel ``(row, col)`` has its centre at ``x = -HALF_WORLD_M + (col0 + col + 0.5) * res``
+    and ``y = HALF_WORLD_M - (row0 + row + 0.5) * res``. Computing coordinates from the
     global index (never from a tile's corner) makes neighbouring reads agree bit for bit.
     """
 
@@ -32,18 +31,18 @@ class Grid(NamedTuple):
     @property
     def xs(self) -> np.ndarray:
         """Pixel-centre x in metres, shape ``(width,)`` float64."""
-        return -HALF_WORLD + (np.arange(self.col0, self.col0 + self.width) + 0.5) * self.res
+        return -HALF_WORLD_M + (np.arange(self.col0, self.col0 + self.width) + 0.5) * self.res
 
     @property
     def ys(self) -> np.ndarray:
         """Pixel-centre y in metres, shape ``(height,)`` float64."""
-        return HALF_WORLD - (np.arange(self.row0, self.row0 + self.height) + 0.5) * self.res
+        return HALF_WORLD_M - (np.arange(self.row0, self.row0 + self.height) + 0.5) * self.res
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the pixel edges."""
-        xmin = -HALF_WORLD + self.col0 * self.res
-        ymax = HALF_WORLD - self.row0 * self.res
+        xmin = -HALF_WORLD_M + self.col0 * self.res
+        ymax = HALF_WORLD_M - self.row0 * self.res
         return xmin, ymax - self.height * self.res, xmin + self.width * self.res, ymax
 
     def refine(self, factor: int) -> Grid:

@@ -17,12 +17,21 @@ import shapely
 from rasterio.features import shapes
 
 from minescan.kernel.bands import S2_BANDS, parse_bands
-from minescan.kernel.chip import Chip, tile_transform
+from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.mercator import (
+    ground_scale,
+    lattice_res,
+    lattice_window,
+    tile_index,
+    tile_transform,
+    to_lonlat,
+    to_mercator,
+)
 from minescan.kernel.source import Cube
 from minescan.simulated import clouds, landcover
 from minescan.simulated import mines as minelib
-from minescan.simulated.noise import HALF_WORLD, Grid
+from minescan.simulated.noise import Grid
 from minescan.simulated.periods import (
     Window,
     day_number,
@@ -83,42 +92,12 @@ def supersample(res: float) -> int:
     return int(max(1, min(MAX_SUPERSAMPLE, math.ceil(res / 10.0 - 0.45))))
 
 
-def lonlat_to_xy(lon, lat):
-    """Degrees to EPSG:3857 metres (vectorised), latitude clamped to the mercator range."""
-    lat = np.clip(np.asarray(lat, float), -85.0511287798, 85.0511287798)
-    x = np.radians(np.asarray(lon, float)) * minelib.EARTH_RADIUS
-    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * minelib.EARTH_RADIUS
-    return x, y
-
-
-def xy_to_lonlat(x, y):
-    """EPSG:3857 metres to degrees (vectorised)."""
-    lon = np.degrees(np.asarray(x, float) / minelib.EARTH_RADIUS)
-    lat = np.degrees(np.arctan(np.sinh(np.asarray(y, float) / minelib.EARTH_RADIUS)))
-    return lon, lat
-
-
-def to_mercator(geometry):
-    """A shapely geometry from EPSG:4326 to EPSG:3857."""
-    return shapely.transform(geometry, lambda c: np.column_stack(lonlat_to_xy(c[:, 0], c[:, 1])))
-
-
-def to_lonlat(geometry):
-    """A shapely geometry (or array of them) from EPSG:3857 to EPSG:4326."""
-    return shapely.transform(geometry, lambda c: np.column_stack(xy_to_lonlat(c[:, 0], c[:, 1])))
-
-
 def _tile_grid(tile, size_px: int, margin_px: int) -> Grid:
     """The output grid of a tile read; raises on impossible tiles."""
-    try:
-        x, y, z = (int(v) for v in tile)
-    except (TypeError, ValueError):
-        raise MinescanError(f"bad tile {tile!r}; expected (x, y, z)") from None
-    if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
-        raise MinescanError(f"tile {x}/{y}/{z} is outside the web-mercator range")
+    x, y, z = tile_index(tile, MAX_ZOOM)
     if size_px < 1 or margin_px < 0:
         raise MinescanError(f"bad chip size {size_px} px with margin {margin_px} px")
-    res = 2 * HALF_WORLD / (2**z * size_px)
+    res = lattice_res(z, size_px)
     side = size_px + 2 * margin_px
     return Grid(x * size_px - margin_px, y * size_px - margin_px, side, side, res)
 
@@ -391,7 +370,7 @@ class SimulatedSentinel2:
             shape = minelib.footprint_at(mine, day)
             if shape.is_empty or not shape.intersects(merc):
                 continue
-            k = minelib.ground_scale(mine.centre[1])
+            k = ground_scale(mine.centre[1])
             start = (
                 np.datetime64("NaT")
                 if mine.start <= minelib.ALWAYS
@@ -466,17 +445,10 @@ class SimulatedSentinel2:
         merc = to_mercator(_geometry(geometry))
         when = np.datetime64("2019-07-02") if date is None else np.datetime64(date, "D")
         xmin, ymin, xmax, ymax = merc.bounds
-        res = 2 * HALF_WORLD / 2**22  # about 9.55 m, the z14 pixel of a 256 px chip
+        res = lattice_res(14, 256)  # about 9.55 m
         while (xmax - xmin) * (ymax - ymin) / res**2 > max_pixels:
             res *= 2
-        col0, row0 = math.floor((xmin + HALF_WORLD) / res), math.floor((HALF_WORLD - ymax) / res)
-        grid = Grid(
-            col0,
-            row0,
-            max(1, math.ceil((xmax + HALF_WORLD) / res) - col0),
-            max(1, math.ceil((HALF_WORLD - ymin) / res) - row0),
-            res,
-        )
+        grid = Grid(*lattice_window(merc.bounds, res), res)
         codes, _, _ = self._scene(grid, Window(when, when + 1))
         wanted = np.isin(codes, [CODE[k] for k in CONFUSER_KINDS])
         kinds, geoms = [], []
@@ -578,15 +550,9 @@ def _date(value) -> np.datetime64:
 
 def _series_grid(bounds) -> Grid:
     """A ~10 m ground grid over map ``bounds`` plus :data:`SERIES_BUFFER_M`, globally snapped."""
-    xmin, ymin, xmax, ymax = bounds
-    k = minelib.ground_scale((ymin + ymax) / 2)
+    k = ground_scale((bounds[1] + bounds[3]) / 2)
     res = max(0.5, round(2 * 10.0 / k) / 2)
-    pad = SERIES_BUFFER_M / k
-    col0 = math.floor((xmin - pad + HALF_WORLD) / res)
-    row0 = math.floor((HALF_WORLD - ymax - pad) / res)
-    col1 = math.ceil((xmax + pad + HALF_WORLD) / res)
-    row1 = math.ceil((HALF_WORLD - ymin + pad) / res)
-    return Grid(col0, row0, col1 - col0, row1 - row0, res)
+    return Grid(*lattice_window(bounds, res, pad=SERIES_BUFFER_M / k), res)
 
 
 def _geometry(geometry):

@@ -12,7 +12,8 @@ from shapely.geometry import box
 
 from minescan.datasets.chips import ChipJob, read_cells, write_chips
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip, tile_transform
+from minescan.kernel.chip import Chip
+from minescan.kernel.mercator import tile_transform
 
 #: The test tile (z14, in Ghana) and its neighbours.
 TILE = mercantile.Tile(8100, 7900, 14)

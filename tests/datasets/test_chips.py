@@ -17,8 +17,8 @@ from minescan.datasets.chips import (
     write_chips,
 )
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import tile_transform
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.mercator import tile_transform
 from tests.datasets.conftest import (
     CLOUDY,
     EAST,

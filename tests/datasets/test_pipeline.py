@@ -11,7 +11,7 @@ import rasterio
 import yaml
 
 from minescan.datasets.chips import chip_path, rasterize_mines, tile_geometry
-from minescan.kernel.chip import tile_transform
+from minescan.kernel.mercator import tile_transform
 from minescan.simulated import SimulatedSentinel2, period_date
 from tests.datasets.conftest import EAST, SIZE, TILE, name, pixel_box_4326, write_cells
 

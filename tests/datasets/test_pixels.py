@@ -7,7 +7,7 @@ import pytest
 
 from minescan.datasets.pixels import ground_pixel_m, sample_pixels, signed_distance_px
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import tile_transform
+from minescan.kernel.mercator import tile_transform
 from tests.datasets.conftest import (
     CLOUDY,
     EAST,

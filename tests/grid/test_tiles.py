@@ -1,5 +1,3 @@
-import math
-
 import mercantile
 import numpy as np
 import pytest
@@ -187,11 +185,3 @@ def test_land_tiles():
     coast_land = mercantile.tile(-0.2, 5.62, 15)  # central Accra
     got = tiles.land_tiles(np.array([kumasi, atlantic, coast_sea, coast_land, (31, 31, 6)]))
     assert got.tolist() == [True, False, False, True, True]
-
-
-def test_units_round_trip():
-    lon, lat = np.array([-179.5, 0.0, 33.3]), np.array([-80.0, 0.0, 60.1])
-    x, y = tiles.lonlat_to_units(lon, lat, 11)
-    back = tiles.units_to_lonlat(x, y, 11)
-    assert np.allclose(back, (lon, lat))
-    assert math.isclose(float(tiles.lonlat_to_units(0, tiles.MAX_LAT, 5)[1]), 0, abs_tol=1e-9)

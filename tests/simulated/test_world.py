@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.mercator import to_lonlat
 from minescan.simulated import CLASSES, CODE, SimulatedSentinel2, period_date
-from minescan.simulated.world import to_lonlat
 
 #: A z14 tile near Kumasi, Ghana; its right-hand neighbour shares the border x = RIGHT.
 TILE = mercantile.tile(-1.6, 6.7, 14)

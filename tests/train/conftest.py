@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from minescan.kernel.bands import DETECTOR_BANDS, S2_BANDS
-from minescan.kernel.chip import tile_transform
+from minescan.kernel.mercator import tile_transform
 from minescan.kernel.raster import write_cog
 
 #: Reflectance of background vegetation and of mine ground, per S2 band.

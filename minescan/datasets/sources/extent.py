@@ -15,13 +15,15 @@ from typing import NamedTuple
 import mercantile
 import numpy as np
 from affine import Affine
-from pyproj import Transformer
 
-from minescan.kernel.chip import tile_transform
 from minescan.kernel.errors import MinescanError
-
-_TO_4326 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-_TO_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+from minescan.kernel.mercator import (
+    lonlat_to_xy,
+    pixel_grid,
+    tile_transform,
+    wrap_lon,
+    xy_to_lonlat,
+)
 
 
 class Grid(NamedTuple):
@@ -38,11 +40,11 @@ class Grid(NamedTuple):
         return t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f
 
     def bounds_4326(self) -> tuple[float, float, float, float]:
-        """(west, south, east, north) in degrees."""
+        """(west, south, east, north) in degrees; west > east across the antimeridian."""
         xmin, ymin, xmax, ymax = self.bounds
-        west, south = _TO_4326.transform(xmin, ymin)
-        east, north = _TO_4326.transform(xmax, ymax)
-        return west, south, east, north
+        lon, (south, north) = xy_to_lonlat([xmin, xmax], [ymin, ymax])
+        west, east = wrap_lon(lon)
+        return float(west), float(south), float(east), float(north)
 
     def centre_lat(self) -> float:
         _, south, _, north = self.bounds_4326()
@@ -82,14 +84,9 @@ def series_grid(geometry, buffer_m: float = 100.0, ground_res_m: float = 10.0) -
     west, south, east, north = geometry.bounds
     lat = (south + north) / 2
     scale = 1.0 / math.cos(math.radians(lat))
-    res = ground_res_m * scale
-    pad = buffer_m * scale
-    xmin, ymin = _TO_3857.transform(west, south)
-    xmax, ymax = _TO_3857.transform(east, north)
-    xmin, ymin, xmax, ymax = xmin - pad, ymin - pad, xmax + pad, ymax + pad
-    width = max(1, math.ceil((xmax - xmin) / res))
-    height = max(1, math.ceil((ymax - ymin) / res))
-    return Grid(Affine(res, 0.0, xmin, 0.0, -res, ymax), width, height)
+    (xmin, xmax), (ymin, ymax) = lonlat_to_xy([west, east], [south, north])
+    bounds = float(xmin), float(ymin), float(xmax), float(ymax)
+    return Grid(*pixel_grid(bounds, ground_res_m * scale, pad=buffer_m * scale))
 
 
 def period_range(period: str) -> tuple[str, str]:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from minescan.datasets.sources.cache import ChipCache, ChipKey, default_cache_dir, settings_digest
-from minescan.kernel.chip import Chip, tile_transform
+from minescan.kernel.chip import Chip
+from minescan.kernel.mercator import tile_transform
 
 TILE = mercantile.Tile(100, 200, 13)
 
