@@ -10,8 +10,6 @@ back whole, and rewrites (and logs) any that does not.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import os
 import sys
 import time
@@ -30,10 +28,10 @@ from tqdm import tqdm
 
 from minescan.datasets.preview import write_preview
 from minescan.kernel.bands import S2_BANDS
+from minescan.kernel.chip import tile_transform
 from minescan.kernel.errors import MinescanError, first_line
+from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import child_path, ensure_dir, require_file, write_json
-from minescan.kernel.mercator import tile_transform
-from minescan.kernel.orphans import exit_with_parent
 from minescan.kernel.raster import write_cog
 from minescan.kernel.source import ImagerySource, truth_of
 
@@ -341,52 +339,42 @@ def check_memory(size_px: int, workers: int = 1) -> None:
         )
 
 
-_WORKER: dict = {}
+def open_job(job: ChipJob) -> tuple[ChipJob, ImagerySource]:
+    """A worker's context: the run's job and the source it opens once."""
+    return job, job.open_source()
 
 
-def _init_worker(job: ChipJob) -> None:
-    _WORKER["job"], _WORKER["source"] = job, job.open_source()
-
-
-def _work(cell: dict) -> ChipResult:
-    return process_cell(_WORKER["job"], _WORKER["source"], cell)
+def chip_task(item: tuple[int, dict], context: WorkerContext) -> tuple[int, ChipResult]:
+    """Write (or keep) the chip of one numbered cell, wherever the executor runs it."""
+    index, cell = item
+    job, source = context.get()
+    return index, process_cell(job, source, cell)
 
 
 def write_chips(cells: pd.DataFrame, job: ChipJob, workers: int = 1, progress: bool = True) -> dict:
     """Write the chip of every cell under ``job.out``; return (and save) the run report.
 
     ``workers > 1`` spreads cells over a process pool; each process opens the
-    source once. The report (``chips_report.json``) counts written, skipped and
-    rewritten chips and lists the empty (all-cloud) ones.
+    source once, and the results keep the cells' order. The report
+    (``chips_report.json``) counts written, skipped and rewritten chips and
+    lists the empty (all-cloud) ones.
     """
     check_memory(job.size_px, workers)
     ensure_dir(job.out)
     records = cells.to_dict("records")
     start = time.perf_counter()
     bar = tqdm(total=len(records), desc="chips", unit="chip", file=sys.stderr, disable=not progress)
-    results: list[ChipResult] = []
+    context = WorkerContext(open_job, job)
+    context.get()  # fail early: a source that cannot open is one error before any worker starts
+    by_index: dict[int, ChipResult] = {}
     try:
-        if workers <= 1:
-            source = job.open_source()
-            for cell in records:
-                results.append(process_cell(job, source, cell))
+        with open_executor(workers, context=context) as executor:
+            for index, result in executor.map_unordered(chip_task, enumerate(records)):
+                by_index[index] = result
                 bar.update()
-        else:
-            # forkserver: safe with threads (unlike fork) and, with the heavy imports
-            # preloaded once, much quicker to start workers than spawn.
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([__name__])
-            with concurrent.futures.ProcessPoolExecutor(
-                workers,
-                mp_context=ctx,
-                initializer=exit_with_parent,
-                initargs=(_init_worker, job),
-            ) as pool:
-                for result in pool.map(_work, records, chunksize=4):
-                    results.append(result)
-                    bar.update()
     finally:
         bar.close()
+    results = [by_index[i] for i in range(len(records))]
     seconds = time.perf_counter() - start
     report = chips_report(results, job, seconds)
     write_json(Path(job.out) / "chips_report.json", report)

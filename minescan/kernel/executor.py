@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -136,7 +137,7 @@ class PoolExecutor(Executor):
             max_workers=workers,
             mp_context=ctx,
             initializer=exit_with_parent,  # a SIGKILLed run leaves no worker behind
-            initargs=(_install, context),
+            initargs=(os.getpid(), _install, context),
         )
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator:

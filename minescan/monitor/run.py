@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +28,8 @@ import shapely
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.kernel.bands import check_sentinel2_period
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import child_path, ensure_dir, file_sha256, read_vector, write_json
-from minescan.kernel.orphans import exit_with_parent
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.inputs import Inputs, MineJob
@@ -143,34 +143,51 @@ def parse_period(start: str, end: str) -> tuple[str, str]:
     return str(first), str(last)
 
 
-_CACHE: dict = {}
+@dataclass(frozen=True)
+class MonitorRun:
+    """One run as its workers receive it: the request and its typed sections, validated once."""
+
+    request: Request
+    source: SourceSettings
+    monitor: MonitorSettings
 
 
-def _context(request: Request):
-    """The source, layers and growth table of ``request``, built once per process."""
-    key = json.dumps(asdict(request), sort_keys=True, default=str)
-    if key not in _CACHE:
-        from minescan.datasets.sources import open_source
+@dataclass(frozen=True)
+class MineTools:
+    """What every mine of a run shares: the source, no-go layers, growth table and screen."""
 
-        settings = MonitorSettings.model_validate(request.monitor)
-        growth = read_vector(request.growth, what="growth file") if request.growth else None
-        source = open_source(SourceSettings.model_validate(request.source))
-        layers = nogo.read_layers(request.lease, request.restricted, request.class_column)
-        screen = load_screen(request.monitor)
-        _CACHE.clear()
-        _CACHE[key] = (settings, source, layers, growth, screen)
-    return _CACHE[key]
+    source: object
+    layers: object
+    growth: object | None
+    screen: object | None
 
 
-def monitor_job(job: MineJob, request: Request) -> dict:
-    """Run one mine in a worker: build the context, skip finished mines, never raise for bad data."""
+def open_tools(run: MonitorRun) -> MineTools:
+    """Open a run's shared tools (the executor does it once per worker process)."""
+    from minescan.datasets.sources import open_source
+
+    request = run.request
+    return MineTools(
+        source=open_source(run.source),
+        layers=nogo.read_layers(request.lease, request.restricted, request.class_column),
+        growth=read_vector(request.growth, what="growth file") if request.growth else None,
+        screen=load_screen(request.monitor),
+    )
+
+
+def monitor_job(job: MineJob, context: WorkerContext) -> dict:
+    """Run one mine in a worker: skip finished mines, open the tools, never raise for bad data."""
+    run = context.settings
+    request = run.request
     done = mine_folder(request.out, job.mine_id) / "mine.json"
     previous = finished(done, request.stamp(job))
     if previous is not None:
         return previous
-    settings, source, layers, growth, screen = _context(request)
+    tools = context.get()
     try:
-        return monitor_mine(job, source, request, settings, layers, growth, screen)
+        return monitor_mine(
+            job, tools.source, request, run.monitor, tools.layers, tools.growth, tools.screen
+        )
     except MinescanError as exc:
         summary = {"mine_id": job.mine_id, "status": "error", "message": str(exc)}
         summary["request"] = request.stamp(job)
@@ -282,25 +299,18 @@ def monitor_mine(
 
 
 def run_jobs(
-    jobs: list[MineJob], request: Request, workers: int = 1, scheduler: str | None = None
+    jobs: list[MineJob], run: MonitorRun, workers: int = 1, scheduler: str | None = None
 ) -> list[dict]:
-    """Every job, locally (``workers`` processes) or on a Dask cluster at ``scheduler``."""
+    """Every job, locally (``workers`` processes) or on a Dask cluster at ``scheduler``.
+
+    Summaries come in the order the mines finish (:func:`write_run` sorts them).
+    """
     from tqdm import tqdm
 
     bar = dict(total=len(jobs), desc="mines", unit="mine", file=sys.stderr, disable=None)
-    if scheduler:
-        from distributed import Client, as_completed
-
-        with Client(scheduler) as client:
-            futures = client.map(monitor_job, jobs, request=request, pure=False)
-            return [f.result() for f in tqdm(as_completed(futures), **bar)]
-    if workers <= 1 or len(jobs) <= 1:
-        return [monitor_job(job, request) for job in tqdm(jobs, **bar)]
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
-        futures = [pool.submit(monitor_job, job, request) for job in jobs]
-        return [f.result() for f in tqdm(as_completed(futures), **bar)]
+    context = WorkerContext(open_tools, run)
+    with open_executor(workers if len(jobs) > 1 else 1, scheduler, context) as executor:
+        return list(tqdm(executor.map_unordered(monitor_job, jobs), **bar))
 
 
 def monitor(
@@ -338,7 +348,7 @@ def monitor(
         class_column=inputs.class_column,
         growth=_absolute(inputs.growth),
     )
-    summaries = run_jobs(jobs, request, settings.workers, scheduler)
+    summaries = run_jobs(jobs, MonitorRun(request, source, settings), settings.workers, scheduler)
     write_run(summaries, Path(request.out))
     failed = [s for s in summaries if s.get("status") == "error"]
     if failed and len(failed) == len(summaries):
