@@ -26,6 +26,7 @@ import numpy as np
 
 from minescan.cli import main as minescan
 from minescan.kernel.bands import DETECTOR_BANDS, S2_BANDS
+from minescan.kernel.model import CARD_JSON, SCREEN
 
 SETS = {
     "RGB": ("B02", "B03", "B04"),
@@ -41,7 +42,7 @@ def run_set(name: str, bands, args) -> dict:
 
     slug = name.replace(" ", "_").replace("+", "_")
     ydir, mdir = args.work / slug / "yolo", args.work / slug / "model"
-    card_path = mdir / "model_card.json"
+    card_path = mdir / CARD_JSON
     if card_path.exists():  # a rerun after an interruption keeps the sets already trained
         return _row(name, bands, json.loads(card_path.read_text()))
     code = minescan(
@@ -117,7 +118,7 @@ def print_screens(pixels_path: Path, sets: list[str]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--chips", type=Path, default=Path("build/train/chips"))
-    p.add_argument("--screen", type=Path, default=Path("build/train/model/screen.json"))
+    p.add_argument("--screen", type=Path, default=Path("build/train/model") / SCREEN)
     p.add_argument("--pixels", type=Path, default=Path("build/train/pixels.parquet"))
     p.add_argument("--no-detector", action="store_true", help="Only the screen refits.")
     p.add_argument("--work", type=Path, default=Path("build/bench_bands"))

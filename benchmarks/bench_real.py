@@ -470,9 +470,9 @@ def print_screen(s: dict) -> None:
 # ----------------------------------------------------------------------------- main
 def model_sha(model_dir: Path) -> str:
     """First 12 hex digits of the detector's sha256."""
-    import hashlib
+    from minescan.kernel.model import DETECTOR_ONNX, file_hashes
 
-    return hashlib.sha256((model_dir / "detector.onnx").read_bytes()).hexdigest()[:12]
+    return file_hashes(model_dir, [DETECTOR_ONNX])[DETECTOR_ONNX][:12]
 
 
 def main(argv=None) -> int:
@@ -489,18 +489,16 @@ def main(argv=None) -> int:
         )
 
     from minescan.config import load_settings
-    from minescan.detect.backends import load_detector, model_folder
+    from minescan.detect.backends import load_detector
     from minescan.kernel.io import write_json
-    from minescan.kernel.screen import Screen
+    from minescan.kernel.model import SCREEN, load_screen, model_folder
 
     t0 = time.time()
     settings = load_settings(None, {"scan": {"model": args.model}})
     cfg = settings.scan
     model_dir = model_folder(cfg.model)
     detector = load_detector(model_dir, cfg.backend, cfg.device, cfg.threads)
-    screen = (
-        Screen.load(model_dir / "screen.json") if (model_dir / "screen.json").is_file() else None
-    )
+    screen = load_screen(model_dir) if (model_dir / SCREEN).is_file() else None
     print(f"model {model_dir} (detector.onnx sha256 {model_sha(model_dir)})")
 
     patches = real_patches(args.data)

@@ -306,7 +306,7 @@ def test_a_swapped_detector_pt_is_refused_before_it_is_unpickled(tmp_path):
 
 
 def test_default_model_is_found_outside_the_checkout(tmp_path, monkeypatch):
-    from minescan.detect.backends import DEFAULT_MODEL, model_folder
+    from minescan.kernel.model import DEFAULT_MODEL, model_folder
 
     monkeypatch.chdir(tmp_path)
     assert (model_folder(DEFAULT_MODEL) / "detector.onnx").is_file()
@@ -427,26 +427,26 @@ def test_pixels_out_naming_a_folder_fails_before_reading_chips(tmp_path, run_cli
 def test_a_plain_install_finds_the_shipped_model_under_its_prefix(tmp_path, monkeypatch):
     import sys
 
-    from minescan.detect import backends
+    from minescan.kernel import model
 
-    installed = tmp_path / backends.INSTALLED_MODEL
+    installed = tmp_path / model.INSTALLED_MODEL
     installed.mkdir(parents=True)
-    monkeypatch.setattr(backends, "CHECKOUT_MODEL", tmp_path / "no-checkout")
+    monkeypatch.setattr(model, "CHECKOUT_MODEL", tmp_path / "no-checkout")
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    assert backends.model_folder(backends.DEFAULT_MODEL) == installed
+    assert model.model_folder(model.DEFAULT_MODEL) == installed
 
 
 def test_the_wheel_ships_every_file_scan_reads_from_the_model():
     import configparser
 
-    from minescan.detect.run import MODEL_FILES
+    from minescan.kernel.model import CARD_JSON, DETECTOR_FILES, SCALING, SCREEN
 
     repo = Path(__file__).resolve().parent.parent
     cfg = configparser.ConfigParser()
     cfg.read(repo / "setup.cfg")
     shipped = cfg["options.data_files"][str(Path("share") / "minescan" / "models" / "demo")].split()
-    needed = {*MODEL_FILES.values(), "scaling.json", "screen.json", "model_card.json"}
+    needed = {*DETECTOR_FILES.values(), SCALING, SCREEN, CARD_JSON}
     assert {Path(f).name for f in shipped} >= needed
     assert all((repo / f).is_file() for f in shipped)
 

@@ -28,7 +28,6 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
-from minescan.kernel.scaling import Scaling
 from minescan.datasets.splits import SPLITS, Split, make_split
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import (
@@ -39,6 +38,8 @@ from minescan.kernel.io import (
     write_json,
     write_text,
 )
+from minescan.kernel.model import SCALING
+from minescan.kernel.scaling import Scaling
 
 #: 8-connectivity: pixels touching at a corner belong to the same mine part.
 CONNECTIVITY = np.ones((3, 3), bool)
@@ -181,7 +182,7 @@ def build_yolo(
     for subset in SPLITS:
         ensure_dir(out / "images" / subset)
         ensure_dir(out / "labels" / subset)
-    scaling.save(out / "scaling.json")
+    scaling.save(out / SCALING)
     write_json(out / "split.json", split.to_dict())
     write_text(out / "data.yaml", data_yaml(out, len(channels), channels))
     return {

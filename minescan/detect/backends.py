@@ -16,67 +16,16 @@ import numpy as np
 
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError, first_line
+from minescan.kernel.model import (
+    DETECTOR_ONNX,
+    DETECTOR_PT,
+    load_scaling,
+    model_file,
+    verify_pickle,
+)
 
 #: Most boxes kept per chip before NMS (highest scores first); mines are few per chip.
 MAX_CANDIDATES = 1000
-#: The model folder scan uses by default; found beside the package (see :func:`model_folder`).
-DEFAULT_MODEL = "models/demo"
-#: The shipped model in a checkout or an editable install: beside the package.
-CHECKOUT_MODEL = Path(__file__).resolve().parent.parent.parent / DEFAULT_MODEL
-#: Where a wheel installs it, under ``sys.prefix`` (``[options.data_files]`` in setup.cfg).
-INSTALLED_MODEL = Path("share") / "minescan" / DEFAULT_MODEL
-
-
-def model_folder(spec: str | os.PathLike) -> Path:
-    """The model folder ``spec`` names, as an absolute path.
-
-    A folder that exists as given (relative to the current folder) wins. The
-    default, ``models/demo``, is otherwise the shipped model: beside the
-    package in a checkout, or under ``sys.prefix/share/minescan`` after a
-    plain ``pip install``; so ``minescan scan`` works from any folder.
-
-    Examples
-    --------
-    >>> (model_folder("models/demo") / "detector.onnx").is_file()
-    True
-    """
-    import sys
-
-    given = Path(spec)
-    if given.is_dir() or str(spec) != DEFAULT_MODEL:
-        return given.resolve()
-    shipped = (CHECKOUT_MODEL, Path(sys.prefix) / INSTALLED_MODEL)
-    return next((p for p in shipped if p.is_dir()), given.resolve())
-
-
-def verify_pickle(path: Path) -> None:
-    """Refuse a ``.pt`` file unless its SHA-256 is the one its folder's ``model_card.json`` records.
-
-    Loading a ``.pt`` unpickles it, and a crafted pickle runs code while it is
-    read; ``torch.load(weights_only=True)`` cannot read ultralytics' files,
-    which pickle the whole network. So the file's hash is checked first,
-    against ``sha256`` in the model card that ``minescan train detector``
-    writes: a ``.pt`` swapped in after training is never opened. Trusting the
-    card itself is the user's part (README: "Safety and recovery").
-    """
-    import json
-
-    from minescan.kernel.io import file_sha256
-
-    card = path.parent / "model_card.json"
-    try:
-        expected = json.loads(card.read_text())["sha256"][path.name]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise MinescanError(
-            f"refusing to load {path}: {card} records no sha256 for it, and a .pt file can run "
-            "code when loaded; use the default --backend onnx, or add its hash to the card if "
-            "you trust the file"
-        ) from None
-    if file_sha256(path) != expected:
-        raise MinescanError(
-            f"refusing to load {path}: its sha256 differs from the one in {card} (the file was "
-            "changed after training); a .pt file can run code when loaded"
-        )
 
 
 def decode(raw: np.ndarray, conf: float, iou: float = 0.5) -> list[np.ndarray]:
@@ -117,26 +66,6 @@ def nms(boxes: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(kept, dtype=np.int64)
 
 
-def _model_file(model_dir: str | os.PathLike, name: str) -> Path:
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise MinescanError(f"model folder not found: {folder}")
-    path = folder / name
-    if not path.is_file():
-        raise MinescanError(f"model file missing: {path} (train or export the model first)")
-    return path
-
-
-def _load_scaling(model_dir: str | os.PathLike):
-    from minescan.kernel.scaling import Scaling
-
-    path = _model_file(model_dir, "scaling.json")
-    try:
-        return Scaling.load(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MinescanError(f"cannot read {path}: {first_line(exc)}") from None
-
-
 def _check_channels(channels: tuple[str, ...], n_input: int | None, where: Path) -> None:
     unknown = [c for c in channels if c not in S2_BANDS]
     if unknown:
@@ -168,8 +97,8 @@ class OnnxDetector:
     def __init__(self, model_dir: str | os.PathLike, device: str = "cpu", threads: int = 0):
         import onnxruntime as ort
 
-        path = _model_file(model_dir, "detector.onnx")
-        self.scaling = _load_scaling(model_dir)
+        path = model_file(model_dir, DETECTOR_ONNX)
+        self.scaling = load_scaling(model_dir)
         self.channels = tuple(self.scaling.bands)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
@@ -222,9 +151,9 @@ class UltralyticsDetector:
     def __init__(self, model_dir: str | os.PathLike, device: str = "cpu", threads: int = 0):
         from minescan.kernel import offline
 
-        path = _model_file(model_dir, "detector.pt")
+        path = model_file(model_dir, DETECTOR_PT)
         verify_pickle(path)
-        self.scaling = _load_scaling(model_dir)
+        self.scaling = load_scaling(model_dir)
         self.channels = tuple(self.scaling.bands)
         ul = offline.ultralytics()
         import torch

@@ -200,20 +200,10 @@ def build_tools(spec: ToolSpec) -> Tools:
     detector = load_detector(scan.model, scan.backend, scan.device, spec.threads)
     screen = None
     if scan.screen and not scan.exhaustive:
-        from minescan.kernel.screen import Screen
+        from minescan.kernel.model import load_screen
 
-        screen = Screen.load(screen_file(scan.model))
+        screen = load_screen(scan.model)
     return make_tools(source, detector, screen)
-
-
-def screen_file(model_dir: str):
-    """``screen.json`` of a model folder; a one-line error when it is missing."""
-    from pathlib import Path
-
-    path = Path(model_dir) / "screen.json"
-    if not path.is_file():
-        raise MinescanError(f"model file missing: {path} (the pyramid needs the spectral screen)")
-    return path
 
 
 def screen_chip(screen, chip) -> tuple[float, np.ndarray, np.ndarray]:

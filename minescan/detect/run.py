@@ -21,7 +21,6 @@ import shapely
 from minescan import __version__
 from minescan.config import Settings
 from minescan.detect import boxes as boxlib
-from minescan.detect.backends import model_folder
 from minescan.detect.checkpoint import Checkpoint
 from minescan.detect.pyramid import (
     Level,
@@ -45,23 +44,8 @@ from minescan.kernel.io import (
     write_json,
     write_vector,
 )
+from minescan.kernel.model import file_hashes, load_screen, model_folder, scan_files
 from minescan.kernel.source import truth_of
-
-MODEL_FILES = {"onnx": "detector.onnx", "ultralytics": "detector.pt"}
-
-
-def model_hashes(model_dir: Path, backend: str, use_screen: bool) -> dict[str, str]:
-    """SHA-256 of the model files this run reads; one-line error for a missing one."""
-    names = [MODEL_FILES[backend], "scaling.json"] + (["screen.json"] if use_screen else [])
-    if not model_dir.is_dir():
-        raise MinescanError(f"model folder not found: {model_dir}")
-    out = {}
-    for name in names:
-        path = model_dir / name
-        if not path.is_file():
-            raise MinescanError(f"model file missing: {path}")
-        out[name] = file_sha256(path)
-    return out
 
 
 def run_id_of(settings: Settings, model: dict[str, str], inputs: dict[str, str], aoi: AOI) -> str:
@@ -211,7 +195,7 @@ def scan(
     model_dir = model_folder(cfg.model)
     use_screen = cfg.screen and not cfg.exhaustive
     if tools is None:
-        model = model_hashes(model_dir, cfg.backend, use_screen)
+        model = file_hashes(model_dir, scan_files(cfg.backend, use_screen))
     else:
         model = {"tools": type(tools.detector).__name__}
     if (cfg.workers > 1 or cfg.scheduler) and tools is not None:
@@ -227,12 +211,10 @@ def scan(
         context = WorkerContext.given(tools)
     screen_note = "on" if use_screen else "off"
     if use_screen and tools.screen is None:
-        from minescan.detect.pyramid import screen_file, source_bands
-        from minescan.kernel.screen import Screen, missing_bands
+        from minescan.detect.pyramid import source_bands
+        from minescan.kernel.screen import missing_bands
 
-        lacking = missing_bands(
-            Screen.load(screen_file(str(model_dir))), source_bands(tools.source)
-        )
+        lacking = missing_bands(load_screen(model_dir), source_bands(tools.source))
         use_screen = False
         screen_note = f"off: the source lacks {','.join(lacking)} (every tile goes to the detector)"
         if progress:

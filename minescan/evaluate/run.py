@@ -65,17 +65,18 @@ def boxes_frame(patches, scores, thresholds):
 def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progress=True) -> dict:
     """Score ``settings.scan.model`` on the labelled patches and write every output into ``out``."""
     from minescan.datasets.patches import load_patches, patch_centres
-    from minescan.detect.backends import load_detector, model_folder
-    from minescan.kernel.screen import Screen
+    from minescan.detect.backends import load_detector
     from minescan.evaluate import metrics
     from minescan.evaluate.report import write_report
     from minescan.evaluate.score import score_patches, score_table
     from minescan.kernel.io import ensure_dir, write_json, write_text, write_vector
+    from minescan.kernel.model import SCREEN, model_folder
+    from minescan.kernel.screen import Screen
 
     cfg = settings.scan
     model_dir = model_folder(cfg.model)
     detector = load_detector(model_dir, cfg.backend, cfg.device, cfg.threads)
-    screen_path = Path(model_dir) / "screen.json"
+    screen_path = Path(model_dir) / SCREEN
     screen = Screen.load(screen_path) if cfg.screen and screen_path.is_file() else None
     patches = load_patches(
         inputs.labels,

@@ -20,6 +20,7 @@ import numpy as np
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.model import SCREEN
 
 #: Guards the normalized difference against a zero denominator (dark water, nodata zeros).
 ND_EPS = 1e-6
@@ -135,7 +136,7 @@ class Screen:
         """Read ``screen.json`` (a model folder is accepted too)."""
         p = Path(path)
         if p.is_dir():
-            p = p / "screen.json"
+            p = p / SCREEN
         if not p.exists():
             raise MinescanError(f"screen file not found: {p}")
         try:

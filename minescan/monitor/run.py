@@ -117,12 +117,13 @@ def load_screen(monitor: dict, path: bool = False):
     With ``path``, only the screen file's path (its content decides the
     starting footprint, so reruns hash it).
     """
+    from minescan.kernel.model import SCREEN
     from minescan.kernel.screen import Screen
 
     where = monitor.get("screen")
     if not where:
         return None
-    file = Path(where) / "screen.json" if Path(where).is_dir() else Path(where)
+    file = Path(where) / SCREEN if Path(where).is_dir() else Path(where)
     return str(file) if path else Screen.load(file)
 
 
@@ -329,7 +330,7 @@ def monitor(
     ``out`` then holds the run files too (:func:`write_run`). A run whose every
     mine failed raises the first mine's error.
     """
-    from minescan.detect.backends import model_folder
+    from minescan.kernel.model import model_folder
 
     if settings.screen:  # absolute, as workers may run elsewhere; the default from anywhere
         settings = settings.model_copy(update={"screen": str(model_folder(settings.screen))})

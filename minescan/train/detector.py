@@ -22,7 +22,15 @@ from pathlib import Path
 import yaml
 
 from minescan.kernel.errors import MinescanError
-from minescan.kernel.io import atomic_path, ensure_dir, file_sha256, write_json, write_text
+from minescan.kernel.io import atomic_path, ensure_dir, write_json, write_text
+from minescan.kernel.model import (
+    CARD_JSON,
+    CARD_MD,
+    DETECTOR_ONNX,
+    DETECTOR_PT,
+    SCALING,
+    file_hashes,
+)
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 SPLITS = ("train", "val", "test")
@@ -82,9 +90,9 @@ def read_data(data_yaml: str | Path, channels: tuple[str, ...] | None = None) ->
     root = Path(doc.get("path") or ".")
     if not root.is_absolute():
         root = (path.parent / root).resolve()
-    scaling_path = path.parent / "scaling.json"
+    scaling_path = path.parent / SCALING
     if not scaling_path.exists():
-        raise MinescanError(f"scaling.json not found beside {path}; the datasets stage writes it")
+        raise MinescanError(f"{SCALING} not found beside {path}; the datasets stage writes it")
     scaling_text = scaling_path.read_text()
     try:
         bands = tuple(json.loads(scaling_text)["bands"])
@@ -219,7 +227,7 @@ def export_onnx(
     ul = offline.ultralytics()
     work = onnx_path.parent / "_runs" / "export"
     ensure_dir(work)
-    staged = work / "detector.pt"
+    staged = work / DETECTOR_PT
     shutil.copyfile(weights, staged)
     exported = Path(
         ul.YOLO(str(staged)).export(
@@ -267,7 +275,7 @@ class TrainOptions:
 
 def _check_output(out: Path, resume: bool, force: bool) -> Path:
     run_dir = out / "_runs" / "train"
-    if (out / "detector.pt").exists() and not (force or resume):
+    if (out / DETECTOR_PT).exists() and not (force or resume):
         raise MinescanError(f"{out} already holds a detector; pass --force to overwrite it")
     last = run_dir / "weights" / "last.pt"
     if resume and not last.exists():
@@ -375,21 +383,19 @@ def train_detector(
     if command_file.exists():
         command = command_file.read_text().strip()  # a resumed run reports how it was started
 
-    with atomic_path(out / "detector.pt") as tmp:
+    with atomic_path(out / DETECTOR_PT) as tmp:
         shutil.copyfile(best, tmp)
-    with atomic_path(out / "scaling.json") as tmp:
+    with atomic_path(out / SCALING) as tmp:
         tmp.write_text(data.scaling_text)
-    export_onnx(
-        out / "detector.pt", out / "detector.onnx", opts.imgsz, data.bands, data.scaling_text
-    )
+    export_onnx(out / DETECTOR_PT, out / DETECTOR_ONNX, opts.imgsz, data.bands, data.scaling_text)
     metrics = evaluate(
-        out / "detector.pt", data, out / "_runs" / "eval", opts.imgsz, opts.device, opts.batch
+        out / DETECTOR_PT, data, out / "_runs" / "eval", opts.imgsz, opts.device, opts.batch
     )
     card = model_card(data, opts, metrics, train_s, command or _command_line())
     # scan --backend ultralytics opens detector.pt (a pickle) only when its hash matches this.
-    card["sha256"] = {name: file_sha256(out / name) for name in ("detector.pt", "detector.onnx")}
-    write_json(out / "model_card.json", card)
-    write_text(out / "model_card.md", card_markdown(card))
+    card["sha256"] = file_hashes(out, (DETECTOR_PT, DETECTOR_ONNX))
+    write_json(out / CARD_JSON, card)
+    write_text(out / CARD_MD, card_markdown(card))
     return card
 
 

@@ -50,14 +50,14 @@ from minescan.datasets.patches import (
     patch_centres,
     region_ids,
 )
-from minescan.kernel.scaling import Scaling
 from minescan.datasets.yolo import data_yaml, mine_boxes, write_image, yolo_label_text
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import atomic_path, ensure_dir, require_file, write_json, write_text
+from minescan.kernel.model import CARD_JSON, CARD_MD, DETECTOR_PT, SCALING, SCREEN_FILES, ship
+from minescan.kernel.scaling import Scaling
 from minescan.train.detector import SPLITS, TrainOptions, card_markdown, read_data, train_detector
 
 #: Files of the base model folder copied unchanged: the spectral screen is not fine-tuned.
-SCREEN_FILES = ("screen.json", "lasso_path.csv", "lasso_path.png")
 
 #: What the model card says about where the model has and has not been checked on real pixels.
 VALIDATED = (
@@ -333,7 +333,7 @@ def build_mosaic_set(
         ensure_dir(out / "labels" / subset)
     with atomic_path(out / "mosaics.csv") as tmp:
         pd.DataFrame(record, columns=["mosaic", "split", "slot", "file"]).to_csv(tmp, index=False)
-    scaling.save(out / "scaling.json")
+    scaling.save(out / SCALING)
     write_text(out / "data.yaml", data_yaml(out, len(scaling.bands), scaling.bands))
     return counts
 
@@ -406,13 +406,13 @@ def manifest(patches: list[Patch], split: np.ndarray, labels: Labels, opts, sim_
 def _base_model(base: str | Path) -> tuple[Path, dict, Scaling]:
     """The base model folder's detector.pt path, model card and scaling."""
     folder = Path(base)
-    weights = require_file(folder / "detector.pt", "base detector")
-    card_path = require_file(folder / "model_card.json", "base model card")
+    weights = require_file(folder / DETECTOR_PT, "base detector")
+    card_path = require_file(folder / CARD_JSON, "base model card")
     try:
         card = json.loads(card_path.read_text())
     except json.JSONDecodeError as exc:
         raise MinescanError(f"cannot read base model card {card_path}: {exc}") from None
-    return weights, card, Scaling.load(folder / "scaling.json")
+    return weights, card, Scaling.load(folder / SCALING)
 
 
 def _counts(patches: list[Patch], split: np.ndarray, regions: np.ndarray) -> dict:
@@ -499,10 +499,7 @@ def finetune(
         channels=scaling.bands,
         command=command,
     )
-    for name in SCREEN_FILES:
-        if (Path(base) / name).exists():
-            with atomic_path(out / name) as tmp:
-                shutil.copyfile(Path(base) / name, tmp)
+    ship(base, out, SCREEN_FILES)
     table = heldout_table(patches, split, regions, labels)
     with atomic_path(out / "heldout.csv") as tmp:
         table.to_csv(tmp, index=False)
@@ -523,8 +520,8 @@ def finetune(
     card["lineage"] = [*base_card.get("lineage", []), {"command": base_card.get("command")}]
     card["validated_on_real_pixels"] = VALIDATED
     card["attribution"] = list(ATTRIBUTION)
-    write_json(out / "model_card.json", card)
-    write_text(out / "model_card.md", finetune_markdown(card))
+    write_json(out / CARD_JSON, card)
+    write_text(out / CARD_MD, finetune_markdown(card))
     return card
 
 

@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minescan.kernel.screen import Screen, bands_needed, compute_features, feature_names
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.model import LASSO_PATH_CSV, LASSO_PATH_PNG, SCREEN
+from minescan.kernel.screen import Screen, bands_needed, compute_features, feature_names
 
 #: The rule used to pick lambda on each path (stored in screen.json).
 RULE = "sparsest model whose validation score is within 1% of the best validation score"
@@ -504,9 +505,9 @@ def fit_screen(
         val["inside"].to_numpy(bool).astype(int),
     )
     table = path_table([lasso, logistic], names)
-    with atomic_path(out / "lasso_path.csv") as tmp:
+    with atomic_path(out / LASSO_PATH_CSV) as tmp:
         table.to_csv(tmp, index=False)
-    plot_paths([lasso, logistic], names, out / "lasso_path.png")
+    plot_paths([lasso, logistic], names, out / LASSO_PATH_PNG)
 
     screen = screen_from_path(logistic, names, mean, scale)
     chips = Path(chips_dir) if chips_dir is not None else default_chips_dir(pixels_path)
@@ -550,7 +551,7 @@ def fit_screen(
         "test": {"tiles": tile_figures(test_tiles, rule)} if test_tiles else None,
         "pixels": {"train_rows": len(train), "val_rows": len(val), "table": str(pixels_path)},
     }
-    write_json(out / "screen.json", screen.to_dict())
+    write_json(out / SCREEN, screen.to_dict())
     return screen
 
 
