@@ -22,6 +22,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """Address of a local Dask cluster of 2 worker processes, started once for every Dask test.
+
+    A cluster takes seconds to start and stop, more than the runs the tests send it.
+    """
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
 @pytest.fixture
 def run_cli():
     """Run ``minescan ARGS`` in-process; return (exit code, stdout, stderr)."""

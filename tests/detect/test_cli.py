@@ -28,7 +28,7 @@ MINES_BBOX = "bbox:-2.15,6.115,-2.095,6.14"
 DEMO_MODEL = REPO / "models" / "demo"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def demo_model():
     """The shipped model; skipped, saying why, in a clone without it."""
     if not (DEMO_MODEL / "detector.onnx").is_file():
@@ -36,11 +36,28 @@ def demo_model():
     return DEMO_MODEL
 
 
-@pytest.fixture
-def one_tile_per_batch(tmp_path):
-    path = tmp_path / "small-batches.yaml"
+@pytest.fixture(scope="module")
+def one_tile_per_batch(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "small-batches.yaml"
     path.write_text("scan:\n  batch_size: 1\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def scan_args(demo_model, one_tile_per_batch):
+    """``minescan scan`` over the two demo mines, one tile per batch (many checkpoints)."""
+    return ["scan", "--aoi", MINES_BBOX, "--model", str(demo_model), "--config",
+            str(one_tile_per_batch), "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def in_process_run(scan_args, tmp_path_factory):
+    """The uninterrupted in-process run that the resumed and the Dask runs must match."""
+    from minescan.cli import main
+
+    out = tmp_path_factory.mktemp("whole") / "run"
+    assert main([*scan_args, "--out", str(out)]) == 0
+    return out
 
 
 def candidates(run: Path) -> pd.DataFrame:
@@ -121,18 +138,16 @@ def test_corrupt_checkpoint_and_foreign_checkpoint(run_cli, demo_model, tmp_path
 
 
 def test_sigkill_mid_scan_then_rerun_gives_the_uninterrupted_candidates(
-    demo_model, one_tile_per_batch, tmp_path
+    run_cli, scan_args, in_process_run, tmp_path, monkeypatch
 ):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    args = [sys.executable, "-m", "minescan.cli", "scan", "--aoi", MINES_BBOX, "--model", str(demo_model),
-            "--config", str(one_tile_per_batch), "--quiet"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
-    subprocess.run([*args, "--out", str(whole)], cwd=cwd, env=env, check=True, capture_output=True)
-
-    proc = subprocess.Popen([*args, "--out", str(cut)], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    cut = tmp_path / "cut"
+    # Only the run that is killed needs a process of its own; the rerun resumes in this one.
+    proc = subprocess.Popen([sys.executable, "-m", "minescan.cli", *scan_args, "--out", str(cut)],
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 120
     while len(list((cut / "_checkpoint").glob("z1[45]/b*.json"))) < 3:
         assert proc.poll() is None, "the scan ended before it could be killed"
@@ -143,39 +158,30 @@ def test_sigkill_mid_scan_then_rerun_gives_the_uninterrupted_candidates(
     assert not (cut / "candidates.parquet").exists()
     done = len(list((cut / "_checkpoint").glob("z*/b*.json")))
 
-    rerun = subprocess.run([*args, "--out", str(cut)], cwd=cwd, env=env, capture_output=True,
-                           text=True, check=True)  # fmt: skip
+    monkeypatch.chdir(cwd)
+    code, out, err = run_cli(*scan_args, "--out", cut)
+    assert code == 0, err
     report = json.loads((cut / "scan_report.json").read_text())
     assert report["totals"]["resumed_batches"] == done
-    a, b = candidates(whole), candidates(cut)
+    a, b = candidates(in_process_run), candidates(cut)
     assert len(a) > 0 and not b.duplicated().any()
     pd.testing.assert_frame_equal(a, b)
     assert list(cwd.iterdir()) == []  # nothing written outside --out
-    assert "map.html" in rerun.stdout
+    assert "map.html" in out
 
 
 def test_a_run_on_a_local_dask_cluster_gives_the_in_process_candidates(
-    run_cli, demo_model, one_tile_per_batch, tmp_path
+    run_cli, scan_args, in_process_run, dask_scheduler, tmp_path
 ):
-    from distributed import LocalCluster
-
-    args = ["scan", "--aoi", MINES_BBOX, "--model", demo_model, "--config", one_tile_per_batch,
-            "--quiet"]  # fmt: skip
-    code, _, err = run_cli(*args, "--out", tmp_path / "here")
+    code, _, err = run_cli(*scan_args, "--scheduler", dask_scheduler, "--out", tmp_path / "dask")
     assert code == 0, err
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        code, _, err = run_cli(*args, "--scheduler", cluster.scheduler_address,
-                               "--out", tmp_path / "dask")  # fmt: skip
-        assert code == 0, err
-    here, dask = (json.loads((tmp_path / r / "scan_report.json").read_text())
-                  for r in ("here", "dask"))  # fmt: skip
-    assert dask["totals"]["scheduler"] == cluster.scheduler_address
+    here, dask = (json.loads((run / "scan_report.json").read_text())
+                  for run in (in_process_run, tmp_path / "dask"))  # fmt: skip
+    assert dask["totals"]["scheduler"] == dask_scheduler
     assert here["run_id"] == dask["run_id"] and here["truth"] == dask["truth"]
     for level in ("z13", "z14", "z15"):
         for key in ("tiles", "screened_out", "detector_calls", "hits"):
             assert here["levels"][level][key] == dask["levels"][level][key]
-    a, b = candidates(tmp_path / "here"), candidates(tmp_path / "dask")
+    a, b = candidates(in_process_run), candidates(tmp_path / "dask")
     assert len(a) == 2
     pd.testing.assert_frame_equal(a, b)

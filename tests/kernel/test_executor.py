@@ -115,16 +115,9 @@ def test_unreachable_scheduler_is_a_clear_error():
         DaskExecutor("tcp://127.0.0.1:9", timeout_s=1)
 
 
-def test_dask_builds_the_context_once_per_worker_process(tmp_path):
-    from distributed import LocalCluster
-
+def test_dask_builds_the_context_once_per_worker_process(dask_scheduler, tmp_path):
     context = WorkerContext(built_in, str(tmp_path))
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
-        ) as cluster,
-        open_executor(1, cluster.scheduler_address, context) as dask,
-    ):
+    with open_executor(1, dask_scheduler, context) as dask:
         got = list(dask.map_unordered(pid_of, range(16)))
         with pytest.raises(MinescanError, match="^task 3 failed$"):
             list(dask.map_unordered(fail_on_three, range(8)))

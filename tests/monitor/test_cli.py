@@ -118,15 +118,12 @@ def test_rerun_resumes(result, growth, run_cli):
     assert (result / "demo" / "mine.json").stat().st_mtime_ns == stamp
 
 
-def test_a_local_dask_cluster_gives_the_in_process_results(result, growth, run_cli, tmp_path):
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        code, _, err = run_cli("monitor", "--growth", growth, "--start", "2016-01-01",
-                               "--end", "2017-12-31", "--scheduler", cluster.scheduler_address,
-                               "--out", tmp_path / "dask")  # fmt: skip
+def test_a_local_dask_cluster_gives_the_in_process_results(
+    result, growth, run_cli, dask_scheduler, tmp_path
+):
+    code, _, err = run_cli("monitor", "--growth", growth, "--start", "2016-01-01",
+                           "--end", "2017-12-31", "--scheduler", dask_scheduler,
+                           "--out", tmp_path / "dask")  # fmt: skip
     assert code == 0, err
     with (
         rasterio.open(result / "demo" / "excavation.tif") as here,
