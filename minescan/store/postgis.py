@@ -31,10 +31,18 @@ import shapely
 
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.store.backend import GEOMETRY, Backend, BBox, Row, Where, check_columns
+from minescan.store.geopackage import MARK
 from minescan.store.schema import SCHEMA_VERSION, SRID, TABLES, Table
 
 #: Portable column types to PostgreSQL types.
 PG_TYPES = {"int": "bigint", "float": "double precision", "text": "text"}
+#: Taken by every top-level transaction: one writer at a time per database, as SQLite's
+#: ``BEGIN IMMEDIATE`` gives the GeoPackage, so keys a store function derives from
+#: ``max_value`` cannot collide between two ingests.
+WRITER_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtext('minescan-store'), "
+    "(SELECT oid::int FROM pg_database WHERE datname = current_database()))"
+)
 #: The same types as binary ``COPY`` names them (binary input must match the column exactly).
 COPY_TYPES = {"int": "int8", "float": "float8", "text": "text"}
 
@@ -75,7 +83,11 @@ class PostgisBackend(Backend):
         try:
             connection = psycopg.connect(target, autocommit=True)
         except psycopg.OperationalError as error:
-            if not (create and _missing_database(error)):
+            if _missing_database(error) and not create:
+                raise MinescanError(
+                    f"no store at {shown}; ingest something into it first"
+                ) from None
+            if not _missing_database(error):
                 raise MinescanError(f"cannot open store {shown}: {first_line(error)}") from None
             _create_database(target)
             connection = psycopg.connect(target, autocommit=True)
@@ -90,21 +102,26 @@ class PostgisBackend(Backend):
     def _check_or_create(self, create: bool) -> None:
         """Accept a minescan store, build one in an empty database, refuse anything else."""
         if self._has_table("meta"):
+            if self.get_meta(MARK[0]) != MARK[1]:
+                raise MinescanError(
+                    f"{self.target} is not a minescan store (another tool's database); "
+                    "refusing to use it"
+                )
             version = self.get_meta("schema_version")
-            if version is None:
-                raise MinescanError(f"{self.target} is not a minescan store (no schema version)")
             if version != SCHEMA_VERSION:
                 raise MinescanError(
-                    f"store {self.target} has schema version {version}; "
+                    f"store {self.target} has schema version {version!r}; "
                     f"this minescan reads version {SCHEMA_VERSION}"
                 )
             return
         foreign = self._user_tables()
         if foreign:
             shown = ", ".join(sorted(foreign)[:3])
-            raise MinescanError(f"{self.target} is not a minescan store (it holds {shown})")
+            raise MinescanError(
+                f"{self.target} is not a minescan store (it holds {shown}); refusing to use it"
+            )
         if not create:
-            raise MinescanError(f"no minescan store at {self.target}")
+            raise MinescanError(f"no store at {self.target}; ingest something into it first")
         self.create_schema()
 
     def _has_table(self, name: str) -> bool:
@@ -130,8 +147,9 @@ class PostgisBackend(Backend):
             for declared in TABLES:
                 for statement in _table_ddl(declared):
                     self._execute(statement)
-            if self.get_meta("schema_version") is None:
-                self.insert("meta", [{"key": "schema_version", "value": SCHEMA_VERSION}])
+            for key, value in (MARK, ("schema_version", SCHEMA_VERSION)):
+                if self.get_meta(key) is None:
+                    self.insert("meta", [{"key": key, "value": value}])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -145,6 +163,7 @@ class PostgisBackend(Backend):
         self._depth = 1
         try:
             with self._connection.transaction():
+                self._execute(WRITER_LOCK)
                 yield
         finally:
             self._depth = 0
@@ -156,7 +175,7 @@ class PostgisBackend(Backend):
             return
         keyed = [row for row in rows if row.get(declared.key) is not None]
         unkeyed = [row for row in rows if row.get(declared.key) is None]
-        with self._write():
+        with self._write(name):
             if keyed:
                 self._copy(declared, _columns(declared, with_key=True), keyed)
             if unkeyed:
@@ -213,7 +232,7 @@ class PostgisBackend(Backend):
             changed = tuple(sorted(column for column in row if column != declared.key))
             if changed:
                 groups.setdefault(changed, []).append(row)
-        with self._write(), self._connection.cursor() as cursor:
+        with self._write(name), self._connection.cursor() as cursor:
             for changed, members in groups.items():
                 statement = sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
                     sql.Identifier(name),
@@ -229,7 +248,7 @@ class PostgisBackend(Backend):
         declared = check_columns(name, where)
         condition, params = _where_sql(declared, where, None)
         statement = sql.SQL("DELETE FROM {}").format(sql.Identifier(name)) + condition
-        with self._write(), self._connection.cursor() as cursor:
+        with self._write(name), self._connection.cursor() as cursor:
             cursor.execute(statement, params)
             return cursor.rowcount
 
@@ -248,7 +267,7 @@ class PostgisBackend(Backend):
         where = where or {}
         declared = _checked(name, columns, where, order_by)
         if bbox is not None and not declared.spatial:
-            raise MinescanError(f"table {name} has no geometry to query by bbox")
+            raise MinescanError(f"table {name} has no geometry to query by bounding box")
         wanted = list(columns) if columns is not None else list(declared.names)
         selected = [
             sql.SQL("ST_AsBinary({})").format(sql.Identifier(c))
@@ -284,19 +303,20 @@ class PostgisBackend(Backend):
         self._connection.close()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[None]:
-        """One write primitive: its own transaction, or a savepoint inside the caller's.
+    def _write(self, name: str) -> Iterator[None]:
+        """One write primitive: a savepoint inside the (caller's or its own) transaction.
 
         A duplicate key becomes :class:`MinescanError`; the savepoint has already
-        undone the failed statement, so the caller's transaction can go on.
+        undone the failed statement, so the caller's transaction can go on, as
+        with SQLite, where a failed statement is undone alone.
         """
         import psycopg
 
         try:
-            with self._connection.transaction():
+            with self.transaction(), self._connection.transaction():
                 yield
-        except psycopg.errors.UniqueViolation as error:
-            raise MinescanError(f"duplicate key: {first_line(error)}") from None
+        except psycopg.errors.IntegrityError as error:
+            raise MinescanError(f"cannot add rows to {name}: {first_line(error)}") from None
 
     def _execute(self, statement, params: Sequence[Any] = ()) -> None:
         self._connection.execute(statement, params)
@@ -377,6 +397,8 @@ def _where_sql(declared: Table, where: Where, bbox: BBox | None):
         if isinstance(value, list | tuple | set | frozenset):
             conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
             params.append([_coerce(v, types[column]) for v in value])
+        elif value is None:
+            conditions.append(sql.SQL("{} IS NULL").format(sql.Identifier(column)))
         else:
             conditions.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(_coerce(value, types[column]))
