@@ -26,7 +26,7 @@ In one run, on the real Amazon patches of ``../shared/data/real`` (332 mine,
    kind (mine / hard negative, and the twin's dominant simulated land cover).
 4. **Screen** on the 12-band real non-mine scenes (``scenes/nomine``), cut in
    48 px tiles: the share of tiles whose mine-like share reaches the z14 floor
-   (``Screen.min_fraction(14)``), per scene and overall. On the 6-band real
+   (``kernel.screen.keeps_tile`` at z14), per scene and overall. On the 6-band real
    patches the screen lacks its bands and is off (keeps every patch).
 
     .venv/bin/python benchmarks/bench_real.py [--model models/demo] [--out runs/bench_real.json]
@@ -355,6 +355,8 @@ def tiles_of(patch: Patch, size: int) -> list[Patch]:
 
 def screen_scenes(screen, folder: Path, size: int = SCREEN_TILE_PX, zoom: int = SCREEN_ZOOM):
     """Per 12-band non-mine scene: tiles, share the screen keeps at ``zoom``'s floor."""
+    from minescan.kernel.screen import nearest_zoom_value
+
     rows = []
     for path in sorted(folder.glob("*.tif")):
         scene = read_patch(path)
@@ -375,7 +377,7 @@ def screen_scenes(screen, folder: Path, size: int = SCREEN_TILE_PX, zoom: int = 
     return {
         "zoom": zoom,
         "tile_px": size,
-        "floor": screen.min_fraction(zoom),
+        "floor": nearest_zoom_value(screen.tile_min_fraction, zoom),
         "scenes": rows,
         "tiles": tiles,
         "kept": kept,

@@ -30,6 +30,7 @@ from minescan.detect.boxes import (
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import Executor, WorkerContext
+from minescan.kernel.screen import keeps_tile, mine_share
 
 if TYPE_CHECKING:
     from minescan.datasets.sources import SourceSettings
@@ -209,15 +210,14 @@ def build_tools(spec: ToolSpec) -> Tools:
 def screen_chip(screen, chip) -> tuple[float, np.ndarray, np.ndarray]:
     """The screen over a whole chip (margin included): core mine fraction, mine-like and valid pixels.
 
-    The fraction is :meth:`Screen.mine_fraction` (valid core pixels scoring at
-    least the pixel threshold); scoring the margin too lets boxes that reach
-    into it be checked without a second pass.
+    The fraction is the tile's :func:`~minescan.kernel.screen.mine_share` (its
+    clear core pixels); scoring the margin too lets boxes that reach into it be
+    checked without a second pass.
     """
     valid = chip.valid_mask()
-    flagged = screen.score(chip.data, chip.bands) >= screen.pixel_threshold
+    flagged = screen.mine_like(chip.data, chip.bands)
     m, (h, w) = chip.margin_px, valid.shape
-    core_valid = valid[m : h - m, m : w - m]
-    fraction = float(flagged[m : h - m, m : w - m][core_valid].mean()) if core_valid.any() else 0.0
+    fraction = mine_share(flagged[m : h - m, m : w - m], valid[m : h - m, m : w - m])
     return fraction, flagged, valid
 
 
@@ -306,9 +306,9 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     t1 = time.perf_counter()
     screen = tools.screen if task.use_screen else None
     if screen is not None:
-        floor = screen.min_fraction(task.zoom)
+        floors = screen.tile_min_fraction
         screened = [screen_chip(screen, c) for c in chips]
-        kept = np.array([fraction >= floor for fraction, _, _ in screened], dtype=bool)
+        kept = np.array([keeps_tile(f, floors, task.zoom) for f, _, _ in screened], dtype=bool)
     else:
         kept = np.ones(len(chips), dtype=bool)
     t2 = time.perf_counter()
@@ -327,7 +327,7 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     for i, pred in zip(rows, predictions, strict=True):
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
-            pred = pred[box_fractions(pred, flagged, valid) >= floor]
+            pred = pred[keeps_tile(box_fractions(pred, flagged, valid), floors, task.zoom)]
         reach = pred[touches_core(pred, size, margin)]
         hit[i] = len(reach) > 0
         max_score[i] = float(reach[:, 4].max(initial=0.0))
@@ -339,7 +339,7 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
                 _, flagged, valid = screened[i]
                 split = 2 ** (task.next_zoom - task.zoom)
                 shares = box_fractions(cell_boxes(size, margin, split), flagged, valid)
-                also = (shares >= screen.min_fraction(task.next_zoom)).reshape(split, split)
+                also = keeps_tile(shares, floors, task.next_zoom).reshape(split, split)
             opened.append(
                 opened_children(
                     task.tiles[i],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from minescan.kernel.screen import nearest_zoom_value
 from minescan.simulated.periods import sentinel2_period
 
 
@@ -105,8 +106,7 @@ class ScanSettings(BaseModel):
         >>> ScanSettings(conf={13: 0.1, 15: 0.3}).conf_at(16)
         0.3
         """
-        nearest = min(self.conf, key=lambda z: (abs(z - zoom), z))
-        return self.conf[nearest]
+        return nearest_zoom_value(self.conf, zoom)
 
     def result_fields(self) -> dict:
         """The settings that decide the candidates (hashed into the run id)."""

@@ -120,16 +120,14 @@ def detect_patch(detector, data: np.ndarray, floor: float, iou: float, window_px
 
 def screen_patch(screen, patch: Patch, zoom: int) -> tuple[float | None, bool]:
     """The screen's mine-like share of the patch's valid pixels and its verdict at ``zoom``."""
-    from minescan.kernel.screen import missing_bands
+    from minescan.kernel.screen import keeps_tile, mine_share, missing_bands
 
     if screen is None or missing_bands(screen, patch.bands):
         return None, True
-    valid = patch.valid
-    if not valid.any():
+    if not patch.valid.any():
         return 0.0, False
-    flagged = screen.score(patch.data, patch.bands) >= screen.pixel_threshold
-    fraction = float(flagged[valid].mean())
-    return fraction, fraction >= screen.min_fraction(zoom)
+    fraction = mine_share(screen.mine_like(patch.data, patch.bands), patch.valid)
+    return fraction, keeps_tile(fraction, screen.tile_min_fraction, zoom)
 
 
 def score_patches(

@@ -3,14 +3,19 @@
 The features are the design's: every band, plus the normalized difference
 ``(x_k - x_l) / (x_k + x_l)`` of every band pair (NDVI is ``ND_B04_B08`` with a
 minus sign, NDWI ``ND_B03_B08``, NBR ``ND_B08_B12`` ...). An L1 path (see
-:mod:`minescan.train.screen`) keeps only a few of them. A tile is dropped when
-the share of its valid pixels that score as mine falls below a per-zoom floor
-calibrated so that at least 99% of validation tiles holding a mine are kept.
+:mod:`minescan.train.screen`) keeps only a few of them.
+
+The tile rule: a tile is dropped when the share of its clear pixels that look
+mine-like (:func:`mine_share`) falls below the floor of the nearest calibrated
+zoom (:func:`keeps_tile`); the floors are calibrated so that at least 99% of
+validation tiles holding a mine are kept. The scan and the screen's training
+both apply it through these two functions.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -18,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.model import SCREEN
 
@@ -172,23 +176,55 @@ class Screen:
         )
         return np.tensordot(self.weights, z, axes=1).astype(np.float32) + np.float32(self.intercept)
 
-    def mine_fraction(self, chip: Chip) -> float:
-        """Share of the tile's valid pixels (margin excluded) scoring at least ``pixel_threshold``."""
-        core = chip.core()
-        valid = core.valid_mask()
-        if not valid.any():
-            return 0.0
-        s = self.score(core.data, core.bands)
-        return float((s[valid] >= self.pixel_threshold).mean())
-
-    def min_fraction(self, zoom: int) -> float:
-        """The tile floor at ``zoom``; a zoom not calibrated uses the nearest one's."""
-        nearest = min(self.tile_min_fraction, key=lambda z: (abs(z - zoom), z))
-        return self.tile_min_fraction[nearest]
-
-    def keep(self, chip: Chip, zoom: int) -> bool:
-        """True when the tile may hold a mine and must go to the detector."""
-        return self.mine_fraction(chip) >= self.min_fraction(zoom)
+    def mine_like(self, data: np.ndarray, bands: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Which pixels look like mine: a score at least ``pixel_threshold`` -> (H, W) bool."""
+        return self.score(data, bands) >= self.pixel_threshold
 
 
 _FIELDS = {f for f in Screen.__dataclass_fields__ if f != "info"}
+
+
+def mine_share(flagged: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Share of the clear pixels that look mine-like; 0.0 when no pixel is clear.
+
+    ``flagged`` marks the mine-like pixels; ``valid`` (same shape) the clear
+    ones, None when every pixel given is clear. Cloud and nodata never count
+    for or against a tile.
+
+    Examples
+    --------
+    >>> mine_share(np.array([True, False, True, True]), np.array([True, True, True, False]))
+    0.6666666666666666
+    >>> mine_share(np.array([True]), np.array([False])), mine_share(np.array([], bool))
+    (0.0, 0.0)
+    """
+    clear = flagged if valid is None else flagged[valid]
+    return float(clear.mean()) if clear.size else 0.0
+
+
+def nearest_zoom_value(by_zoom: Mapping[int, float], zoom: int) -> float:
+    """The value at ``zoom``, or at the nearest zoom listed; a tie goes to the coarser zoom.
+
+    Examples
+    --------
+    >>> floors = {13: 0.2, 15: 0.05}
+    >>> nearest_zoom_value(floors, 16), nearest_zoom_value(floors, 14)
+    (0.05, 0.2)
+    """
+    return by_zoom[min(by_zoom, key=lambda z: (abs(z - zoom), z))]
+
+
+def keeps_tile(share, tile_min_fraction: Mapping[int, float], zoom: int):
+    """The tile rule: True where a mine-like share reaches the floor of the zoom nearest ``zoom``.
+
+    ``share`` is one :func:`mine_share` (a tile) or an array of them (the
+    scan also asks it of boxes and child cells); the answer has its shape.
+
+    Examples
+    --------
+    >>> keeps_tile(0.1, {13: 0.2, 15: 0.05}, 15), keeps_tile(0.1, {13: 0.2, 15: 0.05}, 14)
+    (True, False)
+    >>> keeps_tile(np.array([0.0, 0.3]), {13: 0.2}, 13).tolist()
+    [False, True]
+    """
+    return share >= nearest_zoom_value(tile_min_fraction, zoom)

@@ -31,10 +31,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from minescan.datasets.chips import chip_path
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.model import LASSO_PATH_CSV, LASSO_PATH_PNG, SCREEN
-from minescan.kernel.screen import Screen, bands_needed, compute_features, feature_names
+from minescan.kernel.screen import (
+    Screen,
+    bands_needed,
+    compute_features,
+    feature_names,
+    keeps_tile,
+    mine_share,
+)
 
 #: The rule used to pick lambda on each path (stored in screen.json).
 RULE = "sparsest model whose validation score is within 1% of the best validation score"
@@ -299,10 +307,6 @@ class TileScores:
     has_mine: bool
 
 
-def chip_path(chips_dir: Path, zoom: int, cell: str) -> Path:
-    return chips_dir / f"z{zoom}" / f"{cell}.tif"
-
-
 def score_chips(
     screen: Screen, chips_dir: Path, cells: pd.DataFrame, stride: int = 2
 ) -> list[TileScores]:
@@ -318,7 +322,7 @@ def score_chips(
         desc="screen: scoring chips",
         disable=None,
     ):
-        p = chip_path(chips_dir, int(zoom), str(cell))
+        p = chip_path(chips_dir, str(cell), int(zoom))
         if not p.exists():
             raise MinescanError(f"chip not found for calibration: {p} (pass --chips DIR)")
         data, _, names, _ = read_cog(p)
@@ -404,13 +408,12 @@ def calibrate(tiles: list[TileScores], n_thresholds: int = 100) -> TileRule:
 
 
 def _fraction(t: TileScores, threshold: float) -> float:
-    return float((t.scores >= threshold).mean()) if t.scores.size else 0.0
+    # t.scores holds the chip's clear pixels only
+    return mine_share(t.scores >= threshold)
 
 
 def _kept(t: TileScores, rule: TileRule) -> bool:
-    zooms = rule.tile_min_fraction
-    floor = zooms.get(t.zoom, zooms[min(zooms, key=lambda z: abs(z - t.zoom))])
-    return _fraction(t, rule.pixel_threshold) >= floor
+    return keeps_tile(_fraction(t, rule.pixel_threshold), rule.tile_min_fraction, t.zoom)
 
 
 def _drop_rate(tiles: list[TileScores], rule: TileRule) -> float:

@@ -9,10 +9,18 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from minescan.kernel.screen import Screen, bands_needed, compute_features, feature_names
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.screen import (
+    Screen,
+    bands_needed,
+    compute_features,
+    feature_names,
+    keeps_tile,
+    mine_share,
+    nearest_zoom_value,
+)
 
 
 def test_feature_names_are_bands_then_every_pair_in_s2_order():
@@ -82,7 +90,12 @@ def test_score_is_the_standardised_linear_model():
     np.testing.assert_allclose(s.score(data[::-1], ("B08", "B04")), s.score(data, ("B04", "B08")))
 
 
-def test_mine_fraction_counts_valid_core_pixels_only():
+def _core_share(s: Screen, chip: Chip) -> float:
+    core = chip.core()
+    return mine_share(s.mine_like(core.data, core.bands), core.valid_mask())
+
+
+def test_mine_share_counts_clear_core_pixels_only():
     s = _screen()
     red = np.full((6, 6), 0.1, np.float32)
     nir = np.full((6, 6), 0.3, np.float32)
@@ -90,25 +103,28 @@ def test_mine_fraction_counts_valid_core_pixels_only():
     nir[1:3, 1:5] = 0.1
     red[0, :] = 0.4  # mine-like pixels in the margin are ignored
     nir[0, :] = 0.1
-    chip = _chip(red, nir, margin=1)
-    assert s.mine_fraction(chip) == pytest.approx(8 / 16)
+    assert _core_share(s, _chip(red, nir, margin=1)) == pytest.approx(8 / 16)
     valid = np.ones((6, 6), bool)
     valid[1:3, 1:5] = False  # those pixels are cloud
-    assert s.mine_fraction(_chip(red, nir, margin=1, valid=valid)) == 0.0
-    assert s.mine_fraction(_chip(red, nir, valid=np.zeros((6, 6), bool))) == 0.0
+    assert _core_share(s, _chip(red, nir, margin=1, valid=valid)) == 0.0
+    assert _core_share(s, _chip(red, nir, valid=np.zeros((6, 6), bool))) == 0.0
 
 
-def test_keep_uses_the_nearest_calibrated_zoom():
+def test_the_tile_rule_uses_the_nearest_calibrated_zoom():
     s = _screen()
     red = np.full((10, 10), 0.1, np.float32)
     nir = np.full((10, 10), 0.3, np.float32)
     red[:1, :] = 0.4  # 10% mine-like
     nir[:1, :] = 0.1
-    chip = _chip(red, nir)
-    assert not s.keep(chip, 13)  # floor 0.2
-    assert s.keep(chip, 15)  # floor 0.05
-    assert s.min_fraction(12) == 0.2 and s.min_fraction(16) == 0.05
-    assert s.min_fraction(14) == 0.2  # tie goes to the coarser zoom
+    share = _core_share(s, _chip(red, nir))
+    assert not keeps_tile(share, s.tile_min_fraction, 13)  # floor 0.2
+    assert keeps_tile(share, s.tile_min_fraction, 15)  # floor 0.05
+    floors = s.tile_min_fraction
+    assert nearest_zoom_value(floors, 12) == 0.2 and nearest_zoom_value(floors, 16) == 0.05
+    assert nearest_zoom_value(floors, 14) == 0.2  # tie goes to the coarser zoom
+    # insertion order does not break the tie (screen training once took the first listed zoom)
+    assert nearest_zoom_value({15: 0.05, 13: 0.2}, 14) == 0.2
+    np.testing.assert_array_equal(keeps_tile(np.array([0.04, 0.05]), floors, 15), [False, True])
 
 
 def test_json_round_trip_keeps_extra_info(tmp_path):
