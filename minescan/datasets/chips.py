@@ -28,10 +28,11 @@ from tqdm import tqdm
 
 from minescan.datasets.preview import write_preview
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.chip import tile_transform
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import child_path, ensure_dir, require_file, write_json
+from minescan.kernel.mercator import tile_transform
+from minescan.kernel.period import Period
 from minescan.kernel.raster import write_cog
 from minescan.kernel.source import ImagerySource, truth_of
 
@@ -165,9 +166,7 @@ def mines_from_file(mines, period: str):
     """
     if mines is None or not ({"start_date", "year"} & set(mines.columns)):
         return mines
-    from minescan.simulated import period_date
-
-    ref = pd.Timestamp(period_date(period))
+    ref = pd.Timestamp(Period.parse(period).reference_date)
     if "start_date" in mines.columns:
         start = pd.to_datetime(mines["start_date"], errors="coerce")
     else:
@@ -205,9 +204,7 @@ class ChipJob:
         if self.mines is not None:
             return self.mines.iloc[self.mines.sindex.query(footprint, predicate="intersects")]
         if truth_of(source) is not None:
-            from minescan.simulated import period_date
-
-            return source.mines_in(footprint, date=period_date(self.period))
+            return source.mines_in(footprint, date=Period.parse(self.period).reference_date)
         return None
 
 

@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from minescan.simulated.periods import sentinel2_period
+from minescan.kernel.bands import sentinel2_period
 
 
 class DatasetSettings(BaseModel):

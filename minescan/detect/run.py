@@ -45,6 +45,7 @@ from minescan.kernel.io import (
     write_vector,
 )
 from minescan.kernel.model import file_hashes, load_screen, model_folder, scan_files
+from minescan.kernel.period import Period
 from minescan.kernel.source import truth_of
 
 
@@ -145,9 +146,9 @@ def load_truth(settings: Settings, source, aoi: AOI):
         truth["geometry"] = truth.geometry.make_valid()  # a bow tie must not fail the scoring
         return truth[truth.intersects(aoi.geometry)].reset_index(drop=True)
     if truth_of(source) is not None:
-        from minescan.simulated import period_date
-
-        truth = source.mines_in(aoi.geometry, date=period_date(settings.scan.period))
+        truth = source.mines_in(
+            aoi.geometry, date=Period.parse(settings.scan.period).reference_date
+        )
         return truth[~truth.geometry.is_empty].reset_index(drop=True)
     return None
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from minescan.kernel.bands import sentinel2_period
 from minescan.kernel.screen import nearest_zoom_value
-from minescan.simulated.periods import sentinel2_period
 
 
 class ScanSettings(BaseModel):

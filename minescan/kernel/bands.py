@@ -41,6 +41,35 @@ def check_sentinel2_period(last_day, what: str) -> None:
         )
 
 
+def sentinel2_period(period: str | int) -> str:
+    """``period`` as text when it parses and ends after Sentinel-2's first image.
+
+    Settings validators use it, so a typo (``1900``, ``2019-13``) stops the run
+    before any work instead of sweeping an empty or imaginary archive.
+
+    Raises
+    ------
+    ValueError
+        With the one-line reason (pydantic turns it into ``invalid setting ...``).
+
+    Examples
+    --------
+    >>> sentinel2_period(2025)
+    '2025'
+    >>> sentinel2_period("2019-13")
+    Traceback (most recent call last):
+    ...
+    ValueError: bad period '2019-13'; expected a year (2019), a quarter (2019Q2), a month (2019-03), a day (2019-03-14) or START/END
+    """
+    from minescan.kernel.period import Period
+
+    try:
+        check_sentinel2_period(Period.parse(period).last, f"period {period}")
+    except MinescanError as exc:
+        raise ValueError(str(exc)) from None
+    return str(period)
+
+
 #: The detector's default channels: blue, green, red first (so previews are RGB), then NIR, SWIR.
 DETECTOR_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
 

@@ -16,6 +16,12 @@ from minescan.kernel.errors import MinescanError
 
 FORMS = "a year (2019), a quarter (2019Q2), a month (2019-03), a day (2019-03-14) or START/END"
 
+#: The period a source's ``read`` composites when its caller names none. The
+#: stages always pass their settings' period (``datasets.period``,
+#: ``scan.period``); this default serves doctests, tests and benchmarks, and
+#: its reference date is the simulator's default truth date.
+DEFAULT_PERIOD = "2019"
+
 
 def parse_day(text: str, what: str = "date") -> np.datetime64:
     """An ISO day as ``datetime64[D]``, or a one-line error naming ``what``.

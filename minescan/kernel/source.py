@@ -10,6 +10,7 @@ import numpy as np
 from affine import Affine
 
 from minescan.kernel.chip import Chip
+from minescan.kernel.period import DEFAULT_PERIOD
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ImagerySource(Protocol):
         self,
         tile: mercantile.Tile,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> Chip:

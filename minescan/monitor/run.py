@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import shapely
 
@@ -30,6 +29,7 @@ from minescan.kernel.bands import check_sentinel2_period
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import child_path, ensure_dir, file_sha256, read_vector, write_json
+from minescan.kernel.period import parse_day
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.inputs import Inputs, MineJob
@@ -133,11 +133,14 @@ def mine_folder(out: str | Path, mine_id: str) -> Path:
 
 
 def parse_period(start: str, end: str) -> tuple[str, str]:
-    """Check ``start <= end`` (ISO dates); one-line errors otherwise."""
-    try:
-        first, last = np.datetime64(start, "D"), np.datetime64(end, "D")
-    except ValueError:
-        raise MinescanError(f"bad date in --start {start} / --end {end}; use YYYY-MM-DD") from None
+    """Check ``start <= end`` (ISO dates); one-line errors otherwise.
+
+    Examples
+    --------
+    >>> parse_period("2019-01-01", "2019-12-31")
+    ('2019-01-01', '2019-12-31')
+    """
+    first, last = parse_day(start, "date in --start"), parse_day(end, "date in --end")
     if first > last:
         raise MinescanError(f"--start {start} is after --end {end}")
     check_sentinel2_period(last, f"--start {start} --end {end}")

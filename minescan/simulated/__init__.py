@@ -5,8 +5,7 @@ See DESIGN.md section 4. Modules: :mod:`.noise` (hashed lattice noise), :mod:`.s
 :mod:`.periods` and :mod:`.world` (the source itself).
 """
 
-from minescan.simulated.periods import period_date, period_window
 from minescan.simulated.spectra import CLASSES, CODE
 from minescan.simulated.world import SimulatedSentinel2
 
-__all__ = ["CLASSES", "CODE", "SimulatedSentinel2", "period_date", "period_window"]
+__all__ = ["CLASSES", "CODE", "SimulatedSentinel2"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from minescan.clitools import config_option
-from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import parse_day
 from minescan.simulated.truth import MAX_CONFUSERS_KM2, export_truth
 
 
@@ -62,10 +61,7 @@ def truth(aoi, mines, seed, date, confusers, config_file, out) -> None:
     from minescan.grid.aoi import resolve_aoi
 
     if date is not None:
-        try:
-            date = np.datetime64(date, "D")
-        except ValueError:
-            raise MinescanError(f"bad --date {date!r}; expected YYYY-MM-DD") from None
+        date = parse_day(date, "--date")
     settings = load_settings(
         config_file, {"source": {"kind": "simulated", "seed": seed, "mines": mines}}
     ).source

@@ -1,100 +1,13 @@
-"""Periods and dates: what ``period="2019"`` means, and the seasonal vegetation cycle."""
+"""The seasonal vegetation cycle over a period (parsed by :class:`~minescan.kernel.period.Period`)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import Period
 
 YEAR_DAYS = 365.25
 _OMEGA = 2 * np.pi / YEAR_DAYS
-
-
-class Window(NamedTuple):
-    """A half-open day range ``[start, end)`` as ``datetime64[D]``."""
-
-    start: np.datetime64
-    end: np.datetime64
-
-    @property
-    def middle(self) -> np.datetime64:
-        """The reference date: the middle day, as a median composite sees the ground."""
-        return self.start + (self.end - self.start) // 2
-
-
-def _day(text: str) -> np.datetime64:
-    try:
-        return np.datetime64(text.strip(), "D")
-    except ValueError:
-        raise MinescanError(f"bad date {text!r}; expected YYYY-MM-DD") from None
-
-
-def period_window(period: str | int) -> Window:
-    """Parse a period: a year ``"2019"``, a month ``"2019-03"`` or ``"2019-01-01/2019-06-30"``.
-
-    Examples
-    --------
-    >>> period_window("2019-03")
-    Window(start=np.datetime64('2019-03-01'), end=np.datetime64('2019-04-01'))
-    """
-    text = str(period).strip()
-    try:
-        if "/" in text:
-            first, last = text.split("/")
-            window = Window(_day(first), _day(last) + 1)
-        elif len(text) == 4 and text.isdigit():
-            year = np.datetime64(text, "Y")
-            window = Window(year.astype("datetime64[D]"), (year + 1).astype("datetime64[D]"))
-        elif len(text) == 7 and text[4] == "-":
-            month = np.datetime64(text, "M")
-            window = Window(month.astype("datetime64[D]"), (month + 1).astype("datetime64[D]"))
-        elif len(text) == 10:
-            window = Window(_day(text), _day(text) + 1)
-        else:
-            raise ValueError(text)
-    except (ValueError, MinescanError):
-        raise MinescanError(
-            f"bad period {text!r}; expected YYYY, YYYY-MM, YYYY-MM-DD or START/END"
-        ) from None
-    if window.end <= window.start:
-        raise MinescanError(f"bad period {text!r}: it ends before it starts")
-    return window
-
-
-def sentinel2_period(period: str | int) -> str:
-    """``period`` as text when it parses and ends after Sentinel-2's first image.
-
-    Settings validators use it, so a typo (``1900``, ``2019-13``) stops the run
-    before any work instead of sweeping an empty or imaginary archive.
-
-    Raises
-    ------
-    ValueError
-        With the one-line reason (pydantic turns it into ``invalid setting ...``).
-    """
-    from minescan.kernel.bands import check_sentinel2_period
-
-    try:
-        window = period_window(period)
-        check_sentinel2_period(window.end - 1, f"period {period}")
-    except MinescanError as exc:
-        raise ValueError(str(exc)) from None
-    return str(period)
-
-
-def period_date(period: str | int) -> np.datetime64:
-    """The reference date of a period: its middle day (the same rule in every stage).
-
-    Mines excavated on or before this date are visible in the period's composite.
-
-    Examples
-    --------
-    >>> period_date("2019")
-    np.datetime64('2019-07-02')
-    """
-    return period_window(period).middle
 
 
 def day_number(date) -> float:
@@ -102,13 +15,19 @@ def day_number(date) -> float:
     return float(np.datetime64(date, "D").astype(np.int64))
 
 
-def season_terms(window: Window) -> tuple[float, float]:
-    """``(c, s)`` such that the window-mean of ``cos(w (t - peak))`` is ``c cos(w peak) + s sin(w peak)``.
+def season_terms(period: Period) -> tuple[float, float]:
+    """``(c, s)`` such that the period-mean of ``cos(w (t - peak))`` is ``c cos(w peak) + s sin(w peak)``.
 
     A single day gives the instantaneous cycle; a whole year averages it out to zero,
     which is what a yearly median composite of a seasonal field looks like.
+
+    Examples
+    --------
+    >>> c, s = season_terms(Period.parse("2019"))
+    >>> abs(c) < 1e-3 and abs(s) < 1e-2
+    True
     """
-    t0, t1 = day_number(window.start), day_number(window.end)
+    t0, t1 = day_number(period.start), day_number(period.end)
     if t1 - t0 <= 1:
         t = t0 + 0.5
         return float(np.cos(_OMEGA * t)), float(np.sin(_OMEGA * t))

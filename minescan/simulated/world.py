@@ -28,16 +28,12 @@ from minescan.kernel.mercator import (
     to_lonlat,
     to_mercator,
 )
+from minescan.kernel.period import DEFAULT_PERIOD, Period, parse_day
 from minescan.kernel.source import Cube
 from minescan.simulated import clouds, landcover
 from minescan.simulated import mines as minelib
 from minescan.simulated.noise import Grid
-from minescan.simulated.periods import (
-    Window,
-    day_number,
-    period_window,
-    season_terms,
-)
+from minescan.simulated.periods import day_number, season_terms
 from minescan.simulated.spectra import (
     BAND_INDEX,
     CLASSES,
@@ -187,11 +183,11 @@ class SimulatedSentinel2:
     def _is_water(self, xs, ys) -> np.ndarray:
         return landcover.is_water(self.seed, xs, ys)
 
-    def _scene(self, grid: Grid, window: Window):
-        """Class codes, end-member fraction and brightness of ``grid`` for ``window``."""
-        ref = window.middle
+    def _scene(self, grid: Grid, period: Period):
+        """Class codes, end-member fraction and brightness of ``grid`` for ``period``."""
+        ref = period.reference_date
         surf = landcover.surface(grid, self.seed, int(str(ref)[:4]))
-        f = surf.fraction(*season_terms(window))
+        f = surf.fraction(*season_terms(period))
         codes = surf.codes
         layer = self._mines(grid)
         if layer is not None:
@@ -216,25 +212,27 @@ class SimulatedSentinel2:
         return out
 
     @single_threaded
-    def read(self, tile, size_px: int = 256, period="2019", bands=None, margin_px: int = 0) -> Chip:
+    def read(
+        self, tile, size_px: int = 256, period=DEFAULT_PERIOD, bands=None, margin_px: int = 0
+    ) -> Chip:
         """A period composite of ``tile``: float32 reflectance ``(bands, H, W)``.
 
-        Mines excavated by :func:`period_date` are visible; ``valid`` is False under the
+        Mines excavated by the period's :attr:`~minescan.kernel.period.Period.reference_date` are visible; ``valid`` is False under the
         few residual clouds a median composite keeps. Pixels coarser than about 10 m are
         area averages of the 10 m field (see :meth:`_coarse_reflectance`).
         """
         names, band_idx = _band_indices(bands)
         grid = _tile_grid(tile, size_px, margin_px)
-        window = period_window(period)
+        days = Period.parse(period)
         factor = supersample(grid.res)
         if factor == 1:
-            codes, f, brightness = self._scene(grid, window)
+            codes, f, brightness = self._scene(grid, days)
             data = self._reflectance(codes, f, brightness, band_idx)
         else:
-            data = self._coarse_reflectance(grid, factor, window, band_idx)
+            data = self._coarse_reflectance(grid, factor, days, band_idx)
         invalid = None
         if self.clouds:
-            key = int(day_number(window.start)) * 100_000 + int(day_number(window.end)) % 100_000
+            key = int(day_number(days.start)) * 100_000 + int(day_number(days.end)) % 100_000
             haze = clouds.residue(grid, self.seed, key)
             _apply_sky(data, haze, band_idx)
             invalid = haze.invalid
@@ -249,7 +247,7 @@ class SimulatedSentinel2:
             meta={"source": self.name, "seed": self.seed},
         )
 
-    def _coarse_reflectance(self, grid: Grid, factor: int, window: Window, band_idx):
+    def _coarse_reflectance(self, grid: Grid, factor: int, period: Period, band_idx):
         """Reflectance of pixels made of ``factor x factor`` sub-pixels of about 10 m.
 
         Pixels of one class are evaluated once, with area-averaged textures; pixels that
@@ -257,9 +255,9 @@ class SimulatedSentinel2:
         sub-pixels. Within a few thousandths of the block mean of the 10 m field, at the
         cost of about one pixel per pixel instead of ``factor**2``.
         """
-        ref = window.middle
+        ref = period.reference_date
         scene = landcover.coarse_surface(grid, factor, self.seed, int(str(ref)[:4]))
-        terms = season_terms(window)
+        terms = season_terms(period)
         codes, f = scene.pixels.codes, scene.pixels.fraction(*terms)
         mixed = (scene.index, scene.mixed.codes, scene.mixed.fraction(*terms))
         layer = self._mines(grid.refine(factor))
@@ -282,29 +280,33 @@ class SimulatedSentinel2:
         return data
 
     @single_threaded
-    def landcover(self, tile, size_px: int = 256, period="2019", margin_px: int = 0) -> np.ndarray:
+    def landcover(
+        self, tile, size_px: int = 256, period=DEFAULT_PERIOD, margin_px: int = 0
+    ) -> np.ndarray:
         """Class codes ``(H, W)`` uint8 (names in :data:`CLASSES`), mines included.
 
         Each pixel reports the class at its centre (at coarse zooms, the pixel may mix it
         with others).
         """
-        codes, _, _ = self._scene(_tile_grid(tile, size_px, margin_px), period_window(period))
+        codes, _, _ = self._scene(_tile_grid(tile, size_px, margin_px), Period.parse(period))
         return codes
 
     @single_threaded
-    def mine_mask(self, tile, size_px: int = 256, period="2019", margin_px: int = 0) -> np.ndarray:
+    def mine_mask(
+        self, tile, size_px: int = 256, period=DEFAULT_PERIOD, margin_px: int = 0
+    ) -> np.ndarray:
         """Bool ``(H, W)``: inside a mine's footprint as excavated by the period's date."""
         grid = _tile_grid(tile, size_px, margin_px)
         factor = supersample(grid.res)
         fine = grid.refine(factor)
-        inside = self._footprints(fine, int(day_number(period_window(period).middle)))
+        inside = self._footprints(fine, int(day_number(Period.parse(period).reference_date)))
         return _block_mean(inside.astype(np.float32), factor) >= 0.5
 
     # ----------------------------------------------------------------- series
     def overpasses(self, start, end) -> np.ndarray:
         """Overpass dates between ``start`` and ``end`` (inclusive): every ``revisit_days``,
         on a fixed global cycle so two requests agree on shared dates."""
-        first, last = _date(start), _date(end)
+        first, last = (parse_day(str(d)[:10]) for d in (start, end))  # a Timestamp's day
         if last < first:
             raise MinescanError(f"series start {first} is after its end {last}")
         d0 = int(first.astype(np.int64))
@@ -435,7 +437,8 @@ class SimulatedSentinel2:
     @single_threaded
     def confusers_in(self, geometry, date=None, max_pixels: int = 4_000_000):
         """Truth of look-alikes: ``kind`` (bare_field, sandbar, burn_scar, clearing, road,
-        urban) and ``geometry``, vectorised from the land cover by ``date`` (default mid-2019).
+        urban) and ``geometry``, vectorised from the land cover by ``date``
+        (default: the reference date of :data:`~minescan.kernel.period.DEFAULT_PERIOD`).
 
         The land cover is sampled at about 10 m, coarser when the area would exceed
         ``max_pixels`` (then thin roads may drop out).
@@ -443,13 +446,13 @@ class SimulatedSentinel2:
         import geopandas as gpd
 
         merc = to_mercator(_geometry(geometry))
-        when = np.datetime64("2019-07-02") if date is None else np.datetime64(date, "D")
+        when = Period.parse(DEFAULT_PERIOD).reference_date if date is None else date
         xmin, ymin, xmax, ymax = merc.bounds
         res = lattice_res(14, 256)  # about 9.55 m
         while (xmax - xmin) * (ymax - ymin) / res**2 > max_pixels:
             res *= 2
         grid = Grid(*lattice_window(merc.bounds, res), res)
-        codes, _, _ = self._scene(grid, Window(when, when + 1))
+        codes, _, _ = self._scene(grid, Period.parse(np.datetime64(when, "D")))
         wanted = np.isin(codes, [CODE[k] for k in CONFUSER_KINDS])
         kinds, geoms = [], []
         for geom, value in shapes(
@@ -529,7 +532,7 @@ class _SeriesYear:
 
     def observe(self, date: np.datetime64, band_idx) -> np.ndarray:
         """Cloud-free reflectance ``(bands, H, W)`` on ``date``."""
-        f = self.surf.fraction(*season_terms(Window(date, date + 1)))
+        f = self.surf.fraction(*season_terms(Period.parse(date)))
         codes = self.codes
         if self.layer is not None:
             dug = self.mine_day <= int(date.astype(np.int64))
@@ -539,13 +542,6 @@ class _SeriesYear:
                 codes[rows, cols] = self.mine_codes[dug]
                 f[rows, cols] = self.mine_f[dug]
         return SimulatedSentinel2._reflectance(codes, f, self.surf.brightness, band_idx)
-
-
-def _date(value) -> np.datetime64:
-    try:
-        return np.datetime64(str(value)[:10], "D")
-    except ValueError:
-        raise MinescanError(f"bad date {value!r}; expected YYYY-MM-DD") from None
 
 
 def _series_grid(bounds) -> Grid:

@@ -12,7 +12,8 @@ import yaml
 
 from minescan.datasets.chips import chip_path, rasterize_mines, tile_geometry
 from minescan.kernel.mercator import tile_transform
-from minescan.simulated import SimulatedSentinel2, period_date
+from minescan.kernel.period import Period
+from minescan.simulated import SimulatedSentinel2
 from tests.datasets.conftest import EAST, SIZE, TILE, name, pixel_box_4326, write_cells
 
 OLD = (10, 20, 30, 40)  # dug in 2015: a mine in 2019
@@ -75,7 +76,7 @@ def test_source_truth_labels_match_the_simulator(tmp_path, run_cli):
     for tile in tiles:
         with rasterio.open(chip_path(tmp_path / "chips", name(tile), 14)) as src:
             mine = src.read(13).astype(bool)
-        truth = sim.mines_in(tile_geometry(tile), period_date("2019"))
+        truth = sim.mines_in(tile_geometry(tile), Period.parse("2019").reference_date)
         np.testing.assert_array_equal(
             mine, rasterize_mines(truth, tile_transform(tile, SIZE), SIZE)
         )

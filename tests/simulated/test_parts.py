@@ -1,4 +1,4 @@
-"""Building blocks of the simulated world: noise, periods and seasons, spectra, mine layouts."""
+"""Building blocks of the simulated world: noise, seasons, spectra, mine layouts."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ import pytest
 import shapely
 
 from minescan.kernel.bands import S2_BANDS
-from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import Period
 from minescan.simulated import mines as minelib
 from minescan.simulated.landcover import _stencil
 from minescan.simulated.noise import Grid, fbm, fbm_many, fbm_points, mix32
-from minescan.simulated.periods import (
-    Window,
-    period_date,
-    period_window,
-    season_terms,
-)
+from minescan.simulated.periods import season_terms
 from minescan.simulated.spectra import CLASSES, CODE, LOW, SPAN
 from minescan.simulated.world import supersample
 
@@ -92,32 +87,11 @@ def test_supersampling_keeps_sub_pixels_near_10_m(res, factor):
     assert supersample(res) == factor
 
 
-# ---------------------------------------------------------------------------- periods
-@pytest.mark.parametrize(
-    ("period", "start", "end", "middle"),
-    [
-        ("2019", "2019-01-01", "2020-01-01", "2019-07-02"),
-        ("2020-02", "2020-02-01", "2020-03-01", "2020-02-15"),
-        ("2019-01-01/2019-06-30", "2019-01-01", "2019-07-01", "2019-04-01"),
-        (2018, "2018-01-01", "2019-01-01", "2018-07-02"),
-    ],
-)
-def test_periods_parse_to_windows_and_middle_days(period, start, end, middle):
-    window = period_window(period)
-    assert window == Window(np.datetime64(start), np.datetime64(end))
-    assert period_date(period) == np.datetime64(middle)
-
-
-@pytest.mark.parametrize("period", ["19", "2019-13", "2019-05-01/2019-04-01", "spring", ""])
-def test_bad_periods_are_refused(period):
-    with pytest.raises(MinescanError):
-        period_window(period)
-
-
+# ---------------------------------------------------------------------------- seasons
 def test_a_year_averages_the_season_out_and_a_day_does_not():
-    c, s = season_terms(period_window("2019"))
+    c, s = season_terms(Period.parse("2019"))
     assert abs(c) < 0.01 and abs(s) < 0.01
-    c, s = season_terms(Window(np.datetime64("2019-07-24"), np.datetime64("2019-07-25")))
+    c, s = season_terms(Period.parse("2019-07-24"))
     assert np.hypot(c, s) == pytest.approx(1, abs=1e-6)
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.mercator import to_lonlat
-from minescan.simulated import CLASSES, CODE, SimulatedSentinel2, period_date
+from minescan.kernel.period import Period
+from minescan.simulated import CLASSES, CODE, SimulatedSentinel2
 
 #: A z14 tile near Kumasi, Ghana; its right-hand neighbour shares the border x = RIGHT.
 TILE = mercantile.tile(-1.6, 6.7, 14)
@@ -200,7 +201,7 @@ def test_given_mines_are_excavated_only_from_their_date(world, given_mines):
     bauxite = [CODE[f"mine_bauxite_{k}"] for k in ("pit", "bench", "dump", "tailings", "road")]
     assert not np.isin(before, bauxite).any()
     assert np.isin(after, bauxite).sum() > 500
-    assert period_date("2019") == np.datetime64("2019-07-02")
+    assert Period.parse("2019").reference_date == np.datetime64("2019-07-02")
     truth = world.mines_in(given_mines.union_all(), date="2017-07-02")
     assert set(truth.mine_id) == {"m0", "m1", "m2"}
     assert set(world.mines_in(given_mines.union_all()).mine_id) == set(given_mines.mine_id)

@@ -28,13 +28,14 @@ import numpy as np
 from affine import Affine
 
 from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
-from minescan.datasets.sources.extent import Grid, day_after, series_grid, tile_grid
+from minescan.datasets.sources.extent import Grid, series_grid, tile_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, fetch_all, tile_label
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import CLUSTER_ZOOMS, IoStats, clusters
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import DEFAULT_PERIOD, Period
 from minescan.kernel.source import Cube
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
@@ -79,7 +80,9 @@ def scenes(collection: str, area, start: str, end: str):
     """Scenes of ``collection`` over ``area`` from ``start`` to ``end`` inclusive (ISO dates)."""
     import ee
 
-    return ee.ImageCollection(collection).filterBounds(area).filterDate(start, day_after(end))
+    days = Period.parse(f"{start}/{end}")  # filterDate takes a half-open range
+    found = ee.ImageCollection(collection).filterBounds(area)
+    return found.filterDate(str(days.start), str(days.end))
 
 
 def mask_cloud_score_plus(collection, threshold: float):
@@ -121,7 +124,8 @@ def composite(collection, bands: tuple[str, ...]):
 
 def daily(collection, date: str, bands: tuple[str, ...]):
     """The scenes of one day (granules mosaicked) as reflectance."""
-    return to_reflectance(collection.filterDate(date, day_after(date)).mosaic(), bands)
+    day = Period.parse(date)
+    return to_reflectance(collection.filterDate(str(day.start), str(day.end)).mosaic(), bands)
 
 
 def pixels_request(image, grid: Grid) -> dict:
@@ -317,7 +321,7 @@ class EarthEngineSource(TileFetcher):
         self,
         tiles,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> dict[str, int]:

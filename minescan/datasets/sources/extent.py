@@ -1,14 +1,13 @@
-"""Where and when a real source reads: period date ranges, tile grids and series grids.
+"""Where a real source reads: tile grids and series grids.
 
 Every source returns pixels on the same EPSG:3857 grids as the simulator: a
 tile's own grid for ``read`` and a ~10 m ground grid around a geometry for
-``series``. These helpers compute those grids and turn a period string into
-the dates a catalogue is searched over.
+``series``. These helpers compute those grids; the dates a catalogue is searched
+over come from :class:`minescan.kernel.period.Period`.
 """
 
 from __future__ import annotations
 
-import calendar
 import math
 from typing import NamedTuple
 
@@ -16,7 +15,6 @@ import mercantile
 import numpy as np
 from affine import Affine
 
-from minescan.kernel.errors import MinescanError
 from minescan.kernel.mercator import (
     lonlat_to_xy,
     pixel_grid,
@@ -87,48 +85,3 @@ def series_grid(geometry, buffer_m: float = 100.0, ground_res_m: float = 10.0) -
     (xmin, xmax), (ymin, ymax) = lonlat_to_xy([west, east], [south, north])
     bounds = float(xmin), float(ymin), float(xmax), float(ymax)
     return Grid(*pixel_grid(bounds, ground_res_m * scale, pad=buffer_m * scale))
-
-
-def period_range(period: str) -> tuple[str, str]:
-    """Inclusive ISO start and end dates of a period: ``"2019"``, ``"2019-03"`` or ``"A/B"``.
-
-    Examples
-    --------
-    >>> period_range("2019")
-    ('2019-01-01', '2019-12-31')
-    >>> period_range("2020-02")
-    ('2020-02-01', '2020-02-29')
-    >>> period_range("2019-01-01/2019-06-30")
-    ('2019-01-01', '2019-06-30')
-    """
-    text = str(period).strip()
-    try:
-        if "/" in text:
-            start, end = (np.datetime64(p.strip(), "D") for p in text.split("/", 1))
-        elif len(text) == 4:
-            start, end = np.datetime64(f"{text}-01-01"), np.datetime64(f"{text}-12-31")
-        elif len(text) == 7:
-            year, month = int(text[:4]), int(text[5:7])
-            last = calendar.monthrange(year, month)[1]
-            start = np.datetime64(f"{text}-01")
-            end = np.datetime64(f"{text}-{last:02d}")
-        else:
-            start = end = np.datetime64(text, "D")
-    except ValueError:
-        raise MinescanError(
-            f"bad period {period!r}; expected a year (2019), a month (2019-03) or START/END dates"
-        ) from None
-    if end < start:
-        raise MinescanError(f"bad period {period!r}: it ends before it starts")
-    return str(start), str(end)
-
-
-def day_after(date: str) -> str:
-    """ISO date of the next day (APIs that take half-open ranges).
-
-    Examples
-    --------
-    >>> day_after("2019-12-31")
-    '2020-01-01'
-    """
-    return str(np.datetime64(date, "D") + 1)

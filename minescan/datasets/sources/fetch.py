@@ -27,11 +27,12 @@ from typing import TypeVar
 import mercantile
 
 from minescan.datasets.sources.cache import ChipCache, ChipKey
-from minescan.datasets.sources.extent import Grid, period_range, tile_grid
+from minescan.datasets.sources.extent import Grid, tile_grid
 from minescan.datasets.sources.windows import clusters
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import DEFAULT_PERIOD, Period
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -235,7 +236,7 @@ class TileFetcher:
         self,
         tile: mercantile.Tile,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> Chip:
@@ -246,7 +247,7 @@ class TileFetcher:
         self,
         tiles: Iterable[mercantile.Tile],
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> list[Chip]:
@@ -258,7 +259,7 @@ class TileFetcher:
         Each fetched chip is cached on its own, so a resumed scan refetches nothing.
         """
         bands = tuple(bands or S2_BANDS)
-        start, end = period_range(period)
+        start, end = Period.parse(period).inclusive
         tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
         keys = [ChipKey(t, size_px, margin_px, period, bands) for t in tiles]
         chips: list[Chip | None] = [None if self.cache is None else self.cache.get(k) for k in keys]
@@ -283,7 +284,7 @@ class TileFetcher:
         self,
         tiles: Iterable[mercantile.Tile],
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> Iterator[tuple[mercantile.Tile, Chip]]:

@@ -25,12 +25,13 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
+from minescan.datasets.sources.extent import Grid, series_grid, tile_grid
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import IoStats, Rasters, clusters, warp_window
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError, first_line
+from minescan.kernel.period import DEFAULT_PERIOD, Period
 from minescan.kernel.source import Cube
 
 
@@ -119,7 +120,7 @@ class GeoTiffSource:
         self,
         tile: mercantile.Tile,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> Chip:
@@ -130,7 +131,7 @@ class GeoTiffSource:
         self,
         tiles,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> list[Chip]:
@@ -139,7 +140,7 @@ class GeoTiffSource:
             raise MinescanError(
                 "geotiff source: read() needs a mosaic; set source.files or source.band_files"
             )
-        period_range(period)
+        Period.parse(period)  # a typo fails here, as with the sources that search by date
         bands = tuple(bands or S2_BANDS)
         tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
         grids = [tile_grid(t, size_px, margin_px) for t in tiles]
@@ -163,7 +164,7 @@ class GeoTiffSource:
         self,
         tiles,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> dict[str, int]:

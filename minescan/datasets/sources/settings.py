@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import parse_day
+
 
 class SourceSettings(BaseModel):
     """Which imagery source to read, and that source's own knobs.
@@ -74,12 +77,10 @@ class SourceSettings(BaseModel):
     @classmethod
     def _dated_keys_are_dates(cls, value: dict[str, str]) -> dict[str, str]:
         # Checked here so a typo in a key is one line before any file is opened.
-        import numpy as np
-
         for key in value:
             try:
-                np.datetime64(str(key).strip(), "D")
-            except ValueError:
+                parse_day(key)
+            except MinescanError:
                 raise ValueError(f"key {key!r} is not a date; use YYYY-MM-DD: FILE") from None
         return value
 

@@ -29,7 +29,7 @@ import rasterio
 from rasterio.enums import Resampling
 
 from minescan.datasets.sources.cache import ChipCache, default_cache_dir, settings_digest
-from minescan.datasets.sources.extent import Grid, period_range, series_grid, tile_grid
+from minescan.datasets.sources.extent import Grid, series_grid, tile_grid
 from minescan.datasets.sources.fetch import RetryPolicy, TileFetcher, tile_label
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.datasets.sources.windows import (
@@ -42,6 +42,7 @@ from minescan.datasets.sources.windows import (
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import DEFAULT_PERIOD, Period
 from minescan.kernel.source import Cube
 
 #: Bump when the pixels this module returns change, so old cache entries are not reused.
@@ -234,7 +235,7 @@ class StacSource(TileFetcher):
         self,
         tiles,
         size_px: int = 256,
-        period: str = "2019",
+        period: str = DEFAULT_PERIOD,
         bands: tuple[str, ...] | None = None,
         margin_px: int = 0,
     ) -> dict[str, int]:
@@ -248,7 +249,7 @@ class StacSource(TileFetcher):
         bound, since reading a COG transfers its compressed blocks.
         """
         bands = tuple(bands or S2_BANDS)
-        start, end = period_range(period)
+        start, end = Period.parse(period).inclusive
         stats = IoStats()
         tiles = [mercantile.Tile(*map(int, t)) for t in tiles]
         for rows in clusters([list(t) for t in tiles]):
