@@ -72,12 +72,14 @@ def _polygonal(geometry):
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def increments(geometries: Sequence) -> list:
+def increments(geometries: Sequence, targets: Sequence[int] | None = None) -> list:
     """What each geometry adds to all those before it in the sequence.
 
     The ground of geometry ``i`` not covered by any geometry ``j < i``; the
     areas of the increments add up to the area of the union, so summing them
-    never counts ground twice. Works in whatever CRS it is given.
+    never counts ground twice. Works in whatever CRS it is given. With
+    ``targets``, only those indices are computed (the others are returned
+    as they are), so a store refreshes just what an ingest changed.
 
     Examples
     --------
@@ -86,10 +88,13 @@ def increments(geometries: Sequence) -> list:
     [2.0, 1.0]
     """
     array = np.asarray(geometries, dtype=object)
-    tree = shapely.STRtree(array)
-    later, earlier = tree.query(array, predicate="intersects")
-    keep = earlier < later
     out = list(array)
+    if len(array) == 0:
+        return out
+    wanted = np.arange(len(array)) if targets is None else np.asarray(targets, dtype=int)
+    hits, earlier = shapely.STRtree(array).query(array[wanted], predicate="intersects")
+    later = wanted[hits]
+    keep = earlier < later
     order = np.argsort(later[keep], kind="stable")
     pairs_later, pairs_earlier = later[keep][order], earlier[keep][order]
     bounds = np.searchsorted(pairs_later, np.arange(len(array) + 1))

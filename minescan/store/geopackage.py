@@ -142,9 +142,12 @@ class GeopackageBackend(Backend):
 
     def delete(self, name: str, where: Where) -> int:
         check_columns(name, where)
-        clause, params = _where(where)
+        deleted = 0
         with self.transaction():
-            return self._db.execute(f'DELETE FROM "{name}"{clause}', params).rowcount
+            for part in _chunks(where):
+                clause, params = _where(part)
+                deleted += self._db.execute(f'DELETE FROM "{name}"{clause}', params).rowcount
+        return deleted
 
     def select(
         self,
@@ -157,6 +160,10 @@ class GeopackageBackend(Backend):
         limit: int | None = None,
     ) -> list[Row]:
         where = where or {}
+        parts = _chunks(where)
+        if len(parts) > 1:
+            found = [self.select(name, p, bbox=bbox, columns=columns) for p in parts]
+            return [row for rows in found for row in rows]
         declared = check_columns(name, [*where, *(columns or ()), *order_by])
         columns = list(columns or declared.names)
         clause, params = _where(where, prefix="t.")
@@ -435,6 +442,31 @@ def _where(where: Where, prefix: str = "") -> tuple[str, list[Any]]:
             parts.append(f'{prefix}"{column}" = ?')
             params.append(value)
     return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+
+#: Most values in one ``IN`` list: SQLite allows 32,766 parameters in a statement.
+MAX_IN = 20_000
+
+
+def _chunks(where: Where) -> list[Where]:
+    """``where`` cut into filters whose ``IN`` lists SQLite accepts (the longest one is cut).
+
+    Selecting by 45,000 ids is common (every mine an ingest touched); results
+    of the parts are concatenated, so a cut select cannot also sort or limit.
+    """
+    long = [
+        c
+        for c, v in where.items()
+        if isinstance(v, list | tuple | set | frozenset) and len(v) > MAX_IN
+    ]
+    if not long:
+        return [where]
+    values = sorted(where[long[0]])
+    return [
+        part
+        for start in range(0, len(values), MAX_IN)
+        for part in _chunks({**where, long[0]: values[start : start + MAX_IN]})
+    ]
 
 
 def _fill_keys(rows: list[Row], key: str, start: int) -> list[Row]:

@@ -1,0 +1,209 @@
+"""Runs, what the store currently says, and publishing.
+
+A run restates its ``source`` (a scan's AOI, a yearly map's name) for the
+periods it covers. What readers see, the **current view**, is for every
+``(source, period)`` the observations of the newest published run (newest by
+ingest order, ``seq``). The view "as of" a run R keeps only runs up to R, which
+is how ``diff-runs`` shows what an earlier run said before it was restated.
+
+Publishing a run is one transaction: it marks the run published, refreshes
+the increments ("new ground") it changes and every mine it touches, and
+drops the cached statistics it makes stale. Readers see the store before or
+after it, never half a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import shapely
+
+from minescan.kernel.errors import MinescanError
+from minescan.kernel.period import Period
+from minescan.store import audit
+from minescan.store.areas import area_ha, increments
+from minescan.store.backend import Backend, Row
+from minescan.store.identity import DRAFT, MERGED, status_of
+
+#: What identifies an observation's place in the view: ``(run_id, period)``.
+Pair = tuple[str, str]
+OBS_COLUMNS = ["obs_id", "mine_id", "run_id", "period", "period_start", "period_end"]
+
+
+def run_row(backend: Backend, run_id: str) -> Row:
+    """The run ``run_id``, or a one-line error naming the runs there are."""
+    rows = backend.select(
+        "runs", {"run_id": run_id}, columns=["run_id", "seq", "published", "kind"]
+    )
+    if not rows:
+        known = [r["run_id"] for r in backend.select("runs", columns=["run_id"], order_by=["seq"])]
+        hint = f"; the store has {', '.join(known[-5:])}" if known else "; the store has no runs"
+        raise MinescanError(f"no run {run_id!r} in the store{hint}")
+    return rows[0]
+
+
+def current_pairs(backend: Backend, as_of_seq: int | None = None) -> set[Pair]:
+    """The ``(run_id, period)`` pairs of the current view (as of run number ``as_of_seq``)."""
+    runs = backend.select("runs", {"published": 1}, columns=["run_id", "seq", "source"])
+    runs = {r["run_id"]: r for r in runs if as_of_seq is None or r["seq"] <= as_of_seq}
+    if not runs:
+        return set()
+    covered = backend.select("run_periods", {"run_id": list(runs)}, columns=["run_id", "period"])
+    newest: dict[tuple[str, str], Row] = {}
+    for row in covered:
+        run = runs[row["run_id"]]
+        key = (run["source"], row["period"])
+        if key not in newest or newest[key]["seq"] < run["seq"]:
+            newest[key] = run
+    return {(run["run_id"], period) for (_, period), run in newest.items()}
+
+
+def current_observations(
+    backend: Backend, pairs: set[Pair], bbox=None, geometry: bool = True
+) -> list[Row]:
+    """The observations in the view ``pairs``, ordered as increments are cut (oldest first)."""
+    if not pairs:
+        return []
+    columns = OBS_COLUMNS + (["area_ha", "geometry"] if geometry else ["area_ha"])
+    rows = backend.select(
+        "observations", {"run_id": sorted({r for r, _ in pairs})}, bbox=bbox, columns=columns
+    )
+    return sorted((r for r in rows if (r["run_id"], r["period"]) in pairs), key=order_key)
+
+
+def order_key(row: Row) -> tuple:
+    """Older periods first, then shorter ones, then ingest order: who owns shared ground."""
+    return row["period_start"], row["period_end"], row["obs_id"]
+
+
+def publish(backend: Backend, run_id: str) -> dict:
+    """Publish ``run_id`` atomically (see the module docstring); what changed."""
+    with backend.transaction():
+        run = run_row(backend, run_id)
+        if run["published"]:
+            raise MinescanError(f"run {run_id} is already published")
+        before = current_pairs(backend)
+        backend.update("runs", [{"run_id": run_id, "published": 1, "published_at": audit.now()}])
+        after = current_pairs(backend)
+        changed = before ^ after
+        mines = refresh_increments(backend, changed, after)
+        rebuild_mines(backend, mines, after)
+        stale = [
+            r["run_id"]
+            for r in backend.select("runs", columns=["run_id", "seq"])
+            if r["seq"] >= run["seq"]
+        ]
+        backend.delete("stats", {"as_of_run": stale})
+        audit.record(backend, "publish", {"run_id": run_id, "mines": len(mines)})
+    return {"run_id": run_id, "mines_updated": len(mines)}
+
+
+def refresh_increments(backend: Backend, changed: set[Pair], pairs: set[Pair]) -> set[int]:
+    """Recut the increments that ``changed`` pairs entering or leaving the view alter.
+
+    Increments of observations that left the view are deleted; those of the
+    ones that entered, and of every later observation overlapping either, are
+    cut again. Returns the ids of the mines whose observations changed.
+    """
+    if not changed:
+        return set()
+    moved = [
+        r
+        for r in backend.select("observations", {"run_id": sorted({r for r, _ in changed})})
+        if (r["run_id"], r["period"]) in changed
+    ]
+    if not moved:
+        return set()
+    moved_ids = {r["obs_id"] for r in moved}
+    backend.delete("increments", {"obs_id": sorted(moved_ids)})
+    bounds = shapely.total_bounds(np.array([r["geometry"] for r in moved], dtype=object))
+    view = current_observations(backend, pairs, bbox=tuple(bounds))
+    targets = _affected(view, moved)
+    backend.delete("increments", {"obs_id": [view[i]["obs_id"] for i in targets]})
+    parts = increments([r["geometry"] for r in view], targets)
+    cut = [parts[i] for i in targets]
+    areas = area_ha(cut)
+    rows = []
+    for i, geometry, area in zip(targets, cut, areas, strict=True):
+        rows.append(
+            {**{k: view[i][k] for k in OBS_COLUMNS}, "area_ha": float(area), "geometry": geometry}
+        )
+    backend.insert("increments", [r for r in rows if not r["geometry"].is_empty])
+    return {r["mine_id"] for r in moved} | {r["mine_id"] for r in rows}
+
+
+def _affected(view: list[Row], moved: list[Row]) -> list[int]:
+    """Indices in ``view`` whose increments ``moved`` observations change."""
+    moved_ids = {r["obs_id"] for r in moved}
+    index = {r["obs_id"]: i for i, r in enumerate(view)}
+    targets = {index[i] for i in moved_ids if i in index}
+    geometries = np.array([r["geometry"] for r in view], dtype=object)
+    moved_geoms = np.array([r["geometry"] for r in moved], dtype=object)
+    if len(geometries):
+        hit_moved, hit_view = shapely.STRtree(geometries).query(moved_geoms, predicate="intersects")
+        for m, v in zip(hit_moved.tolist(), hit_view.tolist(), strict=True):
+            if order_key(view[v]) > order_key(moved[m]):
+                targets.add(v)
+    return sorted(targets)
+
+
+def rebuild_mines(backend: Backend, mine_ids: Iterable[int], pairs: set[Pair]) -> None:
+    """Recompute each mine's onset, last period, status, footprint and area from the view."""
+    ids = sorted(set(mine_ids))
+    if not ids:
+        return
+    mines = {
+        m["mine_id"]: m
+        for m in backend.select("mines", {"mine_id": ids}, columns=["mine_id", "status"])
+    }
+    observations: dict[int, list[Row]] = {}
+    for row in backend.select("observations", {"mine_id": ids}):
+        observations.setdefault(row["mine_id"], []).append(row)
+    parents = {
+        e["mine_id"]: e["other_id"]
+        for e in backend.select("events", {"kind": "split", "mine_id": ids})
+    }
+    onsets = _onsets_of(backend, set(parents.values()))
+    seq = {r["run_id"]: r["seq"] for r in backend.select("runs", columns=["run_id", "seq"])}
+    updates = []
+    for mine_id in ids:
+        if mines.get(mine_id, {}).get("status") == MERGED:
+            continue
+        rows = observations.get(mine_id, [])
+        seen = [r for r in rows if (r["run_id"], r["period"]) in pairs]
+        updates.append(_state(mine_id, seen, rows, onsets.get(parents.get(mine_id)), seq))
+    backend.update("mines", [u for u in updates if u is not None])
+
+
+def _onsets_of(backend: Backend, ids: set[int]) -> dict[int, tuple[str, str]]:
+    rows = backend.select(
+        "mines", {"mine_id": sorted(ids)}, columns=["mine_id", "onset", "onset_start"]
+    )
+    return {r["mine_id"]: (r["onset_start"], r["onset"]) for r in rows if r["onset"]}
+
+
+def _state(mine_id: int, seen: list[Row], every: list[Row], parent_onset, seq) -> Row | None:
+    """One mine's row from its observations in the view (``seen``) and all of them."""
+    if not seen:
+        if not every:
+            return None
+        footprint = shapely.union_all([r["geometry"] for r in every])
+        return {"mine_id": mine_id, "status": DRAFT, "geometry": footprint, "periods": 0}
+    periods = {r["period"]: Period.parse(r["period"]) for r in seen}
+    first = min(periods.values(), key=lambda p: (p.start, p.end))
+    onset = (str(first.start), first.label)
+    if parent_onset is not None and parent_onset < onset:
+        onset = parent_onset  # a split-off part was first seen as part of its parent
+    footprint = shapely.union_all([r["geometry"] for r in seen])
+    return {
+        "mine_id": mine_id,
+        "onset": onset[1],
+        "onset_start": onset[0],
+        "last_period": max(periods.values(), key=lambda p: (p.end, p.start)).label,
+        "periods": len(periods),
+        "status": status_of(list(periods.values())),
+        "area_ha": round(float(area_ha([footprint])[0]), 6),
+        "run_id": max((r["run_id"] for r in seen), key=lambda r: seq.get(r, 0)),
+        "geometry": footprint,
+    }
