@@ -33,6 +33,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "minescan.evaluate.cli",
         "Score a model on your own labelled real imagery (AUC, sensitivity, specificity).",
     ),
+    "store": (
+        "minescan.store.cli",
+        "The results store: runs, mines, periods and statistics in one database.",
+    ),
 }
 
 

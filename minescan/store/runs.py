@@ -34,7 +34,7 @@ OBS_COLUMNS = ["obs_id", "mine_id", "run_id", "period", "period_start", "period_
 def run_row(backend: Backend, run_id: str) -> Row:
     """The run ``run_id``, or a one-line error naming the runs there are."""
     rows = backend.select(
-        "runs", {"run_id": run_id}, columns=["run_id", "seq", "published", "kind"]
+        "runs", {"run_id": run_id}, columns=["run_id", "seq", "published", "kind", "source"]
     )
     if not rows:
         known = [r["run_id"] for r in backend.select("runs", columns=["run_id"], order_by=["seq"])]
@@ -43,10 +43,19 @@ def run_row(backend: Backend, run_id: str) -> Row:
     return rows[0]
 
 
-def current_pairs(backend: Backend, as_of_seq: int | None = None) -> set[Pair]:
-    """The ``(run_id, period)`` pairs of the current view (as of run number ``as_of_seq``)."""
-    runs = backend.select("runs", {"published": 1}, columns=["run_id", "seq", "source"])
-    runs = {r["run_id"]: r for r in runs if as_of_seq is None or r["seq"] <= as_of_seq}
+def current_pairs(backend: Backend, as_of: Row | None = None) -> set[Pair]:
+    """The ``(run_id, period)`` pairs of the current view, or of the view as of run ``as_of``.
+
+    As of a run R: the published runs up to R, and R itself even when it is a
+    draft, so ``diff-runs`` can show what publishing a draft would change.
+    """
+    runs = backend.select("runs", columns=["run_id", "seq", "source", "published"])
+    runs = {
+        r["run_id"]: r
+        for r in runs
+        if (r["published"] and (as_of is None or r["seq"] <= as_of["seq"]))
+        or (as_of is not None and r["run_id"] == as_of["run_id"])
+    }
     if not runs:
         return set()
     covered = backend.select("run_periods", {"run_id": list(runs)}, columns=["run_id", "period"])
