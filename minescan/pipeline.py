@@ -12,27 +12,14 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from minescan.kernel.errors import MinescanError, first_line
-from minescan.kernel.io import atomic_path, ensure_dir, write_json
-
-#: Files copied from the build's model folder into the shipped model folder.
-MODEL_FILES = (
-    "detector.pt",
-    "detector.onnx",
-    "scaling.json",
-    "screen.json",
-    "model_card.md",
-    "model_card.json",
-    "lasso_path.csv",
-    "lasso_path.png",
-    "pipeline.json",
-)
+from minescan.kernel.io import ensure_dir, write_json
+from minescan.kernel.model import CARD_JSON, DETECTOR_ONNX, PIPELINE, SCREEN, ship_model
 
 
 @dataclass(frozen=True)
@@ -113,7 +100,7 @@ def plan(config_file: str | None, build: Path) -> list[Step]:
             ),
             pixels,
         ),
-        Step("screen", call(train.screen, pixels, model, chips, force=True), model / "screen.json"),
+        Step("screen", call(train.screen, pixels, model, chips, force=True), model / SCREEN),
         Step(
             "detector",
             call(
@@ -124,7 +111,7 @@ def plan(config_file: str | None, build: Path) -> list[Step]:
                 resume=interrupted,
                 force=not interrupted,
             ),
-            model / "detector.onnx",
+            model / DETECTOR_ONNX,
         ),
     ]
 
@@ -132,7 +119,7 @@ def plan(config_file: str | None, build: Path) -> list[Step]:
 def run(config_file: str | None, build: str | Path, ship: str | Path | None, force: bool) -> dict:
     """Run every step; copy the model into ``ship`` when given (an existing one needs ``force``)."""
     build = ensure_dir(build)
-    if ship is not None and (Path(ship) / "detector.onnx").exists() and not force:
+    if ship is not None and (Path(ship) / DETECTOR_ONNX).exists() and not force:
         raise MinescanError(f"{ship} already holds a model; pass FORCE=1 (--force) to replace it")
     timings: dict[str, float] = {}
     for step in plan(config_file, build):
@@ -154,25 +141,16 @@ def run(config_file: str | None, build: str | Path, ship: str | Path | None, for
         "step_seconds": timings,
         "total_seconds": round(sum(timings.values()), 1),
     }
-    write_json(model / "pipeline.json", record)
+    write_json(model / PIPELINE, record)
     if ship is not None:
-        ship_model(model, Path(ship))
+        ship_model(model, ship)
     return record
-
-
-def ship_model(model: Path, ship: Path) -> None:
-    """Copy the model files (each atomically) into ``ship``."""
-    ensure_dir(ship)
-    for name in MODEL_FILES:
-        if (model / name).exists():
-            with atomic_path(ship / name) as tmp:
-                shutil.copyfile(model / name, tmp)
 
 
 def figures(model: Path) -> dict:
     """The headline figures of a model folder: detector mAP50 and the screen's tile rates."""
-    card = json.loads((model / "model_card.json").read_text())
-    screen = json.loads((model / "screen.json").read_text())
+    card = json.loads((model / CARD_JSON).read_text())
+    screen = json.loads((model / SCREEN).read_text())
     test = card["metrics"].get("test", {})
     tiles = (screen.get("test") or {}).get("tiles", {})
     return {

@@ -159,7 +159,7 @@ def verify_pickle(path: Path) -> None:
         )
 
 
-def ship(model: str | os.PathLike, dest: str | os.PathLike, names=SHIPPED_FILES) -> Path:
+def ship_model(model: str | os.PathLike, dest: str | os.PathLike, names=SHIPPED_FILES) -> Path:
     """Copy the named files that ``model`` holds into ``dest``, each atomically; returns ``dest``.
 
     A file the folder lacks is skipped: a model trained without a screen ships without one.

@@ -8,6 +8,7 @@ import click
 
 from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
 from minescan.kernel.bands import parse_bands
+from minescan.kernel.model import SCREEN
 
 
 @click.group(name="train")
@@ -144,7 +145,7 @@ def screen(pixels_path, out_dir, chips_dir, max_rows, force):
 
     result = run.screen(pixels_path, out_dir, chips_dir, max_rows, force)
     click.echo(summary(result))
-    click.echo(f"screen written to {Path(out_dir) / 'screen.json'}")
+    click.echo(f"screen written to {Path(out_dir) / SCREEN}")
 
 
 @cli.command()

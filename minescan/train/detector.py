@@ -101,7 +101,7 @@ def read_data(data_yaml: str | Path, channels: tuple[str, ...] | None = None) ->
     n = int(doc.get("channels", 3))
     if n != len(bands):
         raise MinescanError(
-            f"data.yaml says channels: {n} but scaling.json lists {len(bands)} bands ({','.join(bands)})"
+            f"data.yaml says channels: {n} but {SCALING} lists {len(bands)} bands ({','.join(bands)})"
         )
     if channels is not None and tuple(channels) != bands:
         raise MinescanError(

@@ -53,7 +53,7 @@ from minescan.datasets.patches import (
 from minescan.datasets.yolo import data_yaml, mine_boxes, write_image, yolo_label_text
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import atomic_path, ensure_dir, require_file, write_json, write_text
-from minescan.kernel.model import CARD_JSON, CARD_MD, DETECTOR_PT, SCALING, SCREEN_FILES, ship
+from minescan.kernel.model import CARD_JSON, CARD_MD, DETECTOR_PT, SCALING, SCREEN_FILES, ship_model
 from minescan.kernel.scaling import Scaling
 from minescan.train.detector import SPLITS, TrainOptions, card_markdown, read_data, train_detector
 
@@ -499,7 +499,7 @@ def finetune(
         channels=scaling.bands,
         command=command,
     )
-    ship(base, out, SCREEN_FILES)
+    ship_model(base, out, SCREEN_FILES)
     table = heldout_table(patches, split, regions, labels)
     with atomic_path(out / "heldout.csv") as tmp:
         table.to_csv(tmp, index=False)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.model import SCREEN
 from minescan.train.settings import TrainSettings
 
 #: ``--device`` values ultralytics takes: cpu, or CUDA indices such as 0 or 0,1.
@@ -91,6 +92,6 @@ def screen(
     """
     from minescan.train.screen import fit_screen
 
-    if (Path(out) / "screen.json").exists() and not force:
-        raise MinescanError(f"{out} already holds a screen.json; pass --force to overwrite it")
+    if (Path(out) / SCREEN).exists() and not force:
+        raise MinescanError(f"{out} already holds a {SCREEN}; pass --force to overwrite it")
     return fit_screen(pixels, out, chips_dir=chips_dir, max_rows=max_rows)
