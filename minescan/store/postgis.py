@@ -27,15 +27,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import shapely
-
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.store.backend import GEOMETRY, Backend, BBox, Row, Where, check_columns
 from minescan.store.geopackage import MARK
-from minescan.store.schema import SCHEMA_VERSION, SRID, TABLES, Table
+from minescan.store.postgis_sql import (
+    COPY_TYPES,
+    as_rows,
+    assignment,
+    coerce,
+    copy_columns,
+    ewkb_all,
+    table_ddl,
+    update_values,
+    where_sql,
+)
+from minescan.store.schema import SCHEMA_VERSION, TABLES, Table
 
-#: Portable column types to PostgreSQL types.
-PG_TYPES = {"int": "bigint", "float": "double precision", "text": "text"}
 #: Taken by every top-level transaction: one writer at a time per database, as SQLite's
 #: ``BEGIN IMMEDIATE`` gives the GeoPackage, so keys a store function derives from
 #: ``max_value`` cannot collide between two ingests.
@@ -43,8 +50,6 @@ WRITER_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtext('minescan-store'), "
     "(SELECT oid::int FROM pg_database WHERE datname = current_database()))"
 )
-#: The same types as binary ``COPY`` names them (binary input must match the column exactly).
-COPY_TYPES = {"int": "int8", "float": "float8", "text": "text"}
 
 
 def redact(url: str) -> str:
@@ -145,7 +150,7 @@ class PostgisBackend(Backend):
         with self.transaction():
             self._execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS postgis"))
             for declared in TABLES:
-                for statement in _table_ddl(declared):
+                for statement in table_ddl(declared):
                     self._execute(statement)
             for key, value in (MARK, ("schema_version", SCHEMA_VERSION)):
                 if self.get_meta(key) is None:
@@ -177,11 +182,11 @@ class PostgisBackend(Backend):
         unkeyed = [row for row in rows if row.get(declared.key) is None]
         with self._write(name):
             if keyed:
-                self._copy(declared, _columns(declared, with_key=True), keyed)
+                self._copy(declared, copy_columns(declared, with_key=True), keyed)
             if unkeyed:
                 if not declared.auto_key:
                     raise MinescanError(f"table {name}: a row has no {declared.key}")
-                self._copy(declared, _columns(declared, with_key=False), unkeyed)
+                self._copy(declared, copy_columns(declared, with_key=False), unkeyed)
             if keyed and declared.auto_key:
                 self._advance_identity(declared)
 
@@ -198,11 +203,11 @@ class PostgisBackend(Backend):
         types = dict(declared.columns)
         plain = [column for column in columns if column != GEOMETRY]
         wire_types = [COPY_TYPES[types[column]] for column in plain]
-        geometries = _ewkb_all([row.get(GEOMETRY) for row in rows]) if declared.spatial else None
+        geometries = ewkb_all([row.get(GEOMETRY) for row in rows]) if declared.spatial else None
         with self._connection.cursor() as cursor, cursor.copy(statement) as copy:
             copy.set_types(wire_types + (["bytea"] if geometries is not None else []))
             for index, row in enumerate(rows):
-                values = [_coerce(row.get(column), types[column]) for column in plain]
+                values = [coerce(row.get(column), types[column]) for column in plain]
                 if geometries is not None:
                     values.append(geometries[index])
                 copy.write_row(values)
@@ -236,17 +241,17 @@ class PostgisBackend(Backend):
             for changed, members in groups.items():
                 statement = sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
                     sql.Identifier(name),
-                    sql.SQL(", ").join(map(_assignment, changed)),
+                    sql.SQL(", ").join(map(assignment, changed)),
                     sql.Identifier(declared.key),
                 )
-                params = [_update_values(row, changed, declared.key, types) for row in members]
+                params = [update_values(row, changed, declared.key, types) for row in members]
                 cursor.executemany(statement, params)
 
     def delete(self, name: str, where: Where) -> int:
         from psycopg import sql
 
         declared = check_columns(name, where)
-        condition, params = _where_sql(declared, where, None)
+        condition, params = where_sql(declared, where, None)
         statement = sql.SQL("DELETE FROM {}").format(sql.Identifier(name)) + condition
         with self._write(name), self._connection.cursor() as cursor:
             cursor.execute(statement, params)
@@ -265,7 +270,7 @@ class PostgisBackend(Backend):
         from psycopg import sql
 
         where = where or {}
-        declared = _checked(name, columns, where, order_by)
+        declared = check_columns(name, [*(columns or ()), *where, *order_by])
         if bbox is not None and not declared.spatial:
             raise MinescanError(f"table {name} has no geometry to query by bounding box")
         wanted = list(columns) if columns is not None else list(declared.names)
@@ -275,7 +280,7 @@ class PostgisBackend(Backend):
             else sql.Identifier(c)
             for c in wanted
         ]
-        condition, params = _where_sql(declared, where, bbox)
+        condition, params = where_sql(declared, where, bbox)
         statement = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(selected), sql.Identifier(name)
         )
@@ -288,7 +293,7 @@ class PostgisBackend(Backend):
             statement += sql.SQL(" LIMIT %s")
             params.append(int(limit))
         records = self._fetch(statement, params)
-        return _as_rows(wanted, records)
+        return as_rows(wanted, records)
 
     def max_value(self, name: str, column: str) -> Any:
         from psycopg import sql
@@ -323,131 +328,6 @@ class PostgisBackend(Backend):
 
     def _fetch(self, statement, params: Sequence[Any] = ()) -> list[tuple]:
         return self._connection.execute(statement, params).fetchall()
-
-
-def _checked(name: str, columns, where: Where, order_by: Sequence[str]) -> Table:
-    """The declared table after checking every name a query uses."""
-    return check_columns(name, [*(columns or ()), *where, *order_by])
-
-
-def _table_ddl(declared: Table) -> list:
-    """``CREATE TABLE`` and ``CREATE INDEX`` statements for one declared table, idempotent."""
-    from psycopg import sql
-
-    parts = []
-    for column, kind in declared.columns:
-        definition = sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(PG_TYPES[kind]))
-        if column == declared.key:
-            identity = " GENERATED BY DEFAULT AS IDENTITY" if declared.auto_key else ""
-            definition += sql.SQL(identity + " PRIMARY KEY")
-        parts.append(definition)
-    if declared.spatial:
-        parts.append(
-            sql.SQL("{} geometry(Geometry, {})").format(sql.Identifier(GEOMETRY), sql.Literal(SRID))
-        )
-    statements = [
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-            sql.Identifier(declared.name), sql.SQL(", ").join(parts)
-        )
-    ]
-    indexed = [(column, "btree") for column in declared.indexed]
-    if declared.spatial:
-        indexed.append((GEOMETRY, "gist"))
-    for column, method in indexed:
-        statements.append(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} ({})").format(
-                sql.Identifier(f"{declared.name}_{column}_idx"),
-                sql.Identifier(declared.name),
-                sql.SQL(method),
-                sql.Identifier(column),
-            )
-        )
-    return statements
-
-
-def _columns(declared: Table, with_key: bool) -> list[str]:
-    """The columns a ``COPY`` writes: all of them, the key left out for assigned keys."""
-    names = [column for column, _ in declared.columns if with_key or column != declared.key]
-    return names + ([GEOMETRY] if declared.spatial else [])
-
-
-def _assignment(column: str):
-    from psycopg import sql
-
-    if column == GEOMETRY:
-        return sql.SQL("{} = ST_GeomFromEWKB(%s)").format(sql.Identifier(column))
-    return sql.SQL("{} = %s").format(sql.Identifier(column))
-
-
-def _update_values(row: Row, changed: tuple[str, ...], key: str, types: dict[str, str]) -> list:
-    values = [
-        _ewkb(row[column]) if column == GEOMETRY else _coerce(row[column], types[column])
-        for column in changed
-    ]
-    return values + [_coerce(row[key], types[key])]
-
-
-def _where_sql(declared: Table, where: Where, bbox: BBox | None):
-    """A ``WHERE`` clause with placeholders, and its parameters."""
-    from psycopg import sql
-
-    types = dict(declared.columns)
-    conditions, params = [], []
-    for column, value in where.items():
-        if isinstance(value, list | tuple | set | frozenset):
-            conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
-            params.append([_coerce(v, types[column]) for v in value])
-        elif value is None:
-            conditions.append(sql.SQL("{} IS NULL").format(sql.Identifier(column)))
-        else:
-            conditions.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(_coerce(value, types[column]))
-    if bbox is not None:
-        conditions.append(
-            sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
-                sql.Identifier(GEOMETRY), sql.Literal(SRID)
-            )
-        )
-        params.extend(float(v) for v in bbox)
-    if not conditions:
-        return sql.SQL(""), params
-    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), params
-
-
-def _as_rows(columns: list[str], records: list[tuple]) -> list[Row]:
-    """Query records as dicts, WKB decoded into shapely geometries in one call."""
-    rows = [dict(zip(columns, record, strict=True)) for record in records]
-    if GEOMETRY in columns and rows:
-        blobs = [row[GEOMETRY] for row in rows]
-        geometries = shapely.from_wkb([bytes(b) if b is not None else None for b in blobs])
-        for row, geometry in zip(rows, geometries, strict=True):
-            row[GEOMETRY] = geometry
-    return rows
-
-
-def _coerce(value: Any, kind: str) -> Any:
-    """A Python value for a column of portable type ``kind`` (numpy scalars become Python)."""
-    if value is None:
-        return None
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    return value
-
-
-def _ewkb_all(geometries: list) -> list:
-    """EWKB with SRID 4326 for ``COPY``, encoded in one call; ``None`` kept as NULL."""
-    present = [g for g in geometries if g is not None]
-    encoded = iter(shapely.to_wkb(shapely.set_srid(present, SRID), include_srid=True))
-    return [next(encoded) if g is not None else None for g in geometries]
-
-
-def _ewkb(geometry) -> bytes | None:
-    """EWKB with SRID 4326 for one parameter, ``None`` kept as NULL."""
-    if geometry is None:
-        return None
-    return shapely.to_wkb(shapely.set_srid(geometry, SRID), include_srid=True)
 
 
 def _missing_database(error: Exception) -> bool:
