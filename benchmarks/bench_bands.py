@@ -38,6 +38,7 @@ SETS = {
 
 def run_set(name: str, bands, args) -> dict:
     """Build the YOLO set with these channels, train, and return the test figures."""
+    from minescan.config import section
     from minescan.train.detector import TrainOptions, train_detector
 
     slug = name.replace(" ", "_").replace("+", "_")
@@ -51,7 +52,8 @@ def run_set(name: str, bands, args) -> dict:
     )  # fmt: skip
     if code:
         raise SystemExit(f"datasets yolo failed for {name}")
-    opts = TrainOptions(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, workers=2)
+    train = section("train", imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, workers=2)
+    opts = TrainOptions.from_settings(train)
     card = train_detector(ydir / "data.yaml", mdir, opts, force=True, command=f"bench_bands {name}")
     return _row(name, bands, card)
 

@@ -30,12 +30,12 @@ def peak_rss_gib(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def run_minescan(polygons: Path, zooms: list[int]) -> dict:
+    from minescan.config import section
     from minescan.grid.run import build_grid
-    from minescan.grid.settings import GridSettings
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        report = build_grid(GridSettings(zooms=zooms), str(polygons), out)
+        report = build_grid(section("grid", zooms=zooms), str(polygons), out)
         wall = time.perf_counter() - start
     return {"wall_s": wall, "peak_gib": peak_rss_gib(), "report": report}
 

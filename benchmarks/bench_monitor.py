@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
+from minescan.config import section
 from minescan.monitor import evaluate, forecast, outputs, run
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.nogo import Layers, Zones
@@ -214,7 +215,7 @@ def main() -> None:
     args = parser.parse_args()
     if not POLYGONS.exists():
         raise SystemExit(f"needs {POLYGONS} (the shared real data beside the clone)")
-    settings = MonitorSettings()
+    settings = section("monitor")
     screen = run.load_screen(settings.model_dump())
     table = accuracy(args.mines, settings, screen)
     cols = ["iou_last", "area_error_median", "false_excavation_rate", "precision", "recall", "f1"]

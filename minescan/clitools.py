@@ -30,6 +30,40 @@ def parse_zooms(text: str | list[int] | tuple[int, ...]) -> list[int]:
     return zooms
 
 
+def shown(value) -> str:
+    """A setting's value as a flag would take it: lists comma-joined, YAML's true, false and none.
+
+    Examples
+    --------
+    >>> shown([13, 14, 15]), shown(True), shown(None), shown(0.001)
+    ('13,14,15', 'true', 'none', '0.001')
+    """
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return "none" if value is None else str(value)
+
+
+def with_default(text: str, setting: str) -> str:
+    """``text`` for --help, ending in the default.yaml value of ``setting`` (``"section.key"``).
+
+    A flag that overrides a setting defaults to None, so that a value from
+    --config stands unless the flag is given; its help still shows what a run
+    without either uses, read from the one place defaults live.
+
+    Examples
+    --------
+    >>> with_default("Training epochs.", "train.epochs")
+    'Training epochs.  [default: 65 (train.epochs)]'
+    """
+    from minescan.config import defaults
+
+    section, key = setting.split(".")
+    value = getattr(getattr(defaults(), section), key)
+    return f"{text}  [default: {shown(value)} ({setting})]"
+
+
 def config_option(section: str | None = None):
     """``--config FILE`` (parameter ``config_file``): YAML merged over configs/default.yaml.
 
@@ -95,6 +129,6 @@ def source_options(func):
         "--source",
         type=click.Choice(list(SOURCES)),
         default=None,
-        help="Imagery source. Default: the config's source.kind (simulated).",
+        help=with_default("Imagery source.", "source.kind"),
     )(func)
     return func

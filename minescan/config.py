@@ -1,12 +1,18 @@
 """Typed settings: ``configs/default.yaml``, then ``--config FILE``, then CLI flags.
 
-Each stage owns its section model (``minescan/<stage>/settings.py``); this
-module only stitches them together and merges the layers.
+Each stage owns its section model (``minescan/<stage>/settings.py``): the
+types and validators of its knobs, not their default values. Those live once,
+in ``configs/default.yaml`` (shipped in the wheel beside the demo model); this
+module stitches the sections together, merges the layers over that file, and
+hands out the defaults: :func:`defaults` (every section) and :func:`section`
+(one section, with overrides).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +29,31 @@ from minescan.train.settings import TrainSettings
 
 #: Repository root when running from a checkout (editable install).
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+#: Where a wheel installs default.yaml, under ``sys.prefix`` (``[options.data_files]`` in setup.cfg).
+INSTALLED_CONFIG = Path("share") / "minescan" / "configs" / "default.yaml"
+
+
+def _default_config() -> Path:
+    """The checkout's ``configs/default.yaml``, else (a wheel install) the copy under ``sys.prefix``."""
+    checkout = ROOT / "configs" / "default.yaml"
+    installed = Path(sys.prefix) / INSTALLED_CONFIG
+    return installed if not checkout.is_file() and installed.is_file() else checkout
+
+
+DEFAULT_CONFIG = _default_config()
 
 
 class Settings(BaseModel):
-    """All of minescan's knobs, one section per stage."""
+    """All of minescan's knobs, one section per stage; every knob is set (by default.yaml at least)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    grid: GridSettings = GridSettings()
-    source: SourceSettings = SourceSettings()
-    datasets: DatasetSettings = DatasetSettings()
-    train: TrainSettings = TrainSettings()
-    scan: ScanSettings = ScanSettings()
-    monitor: MonitorSettings = MonitorSettings()
+    grid: GridSettings
+    source: SourceSettings
+    datasets: DatasetSettings
+    train: TrainSettings
+    scan: ScanSettings
+    monitor: MonitorSettings
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -70,19 +87,63 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+@functools.cache
+def _default_data() -> dict:
+    """default.yaml as read once per process (callers merge over copies)."""
+    return _read_yaml(DEFAULT_CONFIG)
+
+
 def load_settings(
     config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
-    """Load default.yaml (when present), merge ``config_file`` and ``overrides`` over it, validate.
+    """Load default.yaml, merge ``config_file`` and ``overrides`` over it, validate.
 
     ``overrides`` holds only the flags the user actually gave, as nested dicts
     (``{"scan": {"workers": 4}}``); ``None`` values are ignored.
     """
-    data: dict = _read_yaml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    data = copy.deepcopy(_default_data())
     if config_file is not None:
         data = deep_merge(data, _read_yaml(Path(config_file)))
     if overrides:
         data = deep_merge(data, _drop_none(overrides))
+    return _validated(data)
+
+
+def defaults() -> Settings:
+    """Every section at its default.yaml value: what a command runs with when given no config or flag.
+
+    Examples
+    --------
+    >>> defaults().train.epochs
+    65
+    """
+    return load_settings()
+
+
+def section(name: str, **overrides: Any) -> BaseModel:
+    """Section ``name`` at its default.yaml values, ``overrides`` replacing fields, validated.
+
+    For code and tests that need one stage's settings. Unlike a CLI flag, an
+    override of ``None`` is kept (``screen=None`` turns the monitor's screen
+    off), and a mapping replaces the field's whole value.
+
+    Examples
+    --------
+    >>> section("scan", conf={13: 0.1}).conf
+    {13: 0.1}
+    >>> section("scan").batch_size == defaults().scan.batch_size
+    True
+    """
+    if name not in Settings.model_fields:
+        raise MinescanError(
+            f"no settings section {name!r}; sections: {', '.join(Settings.model_fields)}"
+        )
+    data = copy.deepcopy(_default_data())
+    data[name] = {**data[name], **overrides}
+    return getattr(_validated(data), name)
+
+
+def _validated(data: dict) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from minescan.clitools import config_option, parse_zooms, quiet_option, source_options
+from minescan.clitools import (
+    config_option,
+    parse_zooms,
+    quiet_option,
+    source_options,
+    with_default,
+)
 from minescan.config import load_settings
 from minescan.kernel.bands import parse_bands
 from minescan.kernel.errors import MinescanError
@@ -36,7 +42,11 @@ def cli() -> None:
     "year/start_date column). Default: the source's own truth (simulated).",
 )
 @click.option(
-    "--period", default=None, help="Composite period: 2019, 2019-03 or 2019-01-01/2019-06-30."
+    "--period",
+    default=None,
+    help=with_default(
+        "Composite period: 2019, 2019-03 or 2019-01-01/2019-06-30.", "datasets.period"
+    ),
 )
 @click.option(
     "--out", required=True, help="Output folder: z{z}/NAME.tif, previews/, chips_report.json."
@@ -45,7 +55,7 @@ def cli() -> None:
     "--size",
     type=click.IntRange(min=1),
     default=None,
-    help="Chip width and height in pixels [256].",
+    help=with_default("Chip width and height in pixels.", "datasets.size_px"),
 )
 @click.option("--zooms", default=None, help="Only cells at these zooms, e.g. 13,14 [all].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N cells.")
@@ -87,20 +97,45 @@ def chips(cells, source, config_file, mines, period, out, size, zooms, limit, wo
 @cli.command()
 @chips_dir_option
 @click.option("--out", required=True, help="Output folder of the YOLO set.")
-@click.option("--channels", default=None, help="Bands, in page order [B02,B03,B04,B08,B11,B12].")
+@click.option(
+    "--channels", default=None, help=with_default("Bands, in page order.", "datasets.channels")
+)
 @click.option(
     "--split",
     "rule",
     type=click.Choice(["image", "block"]),
     default=None,
-    help="Split rule [image].",
+    help=with_default("Split rule.", "datasets.split"),
 )
-@click.option("--block-zoom", type=int, default=None, help="Block tile zoom of --split block [9].")
-@click.option("--split-column", default=None, help="Block split on a chip tag (country...).")
-@click.option("--val", type=float, default=None, help="Share of cells in val [0.15].")
-@click.option("--test", type=float, default=None, help="Share of cells in test [0.15].")
-@click.option("--seed", type=int, default=None, help="Split shuffle seed [0].")
-@click.option("--min-box-px", type=int, default=None, help="Drop mine parts smaller than this [4].")
+@click.option(
+    "--block-zoom",
+    type=int,
+    default=None,
+    help=with_default("Block tile zoom of --split block.", "datasets.block_zoom"),
+)
+@click.option(
+    "--split-column",
+    default=None,
+    help=with_default("Block split on a chip tag (country...).", "datasets.split_column"),
+)
+@click.option(
+    "--val", type=float, default=None, help=with_default("Share of cells in val.", "datasets.val")
+)
+@click.option(
+    "--test",
+    type=float,
+    default=None,
+    help=with_default("Share of cells in test.", "datasets.test"),
+)
+@click.option(
+    "--seed", type=int, default=None, help=with_default("Split shuffle seed.", "datasets.seed")
+)
+@click.option(
+    "--min-box-px",
+    type=int,
+    default=None,
+    help=with_default("Drop mine parts smaller than this.", "datasets.min_box_px"),
+)
 @config_option("datasets")
 @quiet_option
 def yolo(
@@ -150,12 +185,17 @@ def yolo(
 @chips_dir_option
 @click.option("--out", required=True, help="Output Parquet file.")
 @click.option(
-    "--sample", type=int, default=None, help="Pixels per chip, half inside mines; 0 = all [2000]."
+    "--sample",
+    type=int,
+    default=None,
+    help=with_default("Pixels per chip, half inside mines; 0 = all.", "datasets.sample"),
 )
 @click.option(
     "--split-from", default=None, help="split.json of a YOLO set: fills the split column."
 )
-@click.option("--seed", type=int, default=None, help="Sampling seed [0].")
+@click.option(
+    "--seed", type=int, default=None, help=with_default("Sampling seed.", "datasets.seed")
+)
 @config_option("datasets")
 @quiet_option
 def pixels(chips_dir, out, sample, split_from, seed, config_file, quiet):

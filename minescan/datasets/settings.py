@@ -10,21 +10,21 @@ class DatasetSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    size_px: int = Field(default=256, gt=0, description="Chip width and height in pixels.")
-    period: str = Field(default="2019", description="Composite period of the chips.")
+    size_px: int = Field(gt=0, description="Chip width and height in pixels.")
+    period: str = Field(description="Composite period of the chips.")
 
     _period_is_sentinel2 = field_validator("period")(sentinel2_period)
     min_valid_fraction: float = Field(
-        default=0.05, ge=0, le=1, description="Chips with fewer clear pixels are flagged empty."
+        ge=0, le=1, description="Chips with fewer clear pixels are flagged empty."
     )
-    channels: list[str] = Field(default=["B02", "B03", "B04", "B08", "B11", "B12"])
-    split: str = Field(default="image", pattern="^(image|block)$")
-    block_zoom: int = Field(default=9, ge=0, le=24, description="Tile zoom of a held-out block.")
+    channels: list[str]
+    split: str = Field(pattern="^(image|block)$")
+    block_zoom: int = Field(ge=0, le=24, description="Tile zoom of a held-out block.")
     split_column: str | None = Field(
-        default=None, description="Hold out whole values of this chip tag (block split)."
+        description="Hold out whole values of this chip tag (block split)."
     )
-    val: float = Field(default=0.15, ge=0, lt=1)
-    test: float = Field(default=0.15, ge=0, lt=1)
-    seed: int = Field(default=0, description="Seed of the split shuffle and pixel sampling.")
-    min_box_px: int = Field(default=4, ge=1, description="Mine parts smaller are not labelled.")
-    sample: int = Field(default=2000, ge=0, description="Pixels per chip in the table; 0 = all.")
+    val: float = Field(ge=0, lt=1)
+    test: float = Field(ge=0, lt=1)
+    seed: int = Field(description="Seed of the split shuffle and pixel sampling.")
+    min_box_px: int = Field(ge=1, description="Mine parts smaller are not labelled.")
+    sample: int = Field(ge=0, description="Pixels per chip in the table; 0 = all.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from minescan.clitools import parse_zooms, source_options
+from minescan.clitools import parse_zooms, source_options, with_default
 from minescan.kernel.errors import MinescanError
 
 
@@ -12,8 +12,10 @@ from minescan.kernel.errors import MinescanError
 @click.option(
     "--aoi",
     default=None,
-    help="Where to look: country:ISO3 (country:GHA), bbox:W,S,E,N in degrees, or a polygon "
-    "file. Default: the config's scan.aoi.",
+    help=with_default(
+        "Where to look: country:ISO3 (country:GHA), bbox:W,S,E,N in degrees, or a polygon file.",
+        "scan.aoi",
+    ),
 )
 @source_options
 @click.option(
@@ -29,34 +31,52 @@ from minescan.kernel.errors import MinescanError
     help="Polygons to score the run against (default with the simulated source: its own mines).",
 )
 @click.option(
-    "--period", default=None, help="Composite period, e.g. 2024 or 2024-01-01/2024-06-30."
+    "--period",
+    default=None,
+    help=with_default("Composite period, e.g. 2024 or 2024-01-01/2024-06-30.", "scan.period"),
 )
 @click.option(
     "--model",
     type=click.Path(file_okay=False),
     default=None,
-    help="Model folder: detector.onnx (or .pt), scaling.json, screen.json. Default models/demo.",
+    help=with_default(
+        "Model folder: detector.onnx (or .pt), scaling.json, screen.json.", "scan.model"
+    ),
 )
-@click.option("--zooms", default=None, help="Pyramid levels, coarse to fine. Default 13,14,15.")
+@click.option(
+    "--zooms", default=None, help=with_default("Pyramid levels, coarse to fine.", "scan.zooms")
+)
 @click.option(
     "--exhaustive",
     is_flag=True,
     default=None,
-    help="Run the detector on every land tile at the finest zoom (no pyramid, no screen).",
+    help=with_default(
+        "Run the detector on every land tile at the finest zoom (no pyramid, no screen).",
+        "scan.exhaustive",
+    ),
 )
-@click.option("--workers", type=int, default=None, help="Local worker processes (default 1).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help=with_default("Local worker processes.", "scan.workers"),
+)
 @click.option(
     "--scheduler",
     default=None,
-    help="Run the batches on an existing Dask cluster, tcp://HOST:PORT.",
+    help=with_default(
+        "Run the batches on an existing Dask cluster, tcp://HOST:PORT.", "scan.scheduler"
+    ),
 )
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "ultralytics"]),
     default=None,
-    help="Detector runtime: onnxruntime (default) or ultralytics with detector.pt.",
+    help=with_default(
+        "Detector runtime: onnxruntime or ultralytics with detector.pt.", "scan.backend"
+    ),
 )
-@click.option("--device", default=None, help="cpu (default), cuda or cuda:N.")
+@click.option("--device", default=None, help=with_default("cpu, cuda or cuda:N.", "scan.device"))
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--out",

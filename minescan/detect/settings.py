@@ -20,66 +20,53 @@ class ScanSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     aoi: str | None = Field(
-        default=None, description="country:ISO3, bbox:W,S,E,N or a polygon file; --aoi overrides."
+        description="country:ISO3, bbox:W,S,E,N or a polygon file; --aoi overrides."
     )
-    zooms: list[int] = Field(default=[13, 14, 15])
-    model: str = Field(
-        default="models/demo", description="Folder with detector.onnx, screen.json, scaling.json."
-    )
-    period: str = Field(default="2024")
+    zooms: list[int]
+    model: str = Field(description="Folder with detector.onnx, screen.json, scaling.json.")
+    period: str
 
     _period_is_sentinel2 = field_validator("period")(sentinel2_period)
-    backend: str = Field(
-        default="onnx", pattern="^(onnx|ultralytics)$", description="Detector runtime."
-    )
+    backend: str = Field(pattern="^(onnx|ultralytics)$", description="Detector runtime.")
     conf: dict[int, float] = Field(
-        default={13: 0.01, 14: 0.02, 15: 0.05},
         description="Detector score threshold per zoom; lower at coarse levels for recall. "
-        "A zoom not listed takes the nearest listed zoom's value.",
+        "A zoom not listed takes the nearest listed zoom's value."
     )
     subdivide_margin_m: float | None = Field(
-        default=250.0,
         ge=0,
         description="A hit opens only the next level's tiles under its boxes, each box grown "
         "by this many EPSG:3857 metres (coarse boxes are a few pixels off); null opens every "
         "tile below a hit at the next zoom.",
     )
     subdivide_screen: bool = Field(
-        default=True,
         description="A hit tile also opens the children where the screen sees mine-like pixels "
         "at the share it asks of a tile at the next zoom, boxes or not: a mine the coarse "
         "detector missed next to one it found is still looked at. No effect with the screen "
-        "off (or --exhaustive).",
+        "off (or --exhaustive)."
     )
-    iou: float = Field(default=0.5, gt=0, le=1, description="NMS IoU within one chip.")
-    size_px: int = Field(default=256, gt=0, description="Chip size on the tile's own bounds.")
-    margin_px: int = Field(default=16, ge=0, description="Context pixels read around each tile.")
-    batch_size: int = Field(default=32, gt=0, description="Tiles per task (and per checkpoint).")
+    iou: float = Field(gt=0, le=1, description="NMS IoU within one chip.")
+    size_px: int = Field(gt=0, description="Chip size on the tile's own bounds.")
+    margin_px: int = Field(ge=0, description="Context pixels read around each tile.")
+    batch_size: int = Field(gt=0, description="Tiles per task (and per checkpoint).")
     merge_gap_m: float = Field(
-        default=10.0,
         ge=0,
         description="Boxes closer than this (EPSG:3857 metres) merge: one Sentinel-2 pixel, so "
         "boxes that meet at a tile edge merge despite floating-point seams.",
     )
-    screen: bool = Field(default=True, description="Run the spectral screen before the detector.")
+    screen: bool = Field(description="Run the spectral screen before the detector.")
     screen_boxes: bool = Field(
-        default=True,
         description="With the screen on, keep a detector box only when its pixels hold "
         "mine-like pixels at the share the screen asks of a tile (drops boxes on sandbars, "
-        "bare fields and other confusers with no mine-like pixel).",
+        "bare fields and other confusers with no mine-like pixel)."
     )
     exhaustive: bool = Field(
-        default=False, description="Every land tile at the finest zoom; no pyramid, no screen."
+        description="Every land tile at the finest zoom; no pyramid, no screen."
     )
-    truth: str | None = Field(default=None, description="Polygons to score the run against.")
-    workers: int = Field(default=1, ge=1)
-    scheduler: str | None = Field(default=None, description="Dask scheduler tcp://HOST:PORT.")
-    threads: int = Field(
-        default=0, ge=0, description="Detector threads per worker; 0 = cores / workers."
-    )
-    device: str = Field(
-        default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N."
-    )
+    truth: str | None = Field(description="Polygons to score the run against.")
+    workers: int = Field(ge=1)
+    scheduler: str | None = Field(description="Dask scheduler tcp://HOST:PORT.")
+    threads: int = Field(ge=0, description="Detector threads per worker; 0 = cores / workers.")
+    device: str = Field(pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N.")
 
     @field_validator("zooms")
     @classmethod
@@ -103,7 +90,8 @@ class ScanSettings(BaseModel):
 
         Examples
         --------
-        >>> ScanSettings(conf={13: 0.1, 15: 0.3}).conf_at(16)
+        >>> from minescan.config import section
+        >>> section("scan", conf={13: 0.1, 15: 0.3}).conf_at(16)
         0.3
         """
         return nearest_zoom_value(self.conf, zoom)

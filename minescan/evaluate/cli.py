@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
+from minescan.clitools import (
+    config_option,
+    label_column_option,
+    parse_classes,
+    quiet_option,
+    with_default,
+)
 
 
 @click.command(name="evaluate")
@@ -42,9 +48,14 @@ from minescan.clitools import config_option, label_column_option, parse_classes,
     "--model",
     type=click.Path(file_okay=False),
     default=None,
-    help="Model folder to score. Default: the scan's model (models/demo).",
+    help=with_default("Model folder to score.", "scan.model"),
 )
-@click.option("--backend", type=click.Choice(["onnx", "ultralytics"]), default=None)
+@click.option(
+    "--backend",
+    type=click.Choice(["onnx", "ultralytics"]),
+    default=None,
+    help=with_default("Detector runtime.", "scan.backend"),
+)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @quiet_option
 @config_option()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from minescan.clitools import config_option, parse_zooms
+from minescan.clitools import config_option, parse_zooms, with_default
 
 
 @click.command(name="grid")
@@ -18,7 +18,7 @@ from minescan.clitools import config_option, parse_zooms
 @click.option(
     "--zooms",
     default=None,
-    help="Comma-separated web-mercator zooms, 0-20. Default: the config's (13,14,15).",
+    help=with_default("Comma-separated web-mercator zooms, 0-20.", "grid.zooms"),
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option(
@@ -30,17 +30,20 @@ from minescan.clitools import config_option, parse_zooms
     "--min-overlap",
     type=float,
     default=None,
-    help="Overlap (0-1) that makes a cell positive. Default 0.001.",
+    help=with_default("Overlap (0-1) that makes a cell positive.", "grid.min_overlap"),
 )
 @click.option(
     "--negatives/--no-negatives",
     default=None,
-    help="Draw one negative cell per positive per zoom (default on).",
+    help=with_default("Draw one negative cell per positive per zoom.", "grid.negatives"),
 )
 @click.option(
     "--land-negatives/--any-negatives",
     default=None,
-    help="Negatives must touch land (Natural Earth countries; default) or may fall anywhere.",
+    help=with_default(
+        "Negatives must touch land (Natural Earth countries) or may fall anywhere.",
+        "grid.land_negatives",
+    ),
 )
 @click.option(
     "--assume-crs",

@@ -8,15 +8,13 @@ class GridSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    zooms: list[int] = Field(default=[13, 14, 15], description="Web-mercator zooms, 0-20.")
-    min_overlap: float = Field(
-        default=0.001, ge=0, le=1, description="Overlap that makes a cell positive."
-    )
-    negatives: bool = Field(default=True, description="Draw one negative per positive per zoom.")
-    land_negatives: bool = Field(default=True, description="Negatives must lie on land.")
+    zooms: list[int] = Field(description="Web-mercator zooms, 0-20.")
+    min_overlap: float = Field(ge=0, le=1, description="Overlap that makes a cell positive.")
+    negatives: bool = Field(description="Draw one negative per positive per zoom.")
+    land_negatives: bool = Field(description="Negatives must lie on land.")
     search_radius: int = Field(
-        default=32, ge=1, le=1024, description="How far (in cells) to look for a free negative."
+        ge=1, le=1024, description="How far (in cells) to look for a free negative."
     )
     preview_max_cells: int = Field(
-        default=2000, ge=0, description="Most cells drawn in preview.html (the page stays light)."
+        ge=0, description="Most cells drawn in preview.html (the page stays light)."
     )

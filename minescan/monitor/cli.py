@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from minescan.clitools import source_options
+from minescan.clitools import source_options, with_default
 from minescan.kernel.errors import MinescanError
 from minescan.monitor.detection import METHODS
 
@@ -43,9 +43,14 @@ from minescan.monitor.detection import METHODS
     "--method",
     type=click.Choice(list(METHODS)),
     default=None,
-    help="Excavation method. Default: the config's monitor.method (ours).",
+    help=with_default("Excavation method.", "monitor.method"),
 )
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help=with_default("Local processes.", "monitor.workers"),
+)
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of --workers.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def cli(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from minescan.clitools import config_option
-from minescan.kernel.period import parse_day
+from minescan.clitools import config_option, with_default
+from minescan.kernel.period import DEFAULT_PERIOD, parse_day
 from minescan.simulated.truth import MAX_CONFUSERS_KM2, export_truth
 
 
@@ -24,15 +24,18 @@ def cli() -> None:
     "--mines",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Mine polygons placed in the world (as for --source simulated) [source.mines; "
-    "default: the simulator draws its own].",
+    help=with_default(
+        "Mine polygons placed in the world (as for --source simulated); none: the simulator "
+        "draws its own.",
+        "source.mines",
+    ),
 )
-@click.option("--seed", type=int, default=None, help="World seed [source.seed, 0].")
+@click.option("--seed", type=int, default=None, help=with_default("World seed.", "source.seed"))
 @click.option(
     "--date",
     default=None,
     help="Export footprints as excavated on this day (YYYY-MM-DD) and that year's confusers. "
-    "Default: final footprints, confusers of mid-2019.",
+    f"Without it: final footprints, confusers of mid-{DEFAULT_PERIOD}.",
 )
 @click.option(
     "--confusers/--no-confusers",

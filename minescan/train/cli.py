@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from minescan.clitools import config_option, label_column_option, parse_classes, quiet_option
+from minescan.clitools import (
+    config_option,
+    label_column_option,
+    parse_classes,
+    quiet_option,
+    with_default,
+)
 from minescan.kernel.bands import parse_bands
 from minescan.kernel.model import SCREEN
 
@@ -40,16 +46,21 @@ def cli() -> None:
 @click.option(
     "--model",
     default=None,
-    help="ultralytics model yaml (from scratch) or a .pt. [config: yolo11n.yaml]",
+    help=with_default("ultralytics model yaml (from scratch) or a .pt.", "train.model"),
 )
 @click.option(
-    "--imgsz", type=int, default=None, help="Training image size in pixels. [config: 256]"
+    "--imgsz",
+    type=int,
+    default=None,
+    help=with_default("Training image size in pixels.", "train.imgsz"),
 )
 @click.option(
-    "--epochs", type=int, default=None, help="Training epochs. [config: train.epochs, 65]"
+    "--epochs", type=int, default=None, help=with_default("Training epochs.", "train.epochs")
 )
-@click.option("--batch", type=int, default=None, help="Batch size. [config: 16]")
-@click.option("--device", default=None, help="cpu, or a CUDA index such as 0. [config: cpu]")
+@click.option("--batch", type=int, default=None, help=with_default("Batch size.", "train.batch"))
+@click.option(
+    "--device", default=None, help=with_default("cpu, or a CUDA index such as 0.", "train.device")
+)
 @click.option(
     "--channels",
     default=None,

@@ -16,7 +16,7 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -31,6 +31,7 @@ from minescan.kernel.model import (
     SCALING,
     file_hashes,
 )
+from minescan.train.settings import TrainSettings
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 SPLITS = ("train", "val", "test")
@@ -257,20 +258,31 @@ class TrainOptions:
     ``lr0`` over ``warmup_epochs``) are made for training from scratch and
     wipe out much of what trained weights know in the first epoch. ``freeze``
     keeps the first that many layers as they are (yolo11n's backbone is 0-10).
+
+    The first seven fields are the ``train:`` settings of the same names, with
+    no defaults here: :meth:`from_settings` takes them from a
+    :class:`~minescan.train.settings.TrainSettings` (``configs/default.yaml``
+    unless overridden), so a run and its settings cannot disagree.
     """
 
-    model: str = "yolo11n.yaml"
-    imgsz: int = 256
-    epochs: int = 60
-    device: str = "cpu"
-    batch: int = 16
-    workers: int = 2
-    patience: int = 100
+    model: str
+    imgsz: int
+    epochs: int
+    device: str
+    batch: int
+    workers: int
+    patience: int
     seed: int = 0
     lr0: float | None = None
     warmup_epochs: float = 3.0
     warmup_bias_lr: float = 0.1
     freeze: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings, **options) -> TrainOptions:
+        """The ``train:`` section's ultralytics knobs, with ``options`` (``seed``, ``lr0``, ...)."""
+        shared = {f.name for f in fields(cls)} & set(type(settings).model_fields)
+        return cls(**{name: getattr(settings, name) for name in shared}, **options)
 
 
 def _check_output(out: Path, resume: bool, force: bool) -> Path:
@@ -358,7 +370,7 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
 def train_detector(
     data_yaml: str | Path,
     out_dir: str | Path,
-    opts: TrainOptions = TrainOptions(),
+    opts: TrainOptions,
     resume: bool = False,
     force: bool = False,
     channels: tuple[str, ...] | None = None,

@@ -95,7 +95,8 @@ class FinetuneOptions:
     first layers (the backbone) fixed altogether. ``copies`` is how often each training patch appears per epoch (each time in
     a new mosaic, rotated and flipped); ``sim_images`` caps the simulated
     training images mixed in (None: as many as there are real training mosaics);
-    ``gain_jitter`` randomises training tiles' brightness and colour (:func:`jitter`).
+    ``gain_jitter`` randomises training tiles' brightness and colour (:func:`jitter`);
+    ``patience`` is ultralytics' early stop (epochs without improvement).
     """
 
     holdout_fraction: float = 0.25
@@ -113,6 +114,7 @@ class FinetuneOptions:
     batch: int = 16
     device: str = "cpu"
     workers: int = 2
+    patience: int = 100
 
 
 @dataclass(frozen=True)
@@ -484,6 +486,7 @@ def finetune(
         device=opts.device,
         batch=opts.batch,
         workers=opts.workers,
+        patience=opts.patience,
         seed=opts.seed,
         lr0=opts.lr0,
         warmup_epochs=opts.warmup_epochs,

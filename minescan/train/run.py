@@ -66,15 +66,7 @@ def detector(
 
     check_device(str(settings.device))
     check_model(settings.model)
-    opts = TrainOptions(
-        model=settings.model,
-        imgsz=settings.imgsz,
-        epochs=settings.epochs,
-        device=settings.device,
-        batch=settings.batch,
-        workers=settings.workers,
-        patience=settings.patience,
-    )
+    opts = TrainOptions.from_settings(settings)
     return train_detector(data_yaml, out, opts, resume=resume, force=force, channels=channels)
 
 

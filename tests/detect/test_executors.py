@@ -2,9 +2,9 @@
 
 import numpy as np
 
+from minescan.config import section
 from minescan.detect.checkpoint import Checkpoint
 from minescan.detect.pyramid import Task, sweep
-from minescan.detect.settings import ScanSettings
 from minescan.grid.tiles import tiles_covering
 from minescan.kernel.executor import Executor, PoolExecutor
 from tests.detect.fakes import bright_context, squares_at
@@ -14,7 +14,7 @@ SQUARES = squares_at([(-2.03, 6.02), (-1.97, 6.08)], [300, 150])
 
 
 def sweep_with(executor, folder):
-    cfg = ScanSettings(batch_size=3)
+    cfg = section("scan", batch_size=3)
     ck = Checkpoint(folder, "test")
     ck.open()
     levels = sweep(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
+from minescan.config import section
 from minescan.detect.backends import OnnxDetector
 from minescan.detect.checkpoint import Checkpoint
 from minescan.detect.pyramid import (
@@ -19,7 +20,6 @@ from minescan.detect.pyramid import (
     sweep,
     zorder,
 )
-from minescan.detect.settings import ScanSettings
 from minescan.grid.tiles import tiles_covering
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import Executor, WorkerContext
@@ -44,7 +44,7 @@ def tools(world, model_dir):
 
 
 def spec(**scan):
-    return ScanSettings(**scan)
+    return section("scan", **scan)
 
 
 def test_opened_children_and_zorder_are_consistent():
@@ -220,7 +220,7 @@ def test_missing_band_in_the_source_is_one_clear_error(world, model_dir):
 
 
 def run_sweep(tools, folder, zooms=(13, 14, 15), use_screen=True, **scan):
-    cfg = ScanSettings(zooms=list(zooms), batch_size=4, **scan)
+    cfg = section("scan", zooms=list(zooms), batch_size=4, **scan)
     first = tiles_covering(AOI, zooms[0])
     ck = Checkpoint(folder, "test")
     ck.open()

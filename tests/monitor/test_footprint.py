@@ -12,14 +12,14 @@ import dataclasses
 import numpy as np
 import pytest
 
+from minescan.config import section
 from minescan.kernel.screen import Screen
 from minescan.kernel.source import Cube
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.footprint import at_start
 from minescan.monitor.preprocess import MONITOR_BANDS, ScreenScores, preprocess, series_bands
-from minescan.monitor.settings import MonitorSettings
 
-SETTINGS = MonitorSettings()
+SETTINGS = section("monitor")
 STRONG = 2.0
 
 

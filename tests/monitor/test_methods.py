@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from minescan.config import section
 from minescan.monitor.detection import METHODS, detect, envelope, persistent, remove_small
 from minescan.monitor.preprocess import preprocess
-from minescan.monitor.settings import MonitorSettings
 
-SETTINGS = MonitorSettings()
+SETTINGS = section("monitor")
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
+from minescan.config import section
 from minescan.kernel.errors import MinescanError
 from minescan.monitor.nogo import (
     Layers,
@@ -13,7 +14,6 @@ from minescan.monitor.nogo import (
     zones_for,
 )
 from minescan.monitor.preprocess import preprocess
-from minescan.monitor.settings import MonitorSettings
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def series(world):
 
 
 def test_synthetic_zones_shapes(series, world):
-    zones = synthetic_zones(series, MonitorSettings(nogo_buffer_px=0))
+    zones = synthetic_zones(series, section("monitor", nogo_buffer_px=0))
     forest, water = zones["forest"], zones["water"]
     n = forest.size
     assert 0.08 * n <= forest.sum() <= 0.12 * n  # top 10 % of mean NDVI
@@ -32,8 +32,8 @@ def test_synthetic_zones_shapes(series, world):
 
 
 def test_zones_are_buffered_by_about_50_m(series):
-    plain = synthetic_zones(series, MonitorSettings(nogo_buffer_px=0))["water"]
-    grown = synthetic_zones(series, MonitorSettings(nogo_buffer_px=5))["water"]
+    plain = synthetic_zones(series, section("monitor", nogo_buffer_px=0))["water"]
+    grown = synthetic_zones(series, section("monitor", nogo_buffer_px=5))["water"]
     assert (grown >= plain).all()
     rows = np.flatnonzero(grown.any(axis=1))
     assert rows.max() == np.flatnonzero(plain.any(axis=1)).max() + 5
@@ -69,7 +69,7 @@ def test_user_layers_rasterised(tmp_path, series):
     layers = read_layers(
         _write(tmp_path, "lease.gpkg", lease), _write(tmp_path, "r.gpkg", restricted), "cls"
     )
-    zones = zones_for(series, layers, MonitorSettings())
+    zones = zones_for(series, layers, section("monitor"))
     assert set(zones.zones) == {"riparian"}
     assert zones.lease[:20, :20].all() and not zones.lease[20:].any()
     assert zones.zones["riparian"][:20, 20:40].all() and not zones.zones["riparian"][:, :20].any()

@@ -10,7 +10,8 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minescan.datasets.sources import SourceSettings, open_source
+from minescan.config import section
+from minescan.datasets.sources import open_source
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.mercator import to_lonlat
 from minescan.kernel.period import Period
@@ -348,13 +349,13 @@ def test_bad_settings_are_minescan_errors(tmp_path):
     with pytest.raises(MinescanError):
         SimulatedSentinel2(mine_density=-1)
     with pytest.raises(MinescanError):
-        open_source(SourceSettings(kind="simulated", mines=str(tmp_path / "missing.gpkg")))
+        open_source(section("source", kind="simulated", mines=str(tmp_path / "missing.gpkg")))
 
 
 def test_from_settings_reads_the_mines_file(tmp_path, given_mines):
     path = tmp_path / "mines.gpkg"
     given_mines.to_file(path)
-    source = open_source(SourceSettings(kind="simulated", seed=3, mines=str(path)))
+    source = open_source(section("source", kind="simulated", seed=3, mines=str(path)))
     assert source.name == "simulated"
     assert set(source.mines_in(given_mines.union_all()).mine_id) == set(given_mines.mine_id)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from minescan.config import section
 from minescan.kernel.errors import MinescanError
 from minescan.train.detector import (
     TrainOptions,
@@ -113,7 +114,7 @@ def test_cli_detector_errors(run_cli, tmp_path, yolo_set):
 
 # --- a real (tiny) training run ---------------------------------------------------------------
 
-TINY = TrainOptions(imgsz=64, epochs=2, batch=8, workers=0)
+TINY = TrainOptions.from_settings(section("train", imgsz=64, epochs=2, batch=8, workers=0))
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +235,7 @@ def test_interrupted_run_resumes(yolo_set, tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setitem(base.default_callbacks, "on_model_save", [interrupt_after_first_save])
-    opts = TrainOptions(imgsz=64, epochs=2, batch=8, workers=0)
+    opts = TINY
     with pytest.raises(KeyboardInterrupt):
         train_detector(yolo_set, tmp_path, opts)
     assert not (tmp_path / "detector.pt").exists()

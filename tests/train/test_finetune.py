@@ -18,11 +18,12 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
+from minescan.config import section
 from minescan.datasets.patches import Patch, load_patches
-from minescan.kernel.scaling import Scaling
 from minescan.datasets.yolo import read_image
 from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.scaling import Scaling
 from minescan.train.detector import TrainOptions, read_data, train_detector
 from minescan.train.finetune import (
     FinetuneOptions,
@@ -291,7 +292,11 @@ def test_one_region_cannot_be_held_out(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_base(yolo_set, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("base")
-    train_detector(yolo_set, out, TrainOptions(imgsz=64, epochs=1, batch=8, workers=0))
+    train_detector(
+        yolo_set,
+        out,
+        TrainOptions.from_settings(section("train", imgsz=64, epochs=1, batch=8, workers=0)),
+    )
     (out / "screen.json").write_text('{"stub": true}')
     return out
 

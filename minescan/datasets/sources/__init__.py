@@ -22,7 +22,8 @@ def open_source(settings: SourceSettings) -> ImagerySource:
 
     Examples
     --------
-    >>> open_source(SourceSettings(kind="simulated")).name
+    >>> from minescan.config import section
+    >>> open_source(section("source", kind="simulated")).name
     'simulated'
     """
     if settings.kind not in SOURCES:

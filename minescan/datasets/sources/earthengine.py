@@ -255,13 +255,13 @@ class EarthEngineSource(TileFetcher):
 
     def __init__(
         self,
-        settings: SourceSettings | None = None,
+        settings: SourceSettings,
         compute_pixels: Callable | None = None,
         compute_value: Callable | None = None,
         init: Callable | None = None,
         sleep: Callable[[float], None] | None = None,
     ):
-        self.settings = settings or SourceSettings(kind="earthengine")
+        self.settings = settings
         self._compute_pixels = compute_pixels
         self._compute_value = compute_value
         self._init = init

@@ -16,62 +16,44 @@ class SourceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(default="simulated", pattern="^(simulated|earthengine|stac|geotiff)$")
+    kind: str = Field(pattern="^(simulated|earthengine|stac|geotiff)$")
 
     # --- simulated: the embedded default world
-    seed: int = Field(default=0, description="World seed of the simulator.")
-    mines: str | None = Field(
-        default=None, description="Polygon file of mines to place in the simulated world."
-    )
+    seed: int = Field(description="World seed of the simulator.")
+    mines: str | None = Field(description="Polygon file of mines to place in the simulated world.")
     mine_density: float = Field(
-        default=0.02, ge=0, description="Simulator-drawn mines per km2 when no file is given."
+        ge=0, description="Simulator-drawn mines per km2 when no file is given."
     )
-    clouds: bool = Field(default=True, description="Clouds and shadows in per-date observations.")
-    revisit_days: int = Field(default=5, gt=0, description="Days between simulated overpasses.")
+    clouds: bool = Field(description="Clouds and shadows in per-date observations.")
+    revisit_days: int = Field(gt=0, description="Days between simulated overpasses.")
 
     # --- geotiff: the user's own mosaics
-    files: list[str] = Field(
-        default_factory=list, description="One multi-band file, or one file per band."
-    )
-    bands: list[str] = Field(
-        default_factory=list, description="Band names in file band order (multi-band file)."
-    )
-    band_files: dict[str, str] = Field(
-        default_factory=dict, description="Band name -> file, one band per file."
-    )
-    scale: float = Field(default=0.0001, description="Stored value x scale + offset = reflectance.")
-    offset: float = Field(default=0.0)
-    nodata: float | None = Field(default=None, description="Overrides the files' own nodata value.")
+    files: list[str] = Field(description="One multi-band file, or one file per band.")
+    bands: list[str] = Field(description="Band names in file band order (multi-band file).")
+    band_files: dict[str, str] = Field(description="Band name -> file, one band per file.")
+    scale: float = Field(description="Stored value x scale + offset = reflectance.")
+    offset: float
+    nodata: float | None = Field(description="Overrides the files' own nodata value.")
     dated_files: dict[str, str] = Field(
-        default_factory=dict,
-        description="ISO date -> multi-band file (source.bands order), for per-date series.",
+        description="ISO date -> multi-band file (source.bands order), for per-date series."
     )
 
     # --- stac: an open STAC API, no account
-    stac_url: str = Field(default="https://earth-search.aws.element84.com/v1")
-    collection: str = Field(default="sentinel-2-c1-l2a")
-    max_cloud: float = Field(
-        default=60.0, ge=0, le=100, description="Scene cloud cover filter, percent."
-    )
+    stac_url: str
+    collection: str
+    max_cloud: float = Field(ge=0, le=100, description="Scene cloud cover filter, percent.")
     stac_assets: dict[str, str] = Field(
-        default_factory=dict,
-        description="Band (or SCL) -> asset key; default: Earth Search c1 names or B02-style keys.",
+        description="Band (or SCL) -> asset key; default: Earth Search c1 names or B02-style keys."
     )
 
     # --- earthengine: the user's own account
-    ee_project: str | None = Field(
-        default=None, description="Earth Engine cloud project (else $EE_PROJECT)."
-    )
-    ee_collection: str = Field(default="COPERNICUS/S2_SR_HARMONIZED")
-    cloud_mask: str = Field(default="cs_plus", pattern="^(cs_plus|scl)$")
-    cs_cdf_threshold: float = Field(
-        default=0.6, ge=0, le=1, description="Cloud Score+ cs_cdf clear threshold."
-    )
+    ee_project: str | None = Field(description="Earth Engine cloud project (else $EE_PROJECT).")
+    ee_collection: str
+    cloud_mask: str = Field(pattern="^(cs_plus|scl)$")
+    cs_cdf_threshold: float = Field(ge=0, le=1, description="Cloud Score+ cs_cdf clear threshold.")
 
     # --- fetching and cache (earthengine, stac)
-    cache_dir: str | None = Field(
-        default=None, description="On-disk chip cache; default <cache>/sources."
-    )
+    cache_dir: str | None = Field(description="On-disk chip cache; default <cache>/sources.")
 
     @field_validator("dated_files")
     @classmethod
@@ -84,6 +66,6 @@ class SourceSettings(BaseModel):
                 raise ValueError(f"key {key!r} is not a date; use YYYY-MM-DD: FILE") from None
         return value
 
-    max_concurrency: int = Field(default=8, ge=1)
-    retries: int = Field(default=5, ge=0)
-    backoff_s: float = Field(default=1.0, ge=0)
+    max_concurrency: int = Field(ge=1)
+    retries: int = Field(ge=0)
+    backoff_s: float = Field(ge=0)

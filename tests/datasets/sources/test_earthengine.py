@@ -18,6 +18,7 @@ import pytest
 from ee import apitestcase
 from shapely.geometry import Point
 
+from minescan.config import section
 from minescan.datasets.sources import SourceSettings, open_source
 from minescan.datasets.sources.earthengine import (
     CLEAR_COUNT,
@@ -98,7 +99,7 @@ def calls(tree, name: str) -> list[dict]:
 
 
 def settings(**kw) -> SourceSettings:
-    return SourceSettings(kind="earthengine", **kw)
+    return section("source", kind="earthengine", **kw)
 
 
 def test_band_names():

@@ -10,7 +10,8 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-from minescan.datasets.sources import SourceSettings, open_source
+from minescan.config import section
+from minescan.datasets.sources import open_source
 from minescan.datasets.sources.geotiff import GeoTiffSource
 from minescan.datasets.sources.windows import choose_resampling
 from minescan.kernel.bands import S2_BANDS
@@ -170,8 +171,8 @@ def test_band_names_from_descriptions(mosaics):
 
 
 def test_open_source_from_settings(mosaics):
-    settings = SourceSettings(
-        kind="geotiff", files=[str(mosaics["EPSG:32630"])], bands=list(S2_BANDS)
+    settings = section(
+        "source", kind="geotiff", files=[str(mosaics["EPSG:32630"])], bands=list(S2_BANDS)
     )
     src = open_source(settings)
     assert src.name == "geotiff"

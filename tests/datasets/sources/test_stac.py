@@ -10,7 +10,8 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-from minescan.datasets.sources import SourceSettings, open_source
+from minescan.config import section
+from minescan.datasets.sources import open_source
 from minescan.datasets.sources.fetch import RetryPolicy
 from minescan.datasets.sources.stac import StacSource, asset_names, scale_offset
 from minescan.kernel.bands import S2_BANDS
@@ -213,8 +214,8 @@ def test_read_many_returns_every_tile(source):
 
 
 def test_open_source_from_settings(server, tmp_path):
-    settings = SourceSettings(
-        kind="stac", stac_url=server.url, cache_dir=str(tmp_path), max_cloud=95
+    settings = section(
+        "source", kind="stac", stac_url=server.url, cache_dir=str(tmp_path), max_cloud=95
     )
     source = open_source(settings)
     assert isinstance(source, StacSource)
