@@ -5,7 +5,8 @@ session: ``initdb`` in a fresh temporary folder, ``pg_ctl`` on 127.0.0.1 and a
 free port, no Unix socket, and a template database with ``CREATE EXTENSION
 postgis``. Every call then hands out a new database cloned from that template,
 so each test starts from an empty store, as a fresh GeoPackage file would. The
-cluster is stopped and its folder removed when the interpreter exits.
+cluster is stopped and its folder removed when the interpreter exits; a
+cluster left by a killed test run (its owner pid gone) is removed by the next.
 
 Where the server binaries or PostGIS are missing, :func:`postgis_url` calls
 ``pytest.skip`` with the reason (``make postgis`` installs them), so
@@ -35,6 +36,9 @@ from pathlib import Path
 import pytest
 
 SUPERUSER = "minescan"
+#: Cluster folders are ``<tmp>/minescan-postgis-*``; ``owner`` holds the test process's pid.
+PREFIX = "minescan-postgis-"
+OWNER = "owner"
 TEMPLATE = "minescan_template"
 SERVER_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -121,8 +125,10 @@ def _start() -> _Cluster:
         raise _Unavailable("the psycopg driver is not installed") from None
     binaries = server_binaries()
     run_as = _server_user()
-    folder = Path(tempfile.mkdtemp(prefix="minescan-postgis-"))
+    _stop_abandoned(binaries, run_as)
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     cluster = _Cluster(folder, _free_port(), run_as, itertools.count(1))
+    (folder / OWNER).write_text(str(os.getpid()))
     atexit.register(_stop, cluster, binaries)
     if run_as:
         shutil.chown(folder, user=run_as)
@@ -223,3 +229,22 @@ def _stop(cluster: _Cluster, binaries: Path) -> None:
     if (cluster.data / "postmaster.pid").exists():
         _as_server(cluster, [binaries / "pg_ctl", "stop", "-D", cluster.data, "-m", "fast", "-w"])
     shutil.rmtree(cluster.folder, ignore_errors=True)
+
+
+def _stop_abandoned(binaries: Path, run_as: str | None) -> None:
+    """Stop and remove clusters whose test process died without its exit hook (a killed run)."""
+    for folder in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        owner = folder / OWNER
+        if owner.is_file() and not _alive(int(owner.read_text() or 0)):
+            _stop(_Cluster(folder, 0, run_as, itertools.count()), binaries)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
