@@ -136,9 +136,7 @@ class GeopackageBackend(Backend):
             for columns, group in _by_columns(rows, declared.key).items():
                 sets = ", ".join(f'"{c}" = ?' for c in columns)
                 sql = f'UPDATE "{name}" SET {sets} WHERE "{declared.key}" = ?'
-                self._db.executemany(
-                    sql, [_update_values(row, columns, declared.key) for row in group]
-                )
+                self._db.executemany(sql, _update_values(group, columns, declared.key))
 
     def delete(self, name: str, where: Where) -> int:
         check_columns(name, where)
@@ -487,7 +485,10 @@ def _by_columns(rows: list[Row], key: str) -> dict[tuple[str, ...], list[Row]]:
     return groups
 
 
-def _update_values(row: Row, columns: tuple[str, ...], key: str) -> list[Any]:
-    """The SET values then the key; a geometry is encoded."""
-    values = [encode([row[c]])[0] if c == GEOMETRY else row[c] for c in columns]
-    return [*values, row[key]]
+def _update_values(rows: list[Row], columns: tuple[str, ...], key: str) -> list[list[Any]]:
+    """Per row, the SET values then the key; geometries encoded in one go."""
+    blobs = encode([row[GEOMETRY] for row in rows]) if GEOMETRY in columns else None
+    values = []
+    for i, row in enumerate(rows):
+        values.append([blobs[i] if c == GEOMETRY else row[c] for c in columns] + [row[key]])
+    return values

@@ -182,7 +182,11 @@ def rebuild_mines(backend: Backend, mine_ids: Iterable[int], pairs: set[Pair]) -
         rows = observations.get(mine_id, [])
         seen = [r for r in rows if (r["run_id"], r["period"]) in pairs]
         updates.append(_state(mine_id, seen, rows, onsets.get(parents.get(mine_id)), seq))
-    backend.update("mines", [u for u in updates if u is not None])
+    updates = [u for u in updates if u is not None]
+    measured = [u for u in updates if "area_ha" in u]
+    for update, area in zip(measured, area_ha([u["geometry"] for u in measured]), strict=True):
+        update["area_ha"] = round(float(area), 6)
+    backend.update("mines", updates)
 
 
 def _onsets_of(backend: Backend, ids: set[int]) -> dict[int, tuple[str, str]]:
@@ -212,7 +216,7 @@ def _state(mine_id: int, seen: list[Row], every: list[Row], parent_onset, seq) -
         "last_period": max(periods.values(), key=lambda p: (p.end, p.start)).label,
         "periods": len(periods),
         "status": status_of(list(periods.values())),
-        "area_ha": round(float(area_ha([footprint])[0]), 6),
+        "area_ha": None,  # measured for all mines at once by the caller
         "run_id": max((r["run_id"] for r in seen), key=lambda r: seq.get(r, 0)),
         "geometry": footprint,
     }
