@@ -17,6 +17,7 @@ from pathlib import Path
 import mercantile
 import pandas as pd
 
+from minescan.config import section
 from minescan.datasets.chips import ChipJob, write_chips
 from minescan.datasets.pixels import build_pixels
 from minescan.datasets.yolo import build_yolo
@@ -51,6 +52,7 @@ def main() -> None:
             job = ChipJob(
                 root / f"chips{workers}", "2019", 256,
                 functools.partial(SimulatedSentinel2, seed=0, mine_density=0.5),
+                min_valid_fraction=section("datasets").min_valid_fraction,
             )  # fmt: skip
             start = time.perf_counter()
             write_chips(table, job, workers=workers, progress=False)

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -196,7 +196,7 @@ class ChipJob:
     size_px: int
     open_source: Callable[[], ImagerySource]
     mines: object | None = None  # GeoDataFrame of --mines polygons in EPSG:4326, or None
-    min_valid_fraction: float = 0.05
+    min_valid_fraction: float = field(kw_only=True)  # datasets.min_valid_fraction
 
     def polygons(self, source: ImagerySource, tile: mercantile.Tile):
         """Mine polygons over ``tile``: the ``--mines`` file, else the source's own truth."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
+from minescan.config import section
 from minescan.datasets.chips import ChipJob, read_cells, write_chips
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
@@ -20,6 +21,7 @@ TILE = mercantile.Tile(8100, 7900, 14)
 EAST = mercantile.Tile(8101, 7900, 14)
 CLOUDY = mercantile.Tile(8100, 7902, 14)
 SIZE = 64
+MIN_VALID = section("datasets").min_valid_fraction
 #: The known rectangle mine on TILE, in pixels of a SIZE grid: cols 10-29, rows 20-39 (edges).
 MINE_PX = (10, 20, 30, 40)
 #: A mine straddling TILE's east edge: cols 56-71 of TILE's grid, rows 4-11.
@@ -109,7 +111,9 @@ def write_standin_chips(root, tiles) -> Path:
     """Chips of the stand-in world for ``tiles`` (TILE and EAST positive) in ``root/chips``."""
     cells = root / "cells.parquet"
     write_cells(cells, tiles, {TILE: "pos", EAST: "pos"})
-    job = ChipJob(root / "chips", "2019", SIZE, StandInSource, truth())
+    job = ChipJob(
+        root / "chips", "2019", SIZE, StandInSource, truth(), min_valid_fraction=MIN_VALID
+    )
     write_chips(read_cells(cells), job, progress=False)
     return root / "chips"
 

@@ -22,6 +22,7 @@ from minescan.kernel.mercator import tile_transform
 from tests.datasets.conftest import (
     CLOUDY,
     EAST,
+    MIN_VALID,
     MINE_PX,
     SIZE,
     TILE,
@@ -119,7 +120,14 @@ def test_rerun_with_another_period_rewrites(standin, run_cli, cells_file, mines_
 def test_process_pool_matches_single_process(cells_file, tmp_path):
     cells = read_cells(cells_file)
     for workers in (1, 2):
-        job = ChipJob(tmp_path / f"w{workers}", "2019", SIZE, StandInSource, truth())
+        job = ChipJob(
+            tmp_path / f"w{workers}",
+            "2019",
+            SIZE,
+            StandInSource,
+            truth(),
+            min_valid_fraction=MIN_VALID,
+        )
         report = write_chips(cells, job, workers=workers, progress=False)
         assert report["written"] == 3
     for tile in (TILE, EAST, CLOUDY):
