@@ -121,3 +121,14 @@ def test_no_help_text_writes_a_default_by_hand(path):
         assert not HAND_WRITTEN.search(text), (path, param.name, text)
         if SETTING_SUFFIX.search(param.help or ""):
             assert (path, param.name) in SETTING_FLAGS, "add the flag to SETTING_FLAGS"
+
+
+def test_a_wheel_install_finds_the_shipped_yaml(tmp_path, monkeypatch):
+    from minescan import config
+
+    installed = tmp_path / config.INSTALLED_CONFIG
+    installed.parent.mkdir(parents=True)
+    installed.write_text(DEFAULT_CONFIG.read_text())
+    monkeypatch.setattr(config, "ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(config.sys, "prefix", str(tmp_path))
+    assert config._default_config() == installed

@@ -6,7 +6,11 @@ from minescan.kernel.bands import sentinel2_period
 
 
 class DatasetSettings(BaseModel):
-    """Chips, the YOLO set, its splits and the pixel table; CLI flags override each field."""
+    """Chips, the YOLO set, its splits and the pixel table; CLI flags override each field.
+
+    Types and checks only: every value comes from ``configs/default.yaml``
+    (:func:`minescan.config.section` for one with defaults).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -15,6 +15,9 @@ class ScanSettings(BaseModel):
     sizes, batch size) goes into the run id; the execution knobs (``workers``,
     ``scheduler``, ``threads``, ``device``) do not, so a run resumed on a
     cluster keeps its id and its checkpoint.
+
+    Types and checks only: every value comes from ``configs/default.yaml``
+    (:func:`minescan.config.section` for one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -4,7 +4,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class GridSettings(BaseModel):
-    """How positive and negative cells are drawn from mine polygons."""
+    """How positive and negative cells are drawn from mine polygons.
+
+    Types and checks only: every value comes from ``configs/default.yaml``
+    (:func:`minescan.config.section` for one with defaults).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -4,7 +4,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class MonitorSettings(BaseModel):
-    """Excavation method, its rules, no-go zones and execution."""
+    """Excavation method, its rules, no-go zones and execution.
+
+    Types and checks only: every value comes from ``configs/default.yaml``
+    (:func:`minescan.config.section` for one with defaults).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

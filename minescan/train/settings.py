@@ -4,7 +4,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainSettings(BaseModel):
-    """YOLO detector and LASSO screen training, and the area ``make train`` trains on."""
+    """YOLO detector and LASSO screen training, and the area ``make train`` trains on.
+
+    Types and checks only: every value comes from ``configs/default.yaml``
+    (:func:`minescan.config.section` for one with defaults).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -12,6 +12,9 @@ class SourceSettings(BaseModel):
     """Which imagery source to read, and that source's own knobs.
 
     Only the fields of the chosen ``kind`` are used; the rest keep their defaults.
+
+    Types and checks only: every value comes from ``configs/default.yaml``
+    (:func:`minescan.config.section` for one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")
