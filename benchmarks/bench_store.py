@@ -146,7 +146,7 @@ def bench_ingest(open_store, target: str, paths: list[Path]) -> dict:
     return {
         "layers": len(paths),
         "polygons": polygons,
-        "mines": mines,
+        "ingested_mines": mines,
         "ingest_s": round(seconds, 1),
     }
 

@@ -92,9 +92,10 @@ def mine(backend: Backend, mine_id: int) -> dict:
 def mines_in_bbox(backend: Backend, bbox: BBox, limit: int = 2000) -> list[Row]:
     """Up to ``limit`` published mines whose footprint meets ``bbox``, with their current state."""
     rows = backend.select("mines", bbox=bbox, columns=[*MINE_COLUMNS, "geometry"], limit=None)
-    box = shapely.box(*bbox)
+    geometries = np.array([r["geometry"] for r in rows], dtype=object)
+    meets = shapely.intersects(geometries, shapely.box(*bbox))
     found = [
-        r for r in rows if r["status"] not in (MERGED, DRAFT) and r["geometry"].intersects(box)
+        r for r, hit in zip(rows, meets, strict=True) if hit and r["status"] not in (MERGED, DRAFT)
     ]
     return found[:limit]
 
