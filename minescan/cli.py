@@ -37,6 +37,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "minescan.store.cli",
         "The results store: runs, mines, periods and statistics in one database.",
     ),
+    "serve": ("minescan.serve.cli", "The user and admin web dashboards over a store."),
+    "users": ("minescan.serve.users", "Dashboard users (admin, analyst) in a store."),
 }
 
 
