@@ -22,6 +22,8 @@ SRID = 4326
 #: ``PRAGMA application_id`` of a minescan GeoPackage ("GPKG", as the spec asks) and the
 #: schema version written to the ``meta`` table: a store is recognised by that row.
 SCHEMA_VERSION = "1"
+#: The ``meta`` row that marks a minescan store: any other file or database is refused.
+MARK = ("application", "minescan-store")
 
 
 @dataclass(frozen=True)
