@@ -9,7 +9,7 @@ export MINESCAN_CACHE ?= $(CURDIR)/.cache
 export MPLCONFIGDIR   := $(MINESCAN_CACHE)/matplotlib
 export XDG_CACHE_HOME := $(MINESCAN_CACHE)/xdg
 
-.PHONY: help install postgis browser test test-all lint format grid train scan monitor bench clean
+.PHONY: help install postgis browser test test-all lint format grid train scan monitor serve bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -67,6 +67,15 @@ scan: $(STAMP)  ## the demo sweep: simulated world, shipped model, ~10,000 km2, 
 monitor: $(STAMP)  ## per-mine excavation history of a simulated mine growing 2017-2020 -> runs/monitor-demo
 	$(BIN)/minescan monitor --growth configs/monitor-demo-growth.geojson \
 		--start 2016-01-01 --end 2020-12-31 --out runs/monitor-demo
+
+serve: $(STAMP)  ## serves a store built from the demo scan and monitor runs on 127.0.0.1:8000
+	@test -f runs/demo/manifest.json || $(MAKE) scan
+	@test -f runs/monitor-demo/mines.csv || $(MAKE) monitor
+	@test -f runs/demo-store.gpkg || { rm -f runs/demo-store.gpkg.tmp.gpkg; \
+	  $(BIN)/minescan store ingest-scan runs/demo --store runs/demo-store.gpkg.tmp.gpkg && \
+	  $(BIN)/minescan store ingest-monitor runs/monitor-demo --store runs/demo-store.gpkg.tmp.gpkg && \
+	  mv runs/demo-store.gpkg.tmp.gpkg runs/demo-store.gpkg; }
+	$(BIN)/minescan serve --store runs/demo-store.gpkg
 
 bench: $(STAMP)  ## run every benchmark and print its figures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
