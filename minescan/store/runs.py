@@ -14,6 +14,7 @@ after it, never half a run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -79,6 +80,12 @@ def current_observations(
         "observations", {"run_id": sorted({r for r, _ in pairs})}, bbox=bbox, columns=columns
     )
     return sorted((r for r in rows if (r["run_id"], r["period"]) in pairs), key=order_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def stored_period(label: str) -> Period:
+    """A stored period label parsed once: a rebuild reads the same few labels 100,000 times."""
+    return Period.parse(label)
 
 
 def order_key(row: Row) -> tuple:
@@ -203,7 +210,7 @@ def _state(mine_id: int, seen: list[Row], every: list[Row], parent_onset, seq) -
             return None
         footprint = shapely.union_all([r["geometry"] for r in every])
         return {"mine_id": mine_id, "status": DRAFT, "geometry": footprint, "periods": 0}
-    periods = {r["period"]: Period.parse(r["period"]) for r in seen}
+    periods = {r["period"]: stored_period(r["period"]) for r in seen}
     first = min(periods.values(), key=lambda p: (p.start, p.end))
     onset = (str(first.start), first.label)
     if parent_onset is not None and parent_onset < onset:
