@@ -49,7 +49,11 @@ def ingest_scan_command(run_dir, target, draft):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @store_option
 def ingest_monitor_command(run_dir, target):
-    """Add a 'minescan monitor' run folder: area profiles, violations, alerts."""
+    """Add a 'minescan monitor' run folder: area profiles, violations, alerts.
+
+    Monitor the store's own export (minescan store export --out mines.gpkg): its
+    mine_id column becomes the monitor's mine ids, so the records join each mine's page.
+    """
     from minescan.store.monitor import ingest_monitor
 
     with open_store(target) as backend:
@@ -210,6 +214,19 @@ def mine_command(mine_id, target):
 
     with open_store(target, create=False) as backend:
         _echo_json(mine(backend, mine_id))
+
+
+@cli.command("triage")
+@click.argument("record_id", type=int)
+@click.option("--status", required=True, help="open, investigating, confirmed or dismissed.")
+@click.option("--note", default="", help="Why, for the record.")
+@store_option
+def triage_command(record_id, status, note, target):
+    """Decide on an alert (its monitor record id, from 'minescan store mine')."""
+    from minescan.store.monitor import triage
+
+    with open_store(target, create=False) as backend:
+        _echo_json(triage(backend, record_id, status, note))
 
 
 @cli.command("audit")
