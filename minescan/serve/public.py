@@ -13,7 +13,7 @@ import re
 import geopandas as gpd
 import shapely
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from minescan.kernel.errors import MinescanError
 from minescan.serve import queries
@@ -104,7 +104,8 @@ def mines_map(
     zoom: int = Query(8, ge=0, le=22),
 ):
     server = server_of(request)
-    return map_features(server.backend(), server.index(), period, layer, parse_bbox(bbox), zoom)
+    found = map_features(server.backend(), server.index(), period, layer, parse_bbox(bbox), zoom)
+    return JSONResponse(found)  # plain JSON: FastAPI's encoder is slow on thousands of features
 
 
 @router.get("/api/boundaries")
