@@ -105,10 +105,12 @@ def compute(backend: Backend, view: Row) -> list[Row]:
         "concession": layer_union(backend, "concession"),
         "nogo": layer_union(backend, "nogo"),
     }
-    rows = _layer_rows(TOTAL, ["all"], None, projected, period_of, periods, layers)
+    everything = _hectares(["all"] * len(projected), projected, period_of, layers)
+    rows = _cumulated(TOTAL, ["all"], everything, periods)
     for kind in kinds_in(backend):
         names, shapes = partition(backend, kind)
-        rows += _layer_rows(kind, names, shapes, projected, period_of, periods, layers)
+        new = _split(names, shapes, projected, period_of, layers, everything)
+        rows += _cumulated(kind, [*names, UNATTRIBUTED], new, periods)
     return rows
 
 
@@ -140,27 +142,24 @@ def _pieces(backend: Backend, pairs, current: bool) -> list[Row]:
     ]
 
 
-def _layer_rows(kind, names, shapes, pieces, period_of, periods, layers) -> list[Row]:
-    """One layer's rows: new ground per jurisdiction and period, cumulated over the periods."""
-    new = defaultdict(lambda: np.zeros(3))  # (name, period) -> new, concession, nogo hectares
-    if shapes is None:
-        _add(new, ["all"] * len(pieces), pieces, period_of, layers)
+def _split(names, shapes, pieces, period_of, layers, everything) -> dict:
+    """New hectares per (jurisdiction, period): pieces cut at the borders, the rest unattributed."""
+    if len(pieces):
+        hit_piece, hit_shape = shapely.STRtree(shapes).query(pieces, predicate="intersects")
     else:
-        hit_piece, hit_shape = (
-            shapely.STRtree(shapes).query(pieces, predicate="intersects")
-            if len(pieces)
-            else (np.zeros(0, int),) * 2
-        )
-        parts = shapely.intersection(pieces[hit_piece], shapes[hit_shape])
-        _add(new, [names[j] for j in hit_shape], parts, period_of[hit_piece], layers)
-        inside = defaultdict(lambda: np.zeros(3))
-        _add(inside, ["all"] * len(parts), parts, period_of[hit_piece], layers)
-        everything = defaultdict(lambda: np.zeros(3))
-        _add(everything, ["all"] * len(pieces), pieces, period_of, layers)
-        for label in periods:
-            rest = everything[("all", label)] - inside[("all", label)]
-            new[(UNATTRIBUTED, label)] = np.maximum(rest, 0)
-        names = [*names, UNATTRIBUTED]
+        hit_piece = hit_shape = np.zeros(0, int)
+    parts = shapely.intersection(pieces[hit_piece], shapes[hit_shape])
+    new = _hectares([names[j] for j in hit_shape], parts, period_of[hit_piece], layers)
+    inside = defaultdict(lambda: np.zeros(3))
+    for (_, label), value in new.items():
+        inside[label] += value
+    for (_, label), value in everything.items():
+        new[(UNATTRIBUTED, label)] = np.maximum(value - inside[label], 0)
+    return new
+
+
+def _cumulated(kind: str, names: list[str], new: dict, periods: dict[str, str]) -> list[Row]:
+    """One layer's rows: each jurisdiction's new hectares per period and their running sum."""
     rows = []
     for name in names:
         total = np.zeros(3)
@@ -182,8 +181,8 @@ def _layer_rows(kind, names, shapes, pieces, period_of, periods, layers) -> list
     return rows
 
 
-def _add(into, names, geometries, period_of, layers) -> None:
-    """Add each geometry's hectares (all, in concessions, in no-go zones) to its (name, period)."""
+def _hectares(names, geometries, period_of, layers) -> dict:
+    """Hectares (all, in concessions, in no-go zones) of each geometry, summed per (name, period)."""
     geometries = np.asarray(geometries, dtype=object)
     columns = [shapely.area(geometries)]
     for layer in (layers["concession"], layers["nogo"]):
@@ -193,5 +192,7 @@ def _add(into, names, geometries, period_of, layers) -> None:
             shapely.prepare(layer)
             columns.append(shapely.area(shapely.intersection(geometries, layer)))
     values = np.column_stack(columns) / M2_PER_HA if len(geometries) else np.zeros((0, 3))
+    into = defaultdict(lambda: np.zeros(3))
     for name, label, value in zip(names, period_of, values, strict=True):
         into[(name, label)] += value
+    return into
