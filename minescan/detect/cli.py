@@ -149,7 +149,15 @@ def cli(
     if not aoi:
         raise MinescanError("no area to scan; give --aoi (or scan.aoi in the --config file)")
     region = resolve_aoi(aoi)
-    report = scan(region, settings, out, aoi_spec=aoi, progress=not quiet)
+    report = scan(
+        region,
+        settings.source,
+        settings.scan,
+        out,
+        aoi_spec=aoi,
+        config=settings.model_dump(),  # manifest.json records every section
+        progress=not quiet,
+    )
     _echo_summary(report, out)
 
 

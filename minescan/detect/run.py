@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 
 from minescan import __version__
-from minescan.config import Settings
+from minescan.datasets.sources.settings import SourceSettings
 from minescan.detect import boxes as boxlib
 from minescan.detect.checkpoint import Checkpoint
 from minescan.detect.pyramid import (
@@ -32,6 +32,7 @@ from minescan.detect.pyramid import (
     sweep,
 )
 from minescan.detect.scoring import EQUAL_AREA, score
+from minescan.detect.settings import ScanSettings
 from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
 from minescan.kernel.errors import MinescanError
@@ -49,16 +50,22 @@ from minescan.kernel.period import Period
 from minescan.kernel.source import truth_of
 
 
-def run_id_of(settings: Settings, model: dict[str, str], inputs: dict[str, str], aoi: AOI) -> str:
-    """A short id fixed by what decides the candidates: settings, model, inputs and AOI.
+def run_id_of(
+    source: SourceSettings,
+    settings: ScanSettings,
+    model: dict[str, str],
+    inputs: dict[str, str],
+    aoi: AOI,
+) -> str:
+    """A short id fixed by what decides the candidates: source, scan settings, model, inputs, AOI.
 
     Execution settings (workers, scheduler, threads, device) are left out, so
     a run resumed elsewhere keeps its id and its checkpoint.
     """
-    scan = settings.scan.result_fields()
+    scan = settings.result_fields()
     scan["model"] = "-"  # the model's content counts, not where it sits
     doc = {
-        "source": settings.source.model_dump(exclude={"mines", "cache_dir"}),
+        "source": source.model_dump(exclude={"mines", "cache_dir"}),
         "scan": scan,
         "model": model,
         "inputs": {k: v for k, v in inputs.items() if k != "truth"},
@@ -68,9 +75,9 @@ def run_id_of(settings: Settings, model: dict[str, str], inputs: dict[str, str],
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def input_hashes(settings: Settings, aoi_spec: str) -> dict[str, str]:
+def input_hashes(source: SourceSettings, settings: ScanSettings, aoi_spec: str) -> dict[str, str]:
     """SHA-256 of every input file the run reads (mines, truth, AOI file)."""
-    files = {"mines": settings.source.mines, "truth": settings.scan.truth, "aoi": aoi_spec}
+    files = {"mines": source.mines, "truth": settings.truth, "aoi": aoi_spec}
     return {k: file_sha256(v) for k, v in files.items() if v and Path(v).is_file()}
 
 
@@ -103,15 +110,18 @@ def on_land_in(geometry):
     return keep
 
 
-def candidates_of(level: Level, settings: Settings, run_id: str):
-    """Owned boxes of the finest level, merged in map space, as the candidates GeoDataFrame."""
+def candidates_of(level: Level, merge_gap_m: float, run_id: str):
+    """Owned boxes of the finest level, merged in map space, as the candidates GeoDataFrame.
+
+    Boxes closer than ``merge_gap_m`` (EPSG:3857 metres) merge into one candidate.
+    """
     import geopandas as gpd
 
     boxes = np.concatenate([r.boxes for r in level.results] or [np.zeros((0, 5))])
     owners = np.concatenate(
         [r.tiles[r.box_tile] for r in level.results] or [np.zeros((0, 3), np.int64)]
     )
-    merged, best = boxlib.merge(boxes, settings.scan.merge_gap_m)
+    merged, best = boxlib.merge(boxes, merge_gap_m)
     geoms = shapely.box(merged[:, 0], merged[:, 1], merged[:, 2], merged[:, 3])
     table = gpd.GeoDataFrame(
         {
@@ -127,28 +137,26 @@ def candidates_of(level: Level, settings: Settings, run_id: str):
     return table[["geometry", "score", "zoom", "tile", "area_km2", "run_id"]]
 
 
-def load_truth(settings: Settings, source, aoi: AOI):
-    """The truth to score against: ``--truth FILE``, else the simulated world's own mines.
+def load_truth(settings: ScanSettings, source, aoi: AOI):
+    """The truth to score against: ``settings.truth`` (a file), else the simulated world's own mines.
 
     Called before the sweep, so a bad truth file fails in a second, not after
     hours; invalid polygons are repaired (``make_valid``) rather than refused.
     """
-    if settings.scan.truth:
+    if settings.truth:
         try:
-            truth = read_vector(settings.scan.truth, what="truth file")
+            truth = read_vector(settings.truth, what="truth file")
         except MinescanError as exc:
             if "no CRS" in str(exc):
                 raise MinescanError(
-                    f"truth file {settings.scan.truth} has no CRS; set one (e.g. ogr2ogr -a_srs "
+                    f"truth file {settings.truth} has no CRS; set one (e.g. ogr2ogr -a_srs "
                     "EPSG:4326) and rerun"
                 ) from None
             raise
         truth["geometry"] = truth.geometry.make_valid()  # a bow tie must not fail the scoring
         return truth[truth.intersects(aoi.geometry)].reset_index(drop=True)
     if truth_of(source) is not None:
-        truth = source.mines_in(
-            aoi.geometry, date=Period.parse(settings.scan.period).reference_date
-        )
+        truth = source.mines_in(aoi.geometry, date=Period.parse(settings.period).reference_date)
         return truth[~truth.geometry.is_empty].reset_index(drop=True)
     return None
 
@@ -179,33 +187,38 @@ def plan_line(area_km2: float, first_tiles: int, zooms: list[int]) -> str:
 
 def scan(
     aoi: AOI,
-    settings: Settings,
+    source: SourceSettings,
+    settings: ScanSettings,
     out: str | Path,
     aoi_spec: str = "",
+    config: dict | None = None,
     progress: bool = True,
     tools=None,
 ) -> dict:
-    """Run the sweep described by ``settings`` over ``aoi`` into ``out``; return the report.
+    """Run the sweep described by ``settings`` (``scan:``) over ``aoi`` into ``out``; the report.
 
-    ``tools`` (source, detector, screen bundled by :func:`~minescan.detect.pyramid.make_tools`)
-    replaces the ones built from the settings; it runs in this process only.
+    ``source`` is the ``source:`` section; the two decide the run id.
+    ``config`` is what ``manifest.json`` records as the run's configuration:
+    the CLI passes the whole merged config, every section (default: the
+    ``source:`` and ``scan:`` sections). ``tools`` (source, detector, screen
+    bundled by :func:`~minescan.detect.pyramid.make_tools`) replaces the ones
+    built from the settings; it runs in this process only.
     """
     t_start = time.perf_counter()
     out = ensure_dir(out)
-    cfg = settings.scan
-    model_dir = model_folder(cfg.model)
-    use_screen = cfg.screen and not cfg.exhaustive
+    model_dir = model_folder(settings.model)
+    use_screen = settings.screen and not settings.exhaustive
     if tools is None:
-        model = file_hashes(model_dir, scan_files(cfg.backend, use_screen))
+        model = file_hashes(model_dir, scan_files(settings.backend, use_screen))
     else:
         model = {"tools": type(tools.detector).__name__}
-    if (cfg.workers > 1 or cfg.scheduler) and tools is not None:
+    if (settings.workers > 1 or settings.scheduler) and tools is not None:
         raise MinescanError("stand-in tools run in this process only; drop --workers/--scheduler")
-    inputs = input_hashes(settings, aoi_spec)
-    run_id = run_id_of(settings, model, inputs, aoi)
-    threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
+    inputs = input_hashes(source, settings, aoi_spec)
+    run_id = run_id_of(source, settings, model, inputs, aoi)
+    threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
     if tools is None:
-        spec = ToolSpec(settings.source, cfg.model_copy(update={"model": str(model_dir)}), threads)
+        spec = ToolSpec(source, settings.model_copy(update={"model": str(model_dir)}), threads)
         context = WorkerContext(build_tools, spec)
         tools = context.get()  # fail early: missing model files, channels vs bands
     else:
@@ -221,7 +234,7 @@ def scan(
         if progress:
             print(f"screen {screen_note}", file=sys.stderr)
 
-    zooms = [cfg.zooms[-1]] if cfg.exhaustive else cfg.zooms
+    zooms = [settings.zooms[-1]] if settings.exhaustive else settings.zooms
     tiles = first_tiles(aoi.geometry, zooms[0])
     if len(tiles) == 0:
         raise MinescanError(f"AOI {aoi.name!r} holds no land tile; nothing to scan")
@@ -233,11 +246,11 @@ def scan(
         tools.source,
         tiles,
         zooms,
-        cfg.size_px,
-        cfg.margin_px,
-        cfg.period,
+        settings.size_px,
+        settings.margin_px,
+        settings.period,
         tools.bands,
-        cfg.batch_size,
+        settings.batch_size,
     )
     if cost:  # real sources: what the sweep will fetch, before it fetches anything
         write_json(out / "cost_estimate.json", cost)
@@ -248,9 +261,9 @@ def scan(
     resumed = checkpoint.open()
 
     def make_task(zoom: int, index: int, part: np.ndarray, next_zoom: int | None) -> Task:
-        return Task(cfg, zoom, index, part, cfg.conf_at(zoom), use_screen, next_zoom)
+        return Task(settings, zoom, index, part, settings.conf_at(zoom), use_screen, next_zoom)
 
-    executor = open_executor(cfg.workers, cfg.scheduler, context)
+    executor = open_executor(settings.workers, settings.scheduler, context)
     try:
         levels = sweep(
             tiles,
@@ -259,21 +272,21 @@ def scan(
             executor,
             checkpoint,
             on_land_in(aoi.geometry),
-            cfg.batch_size,
+            settings.batch_size,
             progress=progress,
         )
     finally:
         executor.close()
     t_swept = time.perf_counter()
 
-    candidates = candidates_of(levels[-1], settings, run_id)
+    candidates = candidates_of(levels[-1], settings.merge_gap_m, run_id)
     write_geoparquet(candidates, out / "candidates.parquet")
     write_vector(candidates, out / "candidates.geojson", driver="GeoJSON")
     seconds = time.perf_counter() - t_start
     report = {
         "run_id": run_id,
         "aoi": aoi.name,
-        "mode": "exhaustive" if cfg.exhaustive else "pyramid",
+        "mode": "exhaustive" if settings.exhaustive else "pyramid",
         "screen": screen_note,
         "levels": {f"z{lv.zoom}": lv.summary() for lv in levels},
         "cost_estimate": cost,
@@ -285,8 +298,8 @@ def scan(
             "seconds": round(seconds, 3),
             "km2_per_s": round(area / seconds, 2),
             "resumed_batches": resumed,
-            "workers": cfg.workers,
-            "scheduler": cfg.scheduler,
+            "workers": settings.workers,
+            "scheduler": settings.scheduler,
         },
     }
     if truth is not None:
@@ -303,7 +316,9 @@ def scan(
             "run_id": run_id,
             "command": sys.argv,
             "aoi": {"spec": aoi_spec, "name": aoi.name, "bounds": list(aoi.geometry.bounds)},
-            "config": settings.model_dump(),
+            "config": config
+            if config is not None
+            else {"source": source.model_dump(), "scan": settings.model_dump()},
             "versions": versions(),
             "model": {"folder": str(model_dir), "sha256": model},
             "inputs_sha256": inputs,

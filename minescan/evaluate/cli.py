@@ -89,7 +89,7 @@ def cli(patches, labels, label_column, classes, outlines, outlines_layer, bands,
         bands=parse_bands(bands) if bands else None,
         by=tuple(by),
     )
-    figures = evaluate(settings, inputs, out, progress=not quiet)
+    figures = evaluate(settings.scan, inputs, out, progress=not quiet)
     point = figures["at_model_threshold"]
     auc = "n/a" if figures["auc"] is None else f"{figures['auc']:.3f}"
     click.echo(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minescan.config import Settings
+from minescan.detect.settings import ScanSettings
 from minescan.kernel.errors import MinescanError
 
 
@@ -62,8 +62,14 @@ def boxes_frame(patches, scores, thresholds):
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
 
 
-def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progress=True) -> dict:
-    """Score ``settings.scan.model`` on the labelled patches and write every output into ``out``."""
+def evaluate(
+    settings: ScanSettings, inputs: EvaluateInputs, out: str | Path, progress=True
+) -> dict:
+    """Score ``settings.model`` on the labelled patches and write every output into ``out``.
+
+    ``settings`` is the ``scan:`` section: patches are judged with the model,
+    runtime, screen, IoU and per-zoom thresholds a scan would use.
+    """
     from minescan.datasets.patches import load_patches, patch_centres
     from minescan.detect.backends import load_detector
     from minescan.evaluate import metrics
@@ -73,11 +79,10 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
     from minescan.kernel.model import SCREEN, model_folder
     from minescan.kernel.screen import Screen
 
-    cfg = settings.scan
-    model_dir = model_folder(cfg.model)
-    detector = load_detector(model_dir, cfg.backend, cfg.device, cfg.threads)
+    model_dir = model_folder(settings.model)
+    detector = load_detector(model_dir, settings.backend, settings.device, settings.threads)
     screen_path = Path(model_dir) / SCREEN
-    screen = Screen.load(screen_path) if cfg.screen and screen_path.is_file() else None
+    screen = Screen.load(screen_path) if settings.screen and screen_path.is_file() else None
     patches = load_patches(
         inputs.labels,
         inputs.label_column,
@@ -102,14 +107,21 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
             )
     lonlat = patch_centres(patches)
     scores = score_patches(
-        patches, detector, screen, inputs.floor, cfg.iou, inputs.window_px, lonlat[:, 1], progress
+        patches,
+        detector,
+        screen,
+        inputs.floor,
+        settings.iou,
+        inputs.window_px,
+        lonlat[:, 1],
+        progress,
     )
-    table = score_table(patches, scores, cfg.conf_at)
+    table = score_table(patches, scores, settings.conf_at)
     table["lon"], table["lat"] = lonlat[:, 0], lonlat[:, 1]
 
     out = ensure_dir(out)
     figures = metrics.summary(table)
-    figures["boxes"] = metrics.box_level(patches, scores, cfg.conf_at)
+    figures["boxes"] = metrics.box_level(patches, scores, settings.conf_at)
     figures["screen"] = metrics.screen_summary(table)
     if screen is not None:
         from minescan.kernel.screen import missing_bands
@@ -128,9 +140,9 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
     figures["model"] = str(model_dir)
     figures["protocol"] = {
         **asdict(inputs),
-        "iou": cfg.iou,
-        "conf": cfg.conf,
-        "backend": cfg.backend,
+        "iou": settings.iou,
+        "conf": settings.conf,
+        "backend": settings.backend,
     }
     thresholds = tuple(float(t) for t in table["threshold"].unique())
     write_text(out / "patches.csv", table.to_csv(index=False))
@@ -139,7 +151,7 @@ def evaluate(settings: Settings, inputs: EvaluateInputs, out: str | Path, progre
         metrics.threshold_table(table["label"], table["score"], thresholds).to_csv(index=False),
     )
     write_vector(
-        boxes_frame(patches, scores, cfg.conf_at), out / "boxes.gpkg", "GPKG", layer="boxes"
+        boxes_frame(patches, scores, settings.conf_at), out / "boxes.gpkg", "GPKG", layer="boxes"
     )
     roc = metrics.roc_points(table["label"], table["score"])
     write_report(out / "report.png", table, patches, scores, roc, figures)

@@ -26,12 +26,14 @@ def tools(model_dir):
     return make_tools(world, OnnxDetector(model_dir), bright_screen())
 
 
-def settings(model_dir, **scan):
-    return load_settings(None, {"scan": {"model": str(model_dir), "batch_size": 8, **scan}})
+def sections(model_dir, **scan):
+    """The ``source:`` and ``scan:`` sections that :func:`scan` takes, ``scan`` merged as flags are."""
+    settings = load_settings(None, {"scan": {"model": str(model_dir), "batch_size": 8, **scan}})
+    return settings.source, settings.scan
 
 
 def test_scan_writes_the_run_folder(tools, model_dir, tmp_path):
-    report = scan(AOI_BOX, settings(model_dir), tmp_path / "run", progress=False, tools=tools)
+    report = scan(AOI_BOX, *sections(model_dir), tmp_path / "run", progress=False, tools=tools)
     run = tmp_path / "run"
     for name in ("candidates.parquet", "candidates.geojson", "scan_report.json", "map.html",
                  "summary.png", "manifest.json"):  # fmt: skip
@@ -53,20 +55,21 @@ def test_scan_writes_the_run_folder(tools, model_dir, tmp_path):
     assert "matching_rule" in json.loads((run / "scan_report.json").read_text())["truth"]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["run_id"] == report["run_id"] and "versions" in manifest
+    assert set(manifest["config"]) == {"source", "scan"}  # no whole config given: the sections
     assert gpd.read_file(run / "candidates.geojson").shape[0] == 4
 
 
 def test_run_id_is_stable_and_follows_the_settings(tools, model_dir, tmp_path):
-    a = scan(AOI_BOX, settings(model_dir), tmp_path / "a", progress=False, tools=tools)
-    b = scan(AOI_BOX, settings(model_dir), tmp_path / "b", progress=False, tools=tools)
+    a = scan(AOI_BOX, *sections(model_dir), tmp_path / "a", progress=False, tools=tools)
+    b = scan(AOI_BOX, *sections(model_dir), tmp_path / "b", progress=False, tools=tools)
     c = scan(
-        AOI_BOX, settings(model_dir, conf={15: 0.3}), tmp_path / "c", progress=False, tools=tools
+        AOI_BOX, *sections(model_dir, conf={15: 0.3}), tmp_path / "c", progress=False, tools=tools
     )
     assert a["run_id"] == b["run_id"] != c["run_id"]
     with pytest.raises(MinescanError, match="another run"):
         scan(
             AOI_BOX,
-            settings(model_dir, conf={15: 0.3}),
+            *sections(model_dir, conf={15: 0.3}),
             tmp_path / "a",
             progress=False,
             tools=tools,
@@ -74,8 +77,8 @@ def test_run_id_is_stable_and_follows_the_settings(tools, model_dir, tmp_path):
 
 
 def test_exhaustive_finds_the_same_candidates_with_more_calls(tools, model_dir, tmp_path):
-    p = scan(AOI_BOX, settings(model_dir), tmp_path / "p", progress=False, tools=tools)
-    e = scan(AOI_BOX, settings(model_dir, exhaustive=True), tmp_path / "e", progress=False,
+    p = scan(AOI_BOX, *sections(model_dir), tmp_path / "p", progress=False, tools=tools)
+    e = scan(AOI_BOX, *sections(model_dir, exhaustive=True), tmp_path / "e", progress=False,
              tools=tools)  # fmt: skip
     assert list(e["levels"]) == ["z15"]
     assert e["levels"]["z15"]["tiles"] == len(tiles_covering(AOI_BOX.geometry, 15))
@@ -89,12 +92,12 @@ def test_exhaustive_finds_the_same_candidates_with_more_calls(tools, model_dir, 
 def test_an_aoi_at_sea_is_refused(tools, model_dir, tmp_path):
     sea = AOI("sea", box(-20, -10, -19.9, -9.9))
     with pytest.raises(MinescanError, match="no land"):
-        scan(sea, settings(model_dir), tmp_path / "r", progress=False, tools=tools)
+        scan(sea, *sections(model_dir), tmp_path / "r", progress=False, tools=tools)
 
 
 def test_truth_file_without_crs_is_refused(tools, model_dir, tmp_path):
     path = tmp_path / "truth.gpkg"
     gpd.GeoDataFrame(geometry=[box(-2.0, 6.0, -1.99, 6.01)]).to_file(path)
     with pytest.raises(MinescanError, match="has no CRS"):
-        scan(AOI_BOX, settings(model_dir, truth=str(path)), tmp_path / "r", progress=False,
+        scan(AOI_BOX, *sections(model_dir, truth=str(path)), tmp_path / "r", progress=False,
              tools=tools)  # fmt: skip
