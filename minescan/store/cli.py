@@ -216,19 +216,6 @@ def mine_command(mine_id, target):
         _echo_json(mine(backend, mine_id))
 
 
-@cli.command("triage")
-@click.argument("record_id", type=int)
-@click.option("--status", required=True, help="open, investigating, confirmed or dismissed.")
-@click.option("--note", default="", help="Why, for the record.")
-@store_option
-def triage_command(record_id, status, note, target):
-    """Decide on an alert (its monitor record id, from 'minescan store mine')."""
-    from minescan.store.monitor import triage
-
-    with open_store(target, create=False) as backend:
-        _echo_json(triage(backend, record_id, status, note))
-
-
 @cli.command("audit")
 @store_option
 def audit_command(target):

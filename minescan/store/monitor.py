@@ -128,38 +128,3 @@ def _json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise MinescanError(f"cannot read {path}: {first_line(exc)}") from None
-
-
-#: What a person can decide about an alert.
-TRIAGE = ("open", "investigating", "confirmed", "dismissed")
-
-
-def triage(backend: Backend, record_id: int, status: str, note: str = "") -> dict:
-    """Record a decision on an alert (a ``monitor`` record): a ``triage`` record and its audit row.
-
-    Decisions are appended, never edited, so an alert's history shows every
-    decision with who made it and when (the audit row).
-    """
-    if status not in TRIAGE:
-        raise MinescanError(
-            f"unknown triage status {status!r}; expected one of {', '.join(TRIAGE)}"
-        )
-    with backend.transaction():
-        found = backend.select(
-            "monitor", {"id": int(record_id)}, columns=["id", "run_id", "mine_id", "record"]
-        )
-        if not found or found[0]["record"] != "alert":
-            raise MinescanError(f"no alert with record id {record_id} in the store")
-        alert = found[0]
-        decision = {"alert": alert["id"], "status": status, "note": note, "actor": audit.actor()}
-        backend.insert(
-            "monitor",
-            [
-                {
-                    **_record(alert["mine_id"], "triage", audit.now(), decision),
-                    "run_id": alert["run_id"],
-                }
-            ],
-        )
-        audit.record(backend, "triage", decision)
-    return decision

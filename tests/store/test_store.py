@@ -12,7 +12,7 @@ from minescan.store import open_store
 from minescan.store.audit import verify
 from minescan.store.boundaries import import_boundaries
 from minescan.store.ingest import ingest_periods, ingest_scan
-from minescan.store.monitor import ingest_monitor, triage
+from minescan.store.monitor import ingest_monitor
 from minescan.store.query import diff_runs, mine, mines_as_of, mines_in_bbox, new_ground, runs_table
 from minescan.store.runs import publish
 from minescan.store.stats import statistics
@@ -188,12 +188,6 @@ def test_monitor_results_join_the_mine_history(store, tmp_path):
     assert len(records) == 4
     with pytest.raises(MinescanError, match="already in the store"):
         ingest_monitor(store, tmp_path / "monitor")
-    alert = store.select("monitor", {"record": "alert"}, columns=["id"])[0]["id"]
-    triage(store, alert, "dismissed", "a farm pond")
-    assert [r["action"] for r in store.select("audit", order_by=["seq"])][-1] == "triage"
-    assert len(store.select("monitor", {"record": "triage"})) == 1
-    with pytest.raises(MinescanError, match="no alert"):
-        triage(store, 999, "dismissed")
 
 
 def test_bad_inputs_are_one_line_errors(store, tmp_path):
