@@ -29,7 +29,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.store.backend import GEOMETRY, Backend, BBox, Row, Where, check_columns
-from minescan.store.geopackage import MARK
 from minescan.store.postgis_sql import (
     COPY_TYPES,
     as_rows,
@@ -41,7 +40,7 @@ from minescan.store.postgis_sql import (
     update_values,
     where_sql,
 )
-from minescan.store.schema import SCHEMA_VERSION, TABLES, Table
+from minescan.store.schema import MARK, SCHEMA_VERSION, TABLES, Table
 
 #: Taken by every top-level transaction: one writer at a time per database, as SQLite's
 #: ``BEGIN IMMEDIATE`` gives the GeoPackage, so keys a store function derives from
