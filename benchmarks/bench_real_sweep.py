@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from minescan.datasets.sources import windows  # noqa: E402
 from minescan.datasets.sources.geotiff import GeoTiffSource  # noqa: E402
-from minescan.detect.pyramid import cost_estimate  # noqa: E402
+from minescan.detect.cost import cost_estimate  # noqa: E402
 from minescan.detect.run import first_tiles  # noqa: E402
 from minescan.kernel.bands import S2_BANDS  # noqa: E402
 from minescan.simulated import SimulatedSentinel2  # noqa: E402

@@ -21,18 +21,13 @@ import shapely
 from minescan import __version__
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.detect import boxes as boxlib
+from minescan.detect.batch import Task
 from minescan.detect.checkpoint import Checkpoint
-from minescan.detect.pyramid import (
-    Level,
-    Task,
-    ToolSpec,
-    build_tools,
-    cost_estimate,
-    describe_cost,
-    sweep,
-)
+from minescan.detect.cost import cost_estimate, describe_cost
+from minescan.detect.pyramid import Level, sweep
 from minescan.detect.scoring import EQUAL_AREA, score
 from minescan.detect.settings import ScanSettings
+from minescan.detect.tools import ToolSpec, build_tools
 from minescan.grid.aoi import AOI, countries
 from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
 from minescan.kernel.errors import MinescanError
@@ -201,7 +196,7 @@ def scan(
     ``config`` is what ``manifest.json`` records as the run's configuration:
     the CLI passes the whole merged config, every section (default: the
     ``source:`` and ``scan:`` sections). ``tools`` (source, detector, screen
-    bundled by :func:`~minescan.detect.pyramid.make_tools`) replaces the ones
+    bundled by :func:`~minescan.detect.tools.make_tools`) replaces the ones
     built from the settings; it runs in this process only.
     """
     t_start = time.perf_counter()
@@ -225,7 +220,7 @@ def scan(
         context = WorkerContext.given(tools)
     screen_note = "on" if use_screen else "off"
     if use_screen and tools.screen is None:
-        from minescan.detect.pyramid import source_bands
+        from minescan.detect.tools import source_bands
         from minescan.kernel.screen import missing_bands
 
         lacking = missing_bands(load_screen(model_dir), source_bands(tools.source))

@@ -17,13 +17,13 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from minescan.kernel.scaling import Scaling
-from minescan.kernel.screen import Screen
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.executor import WorkerContext
 from minescan.kernel.io import write_json
 from minescan.kernel.mercator import tile_transform
+from minescan.kernel.scaling import Scaling
+from minescan.kernel.screen import Screen
 
 BACKGROUND, BRIGHT = 0.05, 0.25
 CELL = 8
@@ -160,7 +160,7 @@ class BrightSpec:
 def bright_tools(spec: BrightSpec):
     """The bright-square world, the bright ONNX detector and the bright screen."""
     from minescan.detect.backends import OnnxDetector
-    from minescan.detect.pyramid import make_tools
+    from minescan.detect.tools import make_tools
 
     world = BrightSquares(spec.squares)
     return make_tools(world, OnnxDetector(spec.model_dir, threads=1), bright_screen())

@@ -3,8 +3,9 @@
 import numpy as np
 
 from minescan.config import section
+from minescan.detect.batch import Task
 from minescan.detect.checkpoint import Checkpoint
-from minescan.detect.pyramid import Task, sweep
+from minescan.detect.pyramid import sweep
 from minescan.grid.tiles import tiles_covering
 from minescan.kernel.executor import Executor, PoolExecutor
 from tests.detect.fakes import bright_context, squares_at

@@ -8,18 +8,10 @@ from shapely.geometry import box
 
 from minescan.config import section
 from minescan.detect.backends import OnnxDetector
+from minescan.detect.batch import BatchResult, Task, opened_children, scan_batch, screen_chip
 from minescan.detect.checkpoint import Checkpoint
-from minescan.detect.pyramid import (
-    BatchResult,
-    Task,
-    batches,
-    make_tools,
-    opened_children,
-    scan_batch,
-    screen_chip,
-    sweep,
-    zorder,
-)
+from minescan.detect.pyramid import batches, sweep, zorder
+from minescan.detect.tools import make_tools
 from minescan.grid.tiles import tiles_covering
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import Executor, WorkerContext

@@ -9,8 +9,8 @@ from shapely.geometry import box
 
 from minescan.config import load_settings
 from minescan.detect.backends import OnnxDetector
-from minescan.detect.pyramid import make_tools
 from minescan.detect.run import scan
+from minescan.detect.tools import make_tools
 from minescan.grid.aoi import AOI
 from minescan.grid.tiles import tiles_covering
 from minescan.kernel.errors import MinescanError

@@ -358,7 +358,8 @@ def test_estimate_counts_the_reads_without_reading(textured):
 
 def test_cost_estimate_before_a_sweep(textured):
     """The first level's estimate is exactly what reading it costs; deeper levels are bounds."""
-    from minescan.detect.pyramid import cost_estimate, describe_cost, read_tiles
+    from minescan.detect.batch import read_tiles
+    from minescan.detect.cost import cost_estimate, describe_cost
 
     src = textured_source(textured["ovr"])
     first = np.array([list(t) for t in mercantile.children(mercantile.parent(centre_tile(13)))])
