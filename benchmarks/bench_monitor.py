@@ -1,4 +1,4 @@
-"""Monitoring accuracy of the four methods, their forecast backtest, and the speed of ``ours``.
+"""Monitoring accuracy of the four methods, their forecast backtest, and the speed of ``disturbance``.
 
 Mines grow like real ones: the Amazon Mining Watch polygons of Ashanti, Ghana
 (``../shared/data/polygons/amw_ghana_ashanti_2017_2020.gpkg``), dated by their
@@ -10,9 +10,9 @@ with seasons and clouds. Two cases, on the same mines:
 - **pre-existing**, 2017-01-01 to 2020-12-31: the period starts on the first
   year, so the 2017 parts are already dug on the first date and the 2020 parts
   are the growth. The starting footprint (:mod:`minescan.monitor.footprint`)
-  must find the former; ``ours, no footprint`` shows what the method alone
+  must find the former; ``disturbance, no footprint`` shows what the method alone
   reports;
-- **pre-existing, growing** (``ours`` only), same period: the 2020 parts are
+- **pre-existing, growing** (``disturbance`` only), same period: the 2020 parts are
   cut into :data:`RINGS` rings by distance from the 2017 footprint, dug one a month
   from 2017-03 to 2020-01. These dates are *made up* (AMW
   only says "dug by 2020"): they give a mine that grows every month, which the
@@ -59,7 +59,7 @@ POLYGONS = (
 #: case -> period.
 CASES = {"new mines": ("2016-01-01", "2020-12-31"), "pre-existing": ("2017-01-01", "2020-12-31")}
 #: The method alone, without the starting footprint, on the pre-existing case.
-BARE_METHOD = "ours, no footprint"
+BARE_METHOD = "disturbance, no footprint"
 #: The growing case: its period, and the rings the 2020 parts are dug in.
 GROWING = "pre-existing, growing"
 RINGS = 34  # one a month
@@ -132,10 +132,12 @@ def accuracy(n_mines: int, settings: MonitorSettings, screen) -> pd.DataFrame:
             if ignore is not None:
                 ignore &= ~truth.any(axis=0)
             runs = (
-                [(m, m, series) for m in METHODS] if case != GROWING else [("ours", "ours", series)]
+                [(m, m, series) for m in METHODS]
+                if case != GROWING
+                else [("disturbance", "disturbance", series)]
             )
             if case == "pre-existing":
-                runs.append((BARE_METHOD, "ours", dataclasses.replace(series, screen=None)))
+                runs.append((BARE_METHOD, "disturbance", dataclasses.replace(series, screen=None)))
             for name, method, used in runs:
                 t0 = time.perf_counter()
                 detection = detect(used, settings, method)
@@ -174,7 +176,7 @@ class _Fixed:
 
 
 def speed(settings: MonitorSettings, screen) -> dict:
-    """Seconds to monitor a ~5 km2 square (~50,000 pixels) over 70 dates with ``ours``."""
+    """Seconds to monitor a ~5 km2 square (~50,000 pixels) over 70 dates with ``disturbance``."""
     parts = gpd.read_file(POLYGONS)
     parts["start_date"] = pd.to_datetime(parts["year"]).dt.strftime("%Y-%m-%d")
     centre = parts.geometry.union_all().geoms[0].centroid
@@ -189,7 +191,7 @@ def speed(settings: MonitorSettings, screen) -> dict:
     )
     read_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as out:
-        request = run.Request(start="2019-06-01", end="2020-06-30", method="ours", out=out)
+        request = run.Request(start="2019-06-01", end="2020-06-30", method="disturbance", out=out)
         t0 = time.perf_counter()
         run.monitor_mine(
             run.MineJob("speed", square),
@@ -227,20 +229,20 @@ def main() -> None:
         summary = summary.loc[[m for m in order if m in summary.index]]
         print(f"\n{case}: median over {args.mines} simulated Ashanti mines, {start} to {end}:")
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
-        ours = summary.loc["ours"]
-        mine_rows = part[part["method"] == "ours"]
+        method = summary.loc["disturbance"]
+        mine_rows = part[part["method"] == "disturbance"]
         wins = int((mine_rows["fc1_ha"] < mine_rows["naive1_ha"]).sum())
         ties = int((mine_rows["fc1_ha"] == mine_rows["naive1_ha"]).sum())
         print(
-            f"targets ({case}): IoU>=0.8 {ours.iou_last >= 0.8}, area error<=10% "
-            f"{ours.area_error_median <= 0.1}, false excavation<=1% "
-            f"{ours.false_excavation_rate <= 0.01}; forecast 1 month beats no change on "
-            f"{wins} of {len(mine_rows)} mines ({ties} ties), median {ours.fc1_ha:.3f} vs "
-            f"{ours.naive1_ha:.3f} ha"
+            f"targets ({case}): IoU>=0.8 {method.iou_last >= 0.8}, area error<=10% "
+            f"{method.area_error_median <= 0.1}, false excavation<=1% "
+            f"{method.false_excavation_rate <= 0.01}; forecast 1 month beats no change on "
+            f"{wins} of {len(mine_rows)} mines ({ties} ties), median {method.fc1_ha:.3f} vs "
+            f"{method.naive1_ha:.3f} ha"
         )
     figures = speed(settings, screen)
     print(
-        f"\nspeed: {figures['pixels']} pixels x {figures['dates']} dates: monitor (ours, all "
+        f"\nspeed: {figures['pixels']} pixels x {figures['dates']} dates: monitor (disturbance, all "
         f"outputs) {figures['monitor_s']:.2f} s (target <= 10 s); simulator read "
         f"{figures['simulator_read_s']:.2f} s"
     )

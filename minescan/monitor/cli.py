@@ -8,7 +8,7 @@ import click
 
 from minescan.clitools import source_options, with_default
 from minescan.kernel.errors import MinescanError
-from minescan.monitor.detection import METHODS
+from minescan.monitor.detection import ALIASES, METHODS
 
 
 @click.command(name="monitor")
@@ -41,7 +41,7 @@ from minescan.monitor.detection import METHODS
 )
 @click.option(
     "--method",
-    type=click.Choice(list(METHODS)),
+    type=click.Choice([*METHODS, *ALIASES]),
     default=None,
     help=with_default("Excavation method.", "monitor.method"),
 )

@@ -20,11 +20,34 @@ from minescan.kernel.errors import MinescanError
 
 #: method name -> module with ``detect(series, settings) -> Detection``.
 METHODS: dict[str, str] = {
-    "ours": "minescan.monitor.ours",
+    "disturbance": "minescan.monitor.disturbance",
     "iforest": "minescan.monitor.iforest",
     "change": "minescan.monitor.change",
     "ndvi": "minescan.monitor.ndvi",
 }
+
+#: Earlier names that still select a method: ``ours`` was the default's first name.
+ALIASES: dict[str, str] = {"ours": "disturbance"}
+
+
+def method_name(name: str) -> str:
+    """The registered name of a method, aliases resolved.
+
+    Examples
+    --------
+    >>> method_name("ours")
+    'disturbance'
+    >>> method_name("bogus")
+    Traceback (most recent call last):
+    ...
+    minescan.kernel.errors.MinescanError: unknown method 'bogus'; expected one of disturbance, iforest, change, ndvi (or ours)
+    """
+    name = ALIASES.get(name, name)
+    if name not in METHODS:
+        raise MinescanError(
+            f"unknown method {name!r}; expected one of {', '.join(METHODS)} (or {', '.join(ALIASES)})"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -56,9 +79,7 @@ def detect(series, settings, method: str | None = None) -> Detection:
     """
     from minescan.monitor.footprint import at_start  # it builds on this module's rules
 
-    name = method or settings.method
-    if name not in METHODS:
-        raise MinescanError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    name = method_name(method or settings.method)
     found = importlib.import_module(METHODS[name]).detect(series, settings)
     start = at_start(series, settings)
     if start is None:

@@ -1,6 +1,8 @@
 """Settings of per-mine monitoring (section ``monitor:`` of the config)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from minescan.monitor.detection import method_name
 
 
 class MonitorSettings(BaseModel):
@@ -12,7 +14,7 @@ class MonitorSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: str = Field(pattern="^(ours|iforest|change|ndvi)$")
+    method: str = Field(description="Excavation method (``ours`` is an alias of ``disturbance``).")
     seed: int = Field(description="Random seed of Isolation Forest and KMeans.")
 
     # --- shared rules
@@ -38,7 +40,7 @@ class MonitorSettings(BaseModel):
     # --- ndvi baseline
     ndvi_threshold: float = Field(description="NDVI below this is excavated.")
 
-    # --- ours
+    # --- disturbance
     score_threshold: float = Field(
         gt=0, description="Disturbance score (robust z vs stable pixels) to flag."
     )
@@ -76,3 +78,14 @@ class MonitorSettings(BaseModel):
 
     # --- execution
     workers: int = Field(ge=1, description="Local processes, one mine each.")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        """Refuse an unknown method before any work; store the registered name."""
+        from minescan.kernel.errors import MinescanError
+
+        try:
+            return method_name(value)
+        except MinescanError as exc:
+            raise ValueError(str(exc)) from None

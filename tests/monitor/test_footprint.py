@@ -92,7 +92,7 @@ def test_a_pixel_without_clear_baseline_dates_is_not_read(scene):
 def test_footprint_off_without_screen(world):
     series = preprocess(world.dates, world.cube)
     assert series.screen is None and at_start(series, SETTINGS) is None
-    found = detect(series, SETTINGS, "ours")
+    found = detect(series, SETTINGS, "disturbance")
     assert found.pre_existing is None and found.baseline == {"screen": False}
 
 
