@@ -9,19 +9,14 @@ they assume RGB and would change the band ratios the detector should learn.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shlex
 import shutil
-import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from minescan.kernel.errors import MinescanError
+from minescan.kernel.errors import MinescanError, first_line
 from minescan.kernel.io import atomic_path, ensure_dir, write_json, write_text
 from minescan.kernel.model import (
     CARD_JSON,
@@ -31,137 +26,9 @@ from minescan.kernel.model import (
     SCALING,
     file_hashes,
 )
+from minescan.train.card import card_markdown, command_line, model_card
 from minescan.train.settings import TrainSettings
-
-IMAGE_SUFFIXES = (".tif", ".tiff")
-SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class YoloData:
-    """A YOLO dataset as minescan's datasets stage writes it."""
-
-    yaml_path: Path
-    root: Path
-    channels: int
-    bands: tuple[str, ...]
-    scaling_text: str
-    images: dict[str, list[Path]]  # split -> image files
-    doc: dict  # data.yaml with absolute paths
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _split_images(root: Path, entry) -> list[Path]:
-    entries = entry if isinstance(entry, list) else [entry]
-    files: list[Path] = []
-    for item in entries:
-        p = Path(item) if Path(item).is_absolute() else root / item
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.suffix == ".txt" and p.exists():
-            for line in p.read_text().splitlines():
-                if line.strip():
-                    f = Path(line.strip())
-                    files.append(f if f.is_absolute() else root / f)
-        else:
-            raise MinescanError(
-                f"data.yaml lists {item!r}, which is not a folder or list under {root}"
-            )
-    return files
-
-
-def read_data(data_yaml: str | Path, channels: tuple[str, ...] | None = None) -> YoloData:
-    """Read and check ``data.yaml`` and the ``scaling.json`` beside it.
-
-    ``channels`` (band names), when given, must match the set's channels.
-    """
-    path = Path(data_yaml)
-    if not path.exists():
-        raise MinescanError(f"data.yaml not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise MinescanError(f"data.yaml {path} is not valid YAML: {_first_line(exc)}") from None
-    if not isinstance(doc, dict) or "train" not in doc or "val" not in doc:
-        raise MinescanError(f"data.yaml {path} must name train and val image folders")
-    root = Path(doc.get("path") or ".")
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    scaling_path = path.parent / SCALING
-    if not scaling_path.exists():
-        raise MinescanError(f"{SCALING} not found beside {path}; the datasets stage writes it")
-    scaling_text = scaling_path.read_text()
-    try:
-        bands = tuple(json.loads(scaling_text)["bands"])
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise MinescanError(f"{scaling_path} is not a valid scaling file") from None
-    n = int(doc.get("channels", 3))
-    if n != len(bands):
-        raise MinescanError(
-            f"data.yaml says channels: {n} but {SCALING} lists {len(bands)} bands ({','.join(bands)})"
-        )
-    if channels is not None and tuple(channels) != bands:
-        raise MinescanError(
-            f"--channels {','.join(channels)} does not match the YOLO set's channels {','.join(bands)}"
-        )
-    images = {s: _split_images(root, doc[s]) for s in SPLITS if doc.get(s)}
-    if not images.get("train"):
-        raise MinescanError(f"no training images under {root / str(doc['train'])}")
-    if not images.get("val"):
-        raise MinescanError(f"no validation images under {root / str(doc['val'])}")
-    resolved = {**doc, "path": str(root), "channels": n}
-    return YoloData(path, root, n, bands, scaling_text, images, resolved)
-
-
-def check_images(data: YoloData) -> None:
-    """Open every image: each must decode with exactly ``data.channels`` channels."""
-    import cv2
-    from tqdm import tqdm
-    from ultralytics.utils.patches import imread
-
-    files = [f for split in data.images.values() for f in split]
-    for f in tqdm(files, desc="detector: checking images", disable=None, leave=False):
-        im = imread(str(f), cv2.IMREAD_UNCHANGED)
-        if im is None:
-            raise MinescanError(f"corrupt or unreadable image: {f}")
-        if im.shape[2] != data.channels:
-            raise MinescanError(
-                f"image {f} has {im.shape[2]} channels; the YOLO set and model expect {data.channels}"
-            )
-
-
-def label_file(image: Path) -> Path:
-    """ultralytics' rule: the last ``images`` folder in the path becomes ``labels``, suffix .txt."""
-    parts = list(image.parts)
-    i = len(parts) - 1 - parts[::-1].index("images")
-    parts[i] = "labels"
-    return Path(*parts).with_suffix(".txt")
-
-
-def data_hash(data: YoloData) -> str:
-    """sha256 over data.yaml, scaling.json, the image list (split/name) and every label file."""
-    h = hashlib.sha256()
-    h.update(data.yaml_path.read_bytes())
-    h.update(data.scaling_text.encode())
-    for split in SPLITS:
-        for image in data.images.get(split, []):
-            h.update(f"{split}/{image.name}\n".encode())
-            lbl = label_file(image)
-            h.update(lbl.read_bytes() if lbl.exists() else b"<no label>")
-    return h.hexdigest()
-
-
-def image_zoom(image: Path) -> int | None:
-    """Zoom of an image named after its cell (``LAT_LON_Z_PCT``); None when not parseable."""
-    parts = image.stem.split("_")
-    for token in reversed(parts[:-1]):
-        if token.isdigit() and 0 <= int(token) <= 20:
-            return int(token)
-    return None
+from minescan.train.yolo_data import YoloData, check_images, image_zoom, read_data
 
 
 def _metrics(result) -> dict:
@@ -330,7 +197,7 @@ def _fit(data: YoloData, opts: TrainOptions, out: Path, resume: bool) -> Path:
         try:
             model = ul.YOLO(opts.model)
         except Exception as exc:
-            raise MinescanError(f"cannot build model {opts.model}: {_first_line(exc)}") from None
+            raise MinescanError(f"cannot build model {opts.model}: {first_line(exc)}") from None
         model.train(
             data=str(data_copy),
             imgsz=opts.imgsz,
@@ -388,7 +255,7 @@ def train_detector(
 
     command_file = out / "_runs" / "command.txt"
     if not resume:
-        write_text(command_file, (command or _command_line()) + "\n")
+        write_text(command_file, (command or command_line()) + "\n")
     started = time.perf_counter()
     best = _fit(data, opts, out, resume)
     train_s = _train_seconds(out / "_runs" / "train") or time.perf_counter() - started
@@ -403,7 +270,7 @@ def train_detector(
     metrics = evaluate(
         out / DETECTOR_PT, data, out / "_runs" / "eval", opts.imgsz, opts.device, opts.batch
     )
-    card = model_card(data, opts, metrics, train_s, command or _command_line())
+    card = model_card(data, opts, metrics, train_s, command or command_line())
     # scan --backend ultralytics opens detector.pt (a pickle) only when its hash matches this.
     card["sha256"] = file_hashes(out, (DETECTOR_PT, DETECTOR_ONNX))
     write_json(out / CARD_JSON, card)
@@ -437,90 +304,9 @@ def _check_model_channels(model: str, channels: int) -> None:
         try:
             m = ul.YOLO(model)
         except Exception as exc:
-            raise MinescanError(f"cannot load model {model}: {_first_line(exc)}") from None
+            raise MinescanError(f"cannot load model {model}: {first_line(exc)}") from None
         got = m.model.yaml.get("channels", 3)
         if got != channels:
             raise MinescanError(
                 f"model {model} takes {got} channels but the YOLO set has {channels}"
             )
-
-
-def _command_line() -> str:
-    return "minescan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _device_name(device: str) -> str:
-    import platform
-
-    if device != "cpu":
-        import torch
-
-        if torch.cuda.is_available():
-            return f"cuda:{device} {torch.cuda.get_device_name(int(device.split(',')[0]))}"
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads 2)"
-
-
-def model_card(
-    data: YoloData, opts: TrainOptions, metrics: dict, train_s: float, command: str
-) -> dict:
-    """Everything needed to judge and reproduce the detector."""
-    import ultralytics
-
-    split_rule = None
-    split_json = data.yaml_path.parent / "split.json"
-    if split_json.exists():
-        try:
-            split_rule = json.loads(split_json.read_text()).get("rule")
-        except (json.JSONDecodeError, AttributeError):
-            split_rule = None
-    return {
-        "model": opts.model,
-        "channels": list(data.bands),
-        "imgsz": opts.imgsz,
-        "epochs": opts.epochs,
-        "batch": opts.batch,
-        "data": {
-            "yaml": str(data.yaml_path),
-            "sha256": data_hash(data),
-            "images": {s: len(v) for s, v in data.images.items()},
-            "split_rule": split_rule,
-        },
-        "metrics": metrics,
-        "training_seconds": round(train_s, 1),
-        "device": _device_name(opts.device),
-        "ultralytics": ultralytics.__version__,
-        "command": command,
-    }
-
-
-def card_markdown(card: dict) -> str:
-    """The model card as a short Markdown page."""
-    lines = [
-        "# minescan detector",
-        "",
-        f"- model: `{card['model']}` "
-        + (
-            "built from the yaml, trained from scratch"
-            if card["model"].endswith((".yaml", ".yml"))
-            else "weights, trained further"
-        )
-        + f", {card['epochs']} epochs, imgsz {card['imgsz']}, batch {card['batch']}",
-        f"- channels: {', '.join(card['channels'])} (uint8 scaling in scaling.json and the ONNX metadata)",
-        f"- data: `{card['data']['yaml']}` sha256 `{card['data']['sha256'][:16]}...`, images "
-        + ", ".join(f"{k} {v}" for k, v in card["data"]["images"].items()),
-        f"- split rule: {card['data']['split_rule']}",
-        f"- training time: {card['training_seconds'] / 60:.1f} min on {card['device']}",
-        f"- ultralytics {card['ultralytics']}",
-        "",
-        "| split | images | mAP50 | mAP50-95 | precision | recall |",
-        "|---|---|---|---|---|---|",
-    ]
-    for split, groups in card["metrics"].items():
-        for key, m in groups.items():
-            label = split if key == "all" else f"{split} {key}"
-            lines.append(
-                f"| {label} | {m['images']} | {m['mAP50']:.3f} | {m['mAP50-95']:.3f} | "
-                f"{m['precision']:.3f} | {m['recall']:.3f} |"
-            )
-    lines += ["", "Reproduce:", "", "```", card["command"], "```", ""]
-    return "\n".join(lines)

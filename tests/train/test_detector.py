@@ -12,15 +12,8 @@ import yaml
 
 from minescan.config import section
 from minescan.kernel.errors import MinescanError
-from minescan.train.detector import (
-    TrainOptions,
-    check_images,
-    data_hash,
-    image_zoom,
-    label_file,
-    read_data,
-    train_detector,
-)
+from minescan.train.detector import TrainOptions, train_detector
+from minescan.train.yolo_data import check_images, data_hash, image_zoom, label_file, read_data
 
 
 @pytest.fixture

@@ -24,22 +24,25 @@ from minescan.datasets.yolo import read_image
 from minescan.kernel.bands import DETECTOR_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.scaling import Scaling
-from minescan.train.detector import TrainOptions, read_data, train_detector
+from minescan.train.card import finetune_markdown
+from minescan.train.detector import TrainOptions, train_detector
 from minescan.train.finetune import (
     FinetuneOptions,
     Labels,
-    build_mosaic_set,
     finetune,
-    finetune_markdown,
-    fit_tile,
     heldout_table,
     manifest,
+    split_patches,
+)
+from minescan.train.mosaics import (
+    build_mosaic_set,
+    fit_tile,
     mix_simulated,
     mosaic,
     mosaic_groups,
-    split_patches,
     target_mask,
 )
+from minescan.train.yolo_data import read_data
 
 PATCH_PX = 12
 RES_DEG = 0.0001  # about 11 m
