@@ -79,7 +79,8 @@ def screen_for_bands(pixels, bands, max_rows: int = 60_000) -> dict:
     finite rows only. Same sampling, standardisation and lambda rule as the screen.
     """
     from minescan.kernel.screen import compute_features, feature_names
-    from minescan.train.screen import logistic_path_fit, sample_rows, standardise
+    from minescan.train.l1_paths import logistic_path_fit
+    from minescan.train.screen import sample_rows, standardise
 
     def features(rows):
         return compute_features(rows[list(bands)].to_numpy(np.float32).T, bands).T

@@ -10,12 +10,12 @@ import pytest
 
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.screen import Screen, feature_names, keeps_tile, mine_share
-from minescan.train.screen import (
+from minescan.train.l1_paths import choose
+from minescan.train.screen import fit_screen
+from minescan.train.tile_calibration import (
     TileRule,
     TileScores,
     calibrate,
-    choose,
-    fit_screen,
     tile_figures,
     tile_floor,
 )
