@@ -8,8 +8,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from minescan.kernel.mercator import ground_scale
-from minescan.simulated.landcover import field_seed
 from minescan.simulated.noise import Grid, fbm, uniform
+from minescan.simulated.seeds import field_seed
 
 _COVER, _CLOUD, _RESIDUE = 101, 102, 103
 #: Spread of the cloud noise (its standard deviation), used to turn cover into a threshold.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from affine import Affine
 
 from minescan.kernel.mercator import HALF_WORLD_M
 
@@ -54,6 +55,12 @@ class Grid(NamedTuple):
             self.height * factor,
             self.res / factor,
         )
+
+
+def grid_transform(grid: Grid) -> Affine:
+    """The affine of ``grid`` (EPSG:3857, north up)."""
+    xmin, _, _, ymax = grid.bounds
+    return Affine(grid.res, 0.0, xmin, 0.0, -grid.res, ymax)
 
 
 _U16, _U13, _U8 = np.uint32(16), np.uint32(13), np.uint32(8)

@@ -8,12 +8,13 @@ import shapely
 
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.period import Period
+from minescan.simulated import catalogue, components
 from minescan.simulated import mines as minelib
-from minescan.simulated.landcover import _stencil
+from minescan.simulated.coarse import _stencil
 from minescan.simulated.noise import Grid, fbm, fbm_many, fbm_points, mix32
 from minescan.simulated.periods import season_terms
+from minescan.simulated.reflectance import supersample
 from minescan.simulated.spectra import CLASSES, CODE, LOW, SPAN
-from minescan.simulated.world import supersample
 
 B = {b: i for i, b in enumerate(S2_BANDS)}
 
@@ -132,22 +133,22 @@ def test_tailings_are_turbid_water():
 # ------------------------------------------------------------------------------ mines
 def test_layout_partitions_the_footprint_and_adds_a_road():
     rng = np.random.default_rng(1)
-    outline = minelib._blob(rng, (1_000_000.0, 700_000.0), 300.0)
+    outline = catalogue._blob(rng, (1_000_000.0, 700_000.0), 300.0)
     mine = minelib.Mine("x", "copper", False, 0, outline, (1_000_000.0, 700_000.0), 600.0, 365)
-    parts = dict(minelib.layout(mine, seed=0))
+    parts = dict(components.layout(mine, seed=0))
     assert {"pit", "bench", "dump", "tailings", "road"} <= set(parts)
     solid = shapely.union_all([parts[k] for k in ("pit", "bench", "dump", "tailings")])
     assert solid.symmetric_difference(outline).area < 1e-6 * outline.area
     assert parts["pit"].area > 0.1 * outline.area
     assert parts["road"].difference(outline).area > 0  # the haul road leads out
-    artisanal = dict(minelib.layout(mine._replace(artisanal=True, commodity="gold"), seed=0))
+    artisanal = dict(components.layout(mine._replace(artisanal=True, commodity="gold"), seed=0))
     assert "pond" in artisanal and "pit" not in artisanal
     assert artisanal["pond"].within(outline.buffer(1e-6))
 
 
 def test_drawn_footprints_grow_from_the_start_date():
     rng = np.random.default_rng(2)
-    outline = minelib._blob(rng, (0.0, 0.0), 300.0)
+    outline = catalogue._blob(rng, (0.0, 0.0), 300.0)
     mine = minelib.Mine(
         "y",
         "coal",
