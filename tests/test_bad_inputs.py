@@ -156,6 +156,10 @@ CASES = [
     ("monitor-dated-key", ["monitor", "--mine", "{d}/ok.gpkg", *MONITOR, "--config", "{d}/dated.yaml"], "not a date"),
     ("monitor-truncated-cog", ["monitor", "--mine", "{d}/ok.gpkg", *MONITOR, "--config", "{d}/dated_truncated.yaml"], "truncated.tif"),
     ("monitor-out-is-file", ["monitor", "--mine", "{d}/ok.gpkg", *MONITOR, "--out", "{d}/a_file"], "a_file"),
+    # serve, users
+    ("serve-missing-store", ["serve", "--store", "{d}/missing.gpkg"], "no store at"),
+    ("serve-garbage-store", ["serve", "--store", "{d}/garbage.gpkg"], "garbage.gpkg"),
+    ("users-missing-store", ["users", "add", "ada", "--role", "admin", "--store", "{d}/missing.gpkg"], "no store at"),
 ]  # fmt: skip
 
 #: Commands whose rows get ``--out`` in a fresh folder unless the row gives one.
