@@ -46,6 +46,7 @@ from minescan.monitor import evaluate, forecast, outputs, run
 from minescan.monitor.detection import METHODS, detect
 from minescan.monitor.nogo import Layers, Zones
 from minescan.monitor.preprocess import preprocess, series_bands
+from minescan.monitor.request import Request, load_screen
 from minescan.monitor.settings import MonitorSettings
 from minescan.simulated import SimulatedSentinel2
 
@@ -191,7 +192,7 @@ def speed(settings: MonitorSettings, screen) -> dict:
     )
     read_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as out:
-        request = run.Request(start="2019-06-01", end="2020-06-30", method="disturbance", out=out)
+        request = Request(start="2019-06-01", end="2020-06-30", method="disturbance", out=out)
         t0 = time.perf_counter()
         run.monitor_mine(
             run.MineJob("speed", square),
@@ -218,7 +219,7 @@ def main() -> None:
     if not POLYGONS.exists():
         raise SystemExit(f"needs {POLYGONS} (the shared real data beside the clone)")
     settings = section("monitor")
-    screen = run.load_screen(settings.model_dump())
+    screen = load_screen(settings.model_dump())
     table = accuracy(args.mines, settings, screen)
     cols = ["iou_last", "area_error_median", "false_excavation_rate", "precision", "recall", "f1"]
     cols += ["seconds", "fc1_ha", "fc2_ha", "fc3_ha", "naive1_ha"]

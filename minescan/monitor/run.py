@@ -2,134 +2,37 @@
 
 Mines are independent, so they run one per process (``--workers N``) or on a
 Dask cluster (``--scheduler ADDR``). A mine whose ``mine.json`` already exists
-for the same request (:meth:`Request.stamp`: dates, method, settings, source,
-the content of every input file and the mine's outline) and whose files read
-back whole is skipped, so an interrupted run resumes where it stopped; a saved
-error is always retried. ``mine.json`` is written last and holds the mine's
-status: ``ok``, ``no_valid_dates`` (every observation was cloud) or ``error``.
-Each mine's folder is :func:`mine_folder`: a safe, unique name under ``--out``.
+for the same request (:meth:`~minescan.monitor.request.Request.stamp`: dates,
+method, settings, source, the content of every input file and the mine's
+outline) and whose files read back whole is skipped, so an interrupted run
+resumes where it stopped; a saved error is always retried. ``mine.json`` is
+written last and holds the mine's status: ``ok``, ``no_valid_dates`` (every
+observation was cloud) or ``error``. Each mine's folder is
+:func:`~minescan.monitor.request.mine_folder`: a safe, unique name under ``--out``.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import shapely
 
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.kernel.bands import check_sentinel2_period
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import WorkerContext, open_executor
-from minescan.kernel.io import child_path, ensure_dir, file_sha256, read_vector, write_json
+from minescan.kernel.io import ensure_dir, read_vector, write_json
 from minescan.kernel.period import parse_day
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
 from minescan.monitor.inputs import Inputs, MineJob
 from minescan.monitor.preprocess import NoValidDates, preprocess, series_bands
+from minescan.monitor.request import Request, load_screen, mine_folder
 from minescan.monitor.settings import MonitorSettings
-
-#: Files and folders ``--out`` holds beside the mine folders: no mine folder may take their name.
-RUN_FILES = ("alerts.csv", "mines.csv", "metrics.json")
-
-
-@dataclass(frozen=True)
-class Request:
-    """Everything a worker needs, as plain picklable values.
-
-    ``source`` and ``monitor`` are the dumped ``source:`` and ``monitor:``
-    sections: the only settings a mine's result depends on.
-    """
-
-    start: str
-    end: str
-    method: str
-    out: str
-    source: dict = field(default_factory=dict)
-    monitor: dict = field(default_factory=dict)
-    lease: str | None = None
-    restricted: str | None = None
-    class_column: str | None = None
-    growth: str | None = None
-
-    def stamp(self, job: MineJob) -> dict:
-        """What makes a finished mine of ``job`` reusable by a rerun: all that decides its result.
-
-        The dates, method and monitor settings stay readable; the source and its
-        settings, ``--restricted-class-column``, the content of every input file
-        (growth, lease, restricted and the source's own files) and the mine's
-        outline are hashed into ``inputs_sha256``, so changing any of them redoes
-        the mine instead of replaying a stale result.
-        """
-        decided = {
-            "source": self.source,
-            "class_column": self.class_column,
-            "files": {role: _content_hash(path) for role, path in self.input_files()},
-            "geometry": shapely.to_wkb(job.geometry, hex=True),
-        }
-        blob = json.dumps(decided, sort_keys=True, default=str).encode()
-        return {
-            "start": self.start,
-            "end": self.end,
-            "method": self.method,
-            "monitor": self.monitor,
-            "growth": self.growth,
-            "inputs_sha256": hashlib.sha256(blob).hexdigest(),
-        }
-
-    def input_files(self) -> list[tuple[str, str]]:
-        """``(role, path)`` of every file the result depends on, the source's own included."""
-        source = self.source
-        files = [("growth", self.growth), ("lease", self.lease), ("restricted", self.restricted)]
-        files.append(("source.mines", source.get("mines")))
-        files.append(("monitor.screen", load_screen(self.monitor, path=True)))
-        files += [(f"source.files[{i}]", f) for i, f in enumerate(source.get("files", []))]
-        for key in ("band_files", "dated_files"):
-            files += [(f"source.{key}[{k}]", f) for k, f in source.get(key, {}).items()]
-        return [(role, str(path)) for role, path in files if path]
-
-
-def _content_hash(path: str) -> str | None:
-    """SHA-256 of ``path`` (``None`` when it is not a file), computed once per file version."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return _hash_of(path, info.st_size, info.st_mtime_ns) if os.path.isfile(path) else None
-
-
-@functools.lru_cache(maxsize=256)
-def _hash_of(path: str, size: int, mtime_ns: int) -> str:
-    # Size and mtime are only the cache key: a rerun after an edit hashes the new content.
-    return file_sha256(path)
-
-
-def load_screen(monitor: dict, path: bool = False):
-    """The monitor's spectral screen (``monitor.screen``, a model folder or screen.json), or None.
-
-    With ``path``, only the screen file's path (its content decides the
-    starting footprint, so reruns hash it).
-    """
-    from minescan.kernel.model import SCREEN
-    from minescan.kernel.screen import Screen
-
-    where = monitor.get("screen")
-    if not where:
-        return None
-    file = Path(where) / SCREEN if Path(where).is_dir() else Path(where)
-    return str(file) if path else Screen.load(file)
-
-
-def mine_folder(out: str | Path, mine_id: str) -> Path:
-    """``OUT/<safe mine id>``: unique per id, never outside ``out``, never through a link."""
-    return child_path(out, mine_id, reserved=RUN_FILES)
 
 
 def parse_period(start: str, end: str) -> tuple[str, str]:

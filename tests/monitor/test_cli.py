@@ -14,6 +14,7 @@ from minescan.config import section
 from minescan.kernel.source import Cube
 from minescan.monitor import run
 from minescan.monitor.nogo import Layers
+from minescan.monitor.request import Request
 
 LON, LAT = -1.95, 6.54  # Ashanti, Ghana
 
@@ -154,7 +155,7 @@ class _Cloudy:
 
 
 def test_all_cloud_mine_is_flagged(tmp_path):
-    request = run.Request(start="2019-01-01", end="2019-02-01", method="disturbance", out=str(tmp_path))
+    request = Request(start="2019-01-01", end="2019-02-01", method="disturbance", out=str(tmp_path))
     summary = run.monitor_mine(
         run.MineJob("cloudy", box(0, 0, 0.01, 0.01)), _Cloudy(), request, section("monitor"),
         Layers(), None,
