@@ -83,7 +83,8 @@ def mine_tile_share(polygons: Path, bbox: str, zoom: int = 15) -> tuple[int, int
     import numpy as np
     import shapely
 
-    from minescan.grid.tiles import land_tiles, tiles_covering
+    from minescan.grid.land import land_tiles
+    from minescan.grid.tiles import tiles_covering
 
     area = shapely.box(*map(float, bbox.split(",")))
     mines = gpd.read_file(polygons).to_crs(4326).clip(area).union_all()

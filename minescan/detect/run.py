@@ -29,7 +29,8 @@ from minescan.detect.scoring import EQUAL_AREA, score
 from minescan.detect.settings import ScanSettings
 from minescan.detect.tools import ToolSpec, build_tools
 from minescan.grid.aoi import AOI, countries
-from minescan.grid.tiles import land_tiles, quadkeys, tiles_covering, tiles_intersecting
+from minescan.grid.land import land_tiles
+from minescan.grid.tiles import quadkeys, tiles_covering, tiles_intersecting
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import (

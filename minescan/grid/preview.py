@@ -33,7 +33,7 @@ def shown_cells(table, max_cells: int):
     """
     import pyarrow.compute as pc
 
-    from minescan.grid.cells import to_geodataframe
+    from minescan.grid.cells_table import to_geodataframe
 
     coarse = table.filter(pc.equal(table["z"], pc.min(table["z"])))
     positives = coarse.filter(pc.equal(coarse["label"], "pos")).slice(0, max_cells // 2)
@@ -47,7 +47,7 @@ def write_preview(cells, polygons: np.ndarray, path: str | os.PathLike, max_cell
     Parameters
     ----------
     cells
-        The cells arrow table (:func:`minescan.grid.cells.cells_arrow`).
+        The cells arrow table (:func:`minescan.grid.cells_table.cells_arrow`).
     polygons
         Mine polygons (shapely array, EPSG:4326); those near the shown cells are drawn.
     max_cells

@@ -58,6 +58,7 @@ def build_grid(
     ``bbox:...`` or a polygon file); ``assume_crs`` is the CRS of input without one.
     """
     from minescan.grid import cells as grid_cells
+    from minescan.grid import cells_table
     from minescan.grid.aoi import resolve_aoi
     from minescan.grid.preview import write_preview
     from minescan.kernel.io import ensure_dir, read_vector, write_json
@@ -83,13 +84,13 @@ def build_grid(
         progress=timer,
     )
     timer("table")
-    table = grid_cells.cells_arrow(zoom_cells)
+    table = cells_table.cells_arrow(zoom_cells)
     timer("write")
     # arrow writes release the GIL: both files go out while the preview is drawn.
     with ThreadPoolExecutor(max_workers=2) as pool:
         written = [
-            pool.submit(grid_cells.write_cells_parquet, table, out_dir / "cells.parquet"),
-            pool.submit(grid_cells.write_cells_csv, table, out_dir / "cells.csv"),
+            pool.submit(cells_table.write_cells_parquet, table, out_dir / "cells.parquet"),
+            pool.submit(cells_table.write_cells_csv, table, out_dir / "cells.csv"),
         ]
         write_preview(
             table, prepared.geometry, out_dir / "preview.html", settings.preview_max_cells

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import box
 
-from minescan.grid import cells, tiles
+from minescan.grid import cells, cells_table, land, naming, negatives, tiles
 from minescan.kernel.errors import MinescanError
 
 #: cells.csv: the parquet columns without geometry, then the bounds and centre in degrees.
-CSV_COLUMNS = [*cells.COLUMNS[:-1], "west", "south", "east", "north", "lon", "lat"]
+CSV_COLUMNS = [*cells_table.COLUMNS[:-1], "west", "south", "east", "north", "lon", "lat"]
 
 
 def tile_box(x, y, z):
@@ -169,7 +169,7 @@ def test_negatives_are_free_distinct_nearest_and_on_land():
     assert len(set(negs)) == 9 and not covered & set(negs)
     # the 3x3 block's negatives fill its nearest ring: each within 2 cells of the block
     assert all(t.x - 2 <= x <= t.x + 4 and t.y - 2 <= y <= t.y + 4 for x, y in negs)
-    assert tiles.land_tiles(np.array([(x, y, 15) for x, y in negs])).all()
+    assert land.land_tiles(np.array([(x, y, 15) for x, y in negs])).all()
     # the centre positive is served too, from just outside the block
     centre = np.flatnonzero((zc.x[zc.positive] == t.x + 1) & (zc.y[zc.positive] == t.y + 1))[0]
     pos = zc.negative_of.tolist().index(centre)
@@ -196,7 +196,7 @@ def test_negatives_stay_in_the_aoi():
 
 
 def test_search_offsets_are_nearest_first():
-    offsets = cells.search_offsets(3)
+    offsets = negatives.search_offsets(3)
     dist = (offsets**2).sum(axis=1)
     assert (np.diff(dist) >= 0).all() and dist.max() <= 9 and len(offsets) == 28
     assert [0, 0] not in offsets.tolist()
@@ -205,14 +205,14 @@ def test_search_offsets_are_nearest_first():
 def test_cells_columns_and_pairs():
     t, polys = ring_of_positives()
     zoom_cells = cells.grid_cells(cells.prepare_polygons(polys), [14, 15])
-    table = cells.to_geodataframe(cells.cells_arrow(zoom_cells))
-    assert list(table.columns) == cells.COLUMNS
+    table = cells_table.to_geodataframe(cells_table.cells_arrow(zoom_cells))
+    assert list(table.columns) == cells_table.COLUMNS
     assert table.crs.to_epsg() == 4326
     neg = table[table.label == "neg"]
     assert set(neg.pair) <= set(table[table.label == "pos"].name)
     assert (neg.overlap == 0).all() and neg.name.str.endswith("_neg").all()
     for row in table.itertuples():
-        assert tiles.tile_from_name(row.name) == (row.x, row.y, row.z)
+        assert naming.tile_from_name(row.name) == (row.x, row.y, row.z)
         assert row.quadkey == mercantile.quadkey(row.x, row.y, row.z)
     for row in table.itertuples():
         west, south, east, north = mercantile.bounds(row.x, row.y, row.z)
@@ -225,12 +225,12 @@ def test_written_files_read_back(tmp_path):
     import pandas as pd
 
     _, polys = ring_of_positives()
-    table = cells.cells_arrow(cells.grid_cells(cells.prepare_polygons(polys), [14, 15]))
-    cells.write_cells_parquet(table, tmp_path / "c.parquet")
-    cells.write_cells_csv(table, tmp_path / "c.csv")
+    table = cells_table.cells_arrow(cells.grid_cells(cells.prepare_polygons(polys), [14, 15]))
+    cells_table.write_cells_parquet(table, tmp_path / "c.parquet")
+    cells_table.write_cells_csv(table, tmp_path / "c.csv")
     back = gpd.read_parquet(tmp_path / "c.parquet")
-    assert back.crs.to_epsg() == 4326 and list(back.columns) == cells.COLUMNS
-    assert back.geometry.equals(cells.to_geodataframe(table).geometry)
+    assert back.crs.to_epsg() == 4326 and list(back.columns) == cells_table.COLUMNS
+    assert back.geometry.equals(cells_table.to_geodataframe(table).geometry)
     csv = pd.read_csv(tmp_path / "c.csv")
     assert list(csv.columns) == CSV_COLUMNS
     lon, lat = tiles.tile_centres(csv.x, csv.y, csv.z)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from shapely import box
 
-from minescan.grid import cells
+from minescan.grid import cells_table
 from tests.grid.test_cells import CSV_COLUMNS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mines_example.geojson"
@@ -31,7 +31,7 @@ def test_writes_the_four_outputs(run_cli, mines, tmp_path):
     assert code == 0, stdout
     assert hashlib.sha256(mines.read_bytes()).hexdigest() == before  # input untouched
     table = gpd.read_parquet(out / "cells.parquet")
-    assert list(table.columns) == cells.COLUMNS and table.crs.to_epsg() == 4326
+    assert list(table.columns) == cells_table.COLUMNS and table.crs.to_epsg() == 4326
     assert set(table.z) == {13, 14, 15}
     full = table[(table.z == 15) & (table.overlap > 0.99)]
     assert len(full) == 1  # the tile-sized mine, reprojected back from UTM
