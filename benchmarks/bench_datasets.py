@@ -18,7 +18,7 @@ import mercantile
 import pandas as pd
 
 from minescan.config import section
-from minescan.datasets.chips import ChipJob, write_chips
+from minescan.datasets.chip_files import ChipJob, write_chips
 from minescan.datasets.pixels import build_pixels
 from minescan.datasets.yolo import build_yolo
 from minescan.kernel.bands import DETECTOR_BANDS

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
+from minescan.datasets.chip_files import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.yolo import list_chips, progress_rows
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError

@@ -33,7 +33,7 @@ def chips(
     source's own truth; a source without truth and no mines file gets a
     warning on stderr, as every chip's ``_mine`` band is then 0.
     """
-    from minescan.datasets.chips import ChipJob, mines_from_file, read_cells, write_chips
+    from minescan.datasets.chip_files import ChipJob, mines_from_file, read_cells, write_chips
     from minescan.datasets.sources import open_source
     from minescan.kernel.io import ensure_dir, read_vector
 

@@ -27,7 +27,7 @@ import yaml
 from scipy import ndimage
 from tqdm import tqdm
 
-from minescan.datasets.chips import CHIP_BANDS, MINE_BAND, read_chip
+from minescan.datasets.chip_files import CHIP_BANDS, MINE_BAND, read_chip
 from minescan.datasets.splits import SPLITS, Split, make_split
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import (

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minescan.datasets.chips import chip_path
+from minescan.datasets.chip_files import chip_path
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.screen import Screen, keeps_tile, mine_share

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import box
 
 from minescan.config import section
-from minescan.datasets.chips import ChipJob, read_cells, write_chips
+from minescan.datasets.chip_files import ChipJob, read_cells, write_chips
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.chip import Chip
 from minescan.kernel.mercator import tile_transform

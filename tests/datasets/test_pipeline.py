@@ -10,7 +10,7 @@ import pytest
 import rasterio
 import yaml
 
-from minescan.datasets.chips import chip_path, rasterize_mines, tile_geometry
+from minescan.datasets.chip_files import chip_path, rasterize_mines, tile_geometry
 from minescan.kernel.mercator import tile_transform
 from minescan.kernel.period import Period
 from minescan.simulated import SimulatedSentinel2

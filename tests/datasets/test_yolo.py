@@ -7,9 +7,9 @@ import pytest
 import rasterio
 import yaml
 
-from minescan.datasets.chips import chip_path
-from minescan.kernel.scaling import Scaling
+from minescan.datasets.chip_files import chip_path
 from minescan.datasets.yolo import mine_boxes, read_image, write_image, yolo_label_text
+from minescan.kernel.scaling import Scaling
 from tests.datasets.conftest import (
     CLOUDY,
     EAST,

@@ -6,7 +6,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from minescan.datasets.chips import (
+from minescan.datasets.chip_files import (
     CHIP_BANDS,
     ChipJob,
     cell_tags,

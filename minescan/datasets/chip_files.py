@@ -1,4 +1,10 @@
-"""One labelled GeoTIFF per grid cell: the 12 S2 bands plus a ``_mine`` band.
+"""Training chip files: one labelled GeoTIFF per grid cell, the 12 S2 bands plus a ``_mine`` band.
+
+Named for what it makes: the files ``minescan datasets chips`` writes and
+the YOLO set, the pixel table and screen calibration read back. Not to be
+confused with :class:`minescan.kernel.chip.Chip`, one tile's pixels in memory
+as a source returns them, nor with :mod:`minescan.grid.cells`, the grid's
+cells these files are cut for.
 
 A chip is a COG in EPSG:3857 on the cell's own tile bounds (``size_px``
 square), float32 reflectance with NaN where the source had no clear pixel,
