@@ -160,6 +160,12 @@ CASES = [
     ("serve-missing-store", ["serve", "--store", "{d}/missing.gpkg"], "no store at"),
     ("serve-garbage-store", ["serve", "--store", "{d}/garbage.gpkg"], "garbage.gpkg"),
     ("users-missing-store", ["users", "add", "ada", "--role", "admin", "--store", "{d}/missing.gpkg"], "no store at"),
+    # store
+    ("store-missing-store", ["store", "stats", "--store", "{d}/missing.gpkg", "--out", "{o}/s.csv"], "no store at"),
+    ("store-garbage-store", ["store", "ingest-scan", "{d}/nope", "--store", "{d}/garbage.gpkg"], "not a minescan store"),
+    ("store-periods-points", ["store", "ingest-periods", "{d}/points.gpkg", "--period", "2020", "--store", "{o}/s.gpkg"], "only polygons"),
+    ("store-periods-bad-period", ["store", "ingest-periods", "{d}/ok.gpkg", "--period", "2019-13", "--store", "{o}/s.gpkg"], "bad period"),
+    ("store-boundaries-column", ["store", "boundaries", "{d}/ok.gpkg", "--kind", "country", "--name-column", "nm", "--store", "{o}/s.gpkg"], "no column 'nm'"),
 ]  # fmt: skip
 
 #: Commands whose rows get ``--out`` in a fresh folder unless the row gives one.
