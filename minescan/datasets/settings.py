@@ -9,7 +9,7 @@ class DatasetSettings(BaseModel):
     """Chips, the YOLO set, its splits and the pixel table; CLI flags override each field.
 
     Types and checks only: every value comes from ``configs/default.yaml``
-    (:func:`minescan.config.section` for one with defaults).
+    (at the CLI level, ``config.section`` hands out one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")

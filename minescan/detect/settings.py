@@ -17,7 +17,7 @@ class ScanSettings(BaseModel):
     cluster keeps its id and its checkpoint.
 
     Types and checks only: every value comes from ``configs/default.yaml``
-    (:func:`minescan.config.section` for one with defaults).
+    (at the CLI level, ``config.section`` hands out one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -93,8 +93,7 @@ class ScanSettings(BaseModel):
 
         Examples
         --------
-        >>> from minescan.config import section
-        >>> section("scan", conf={13: 0.1, 15: 0.3}).conf_at(16)
+        >>> ScanSettings.model_construct(conf={13: 0.1, 15: 0.3}).conf_at(16)
         0.3
         """
         return nearest_zoom_value(self.conf, zoom)

@@ -7,7 +7,7 @@ class GridSettings(BaseModel):
     """How positive and negative cells are drawn from mine polygons.
 
     Types and checks only: every value comes from ``configs/default.yaml``
-    (:func:`minescan.config.section` for one with defaults).
+    (at the CLI level, ``config.section`` hands out one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -9,7 +9,7 @@ class MonitorSettings(BaseModel):
     """Excavation method, its rules, no-go zones and execution.
 
     Types and checks only: every value comes from ``configs/default.yaml``
-    (:func:`minescan.config.section` for one with defaults).
+    (at the CLI level, ``config.section`` hands out one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -7,7 +7,7 @@ class TrainSettings(BaseModel):
     """YOLO detector and LASSO screen training, and the area ``make train`` trains on.
 
     Types and checks only: every value comes from ``configs/default.yaml``
-    (:func:`minescan.config.section` for one with defaults).
+    (at the CLI level, ``config.section`` hands out one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")

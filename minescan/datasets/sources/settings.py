@@ -14,7 +14,7 @@ class SourceSettings(BaseModel):
     Only the fields of the chosen ``kind`` are used; the rest keep their defaults.
 
     Types and checks only: every value comes from ``configs/default.yaml``
-    (:func:`minescan.config.section` for one with defaults).
+    (at the CLI level, ``config.section`` hands out one with defaults).
     """
 
     model_config = ConfigDict(extra="forbid")
