@@ -20,15 +20,14 @@ from shapely.geometry import Point
 
 from minescan.config import section
 from minescan.datasets.sources import SourceSettings, open_source
-from minescan.datasets.sources.earthengine import (
+from minescan.datasets.sources.earthengine import EarthEngineSource, initialize
+from minescan.datasets.sources.ee_expressions import (
     CLEAR_COUNT,
     FILL,
-    EarthEngineSource,
     clear_scenes,
     composite,
     daily,
     ee_band,
-    initialize,
     pixels_request,
     region,
     to_array,

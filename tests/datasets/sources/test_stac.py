@@ -13,7 +13,8 @@ from shapely.geometry import Point
 from minescan.config import section
 from minescan.datasets.sources import open_source
 from minescan.datasets.sources.fetch import RetryPolicy
-from minescan.datasets.sources.stac import StacSource, asset_names, scale_offset
+from minescan.datasets.sources.stac import StacSource
+from minescan.datasets.sources.stac_assets import asset_names, scale_offset
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError
 from tests.datasets.sources.stac_server import StacServer, write_scene_item
