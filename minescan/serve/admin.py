@@ -18,22 +18,22 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from minescan.serve import accounts, queries
-from minescan.serve.annotations import name_mine, triage
+from minescan.serve import accounts
 from minescan.serve.app import (
     CSRF_HEADER,
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    acted,
     needs,
     same_token,
     server_of,
     session_of,
 )
+from minescan.store import accounts as store_accounts
+from minescan.store import reviews
 from minescan.store.audit import verify
 from minescan.store.boundaries import import_boundaries
 from minescan.store.query import runs_table
-from minescan.store.runs import publish
+from minescan.store.runs import publish, unpublish
 
 router = APIRouter(prefix="/admin")
 ANY = ("admin", "analyst")
@@ -130,35 +130,29 @@ def runs(request: Request, _session: Reader):
 
 @router.post("/api/runs/{run_id}/publish")
 def publish_run(request: Request, run_id: str, session: Admin):
-    backend = server_of(request).backend()
-    with backend.transaction():
-        result = publish(backend, run_id)
-        acted(backend, session["user"], "publish", {"run_id": run_id})
-    return result
+    return publish(server_of(request).backend(), run_id, actor=session["user"])
 
 
 @router.post("/api/runs/{run_id}/unpublish")
 def unpublish_run(request: Request, run_id: str, session: Admin):
-    backend = server_of(request).backend()
-    with backend.transaction():
-        result = queries.unpublish(backend, run_id)
-        acted(backend, session["user"], "unpublish", {"run_id": run_id})
-    return result
+    return unpublish(server_of(request).backend(), run_id, actor=session["user"])
 
 
 @router.get("/api/alerts")
 def alerts(request: Request, _session: Reader):
-    return queries.alerts(server_of(request).backend())
+    return reviews.alerts(server_of(request).backend())
 
 
 @router.post("/api/alerts/{alert_id}/triage")
 def triage_alert(request: Request, alert_id: int, body: Verdict, session: Reviewer):
-    return triage(server_of(request).backend(), alert_id, body.state, session["user"], body.note)
+    return reviews.triage(
+        server_of(request).backend(), alert_id, body.state, session["user"], body.note
+    )
 
 
 @router.post("/api/mines/{mine_id}/name")
 def rename_mine(request: Request, mine_id: int, body: MineName, session: Reviewer):
-    return name_mine(server_of(request).backend(), mine_id, body.name, session["user"])
+    return reviews.name_mine(server_of(request).backend(), mine_id, body.name, session["user"])
 
 
 @router.post("/api/boundaries")
@@ -170,15 +164,15 @@ def boundaries(request: Request, body: Boundaries, session: Admin):
         if body.geojson is not None:
             path = Path(folder) / "boundaries.geojson"
             path.write_text(json.dumps(body.geojson))
-        with backend.transaction():
-            result = import_boundaries(backend, path, body.kind, body.name_column)
-            acted(backend, session["user"], "boundaries", {"kind": result["kind"]})
+        result = import_boundaries(
+            backend, path, body.kind, body.name_column, actor=session["user"]
+        )
     return {k: v for k, v in result.items() if k != "file"}
 
 
 @router.get("/api/users")
 def users(request: Request, _session: AdminReader):
-    return accounts.users(server_of(request).backend())
+    return store_accounts.users(server_of(request).backend())
 
 
 @router.post("/api/users")
@@ -191,7 +185,7 @@ def add_user(request: Request, body: NewUser, session: Admin):
 def remove_user(request: Request, name: str, session: Admin):
     if name == session["user"]:
         raise HTTPException(400, "you cannot remove yourself")
-    return accounts.remove_user(server_of(request).backend(), name, session["user"])
+    return store_accounts.remove_user(server_of(request).backend(), name, session["user"])
 
 
 @router.get("/api/audit")

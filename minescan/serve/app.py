@@ -80,21 +80,9 @@ class Server:
         from minescan.store.ingest import ingest_scan
         from minescan.store.monitor import ingest_monitor
 
-        backend = self.backend()
-        with backend.transaction():
-            if job.kind == "scan":
-                result = ingest_scan(backend, job.out, draft=True)
-            else:
-                result = ingest_monitor(backend, job.out)
-            acted(backend, job.user, "job", {"job": job.id, "kind": job.kind, **result})
-        return result
-
-
-def acted(backend: Backend, user: str, action: str, detail: dict) -> None:
-    """Name the dashboard user behind a change in the audit log (inside its transaction)."""
-    from minescan.store import audit
-
-    audit.record(backend, "dashboard", {"user": user, "did": action, **detail})
+        if job.kind == "scan":
+            return ingest_scan(self.backend(), job.out, draft=True, actor=job.user)
+        return ingest_monitor(self.backend(), job.out, actor=job.user)
 
 
 def inside(folder: Path, name: str) -> Path:

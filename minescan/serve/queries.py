@@ -3,40 +3,22 @@
 Each is built on the store's public functions (:mod:`minescan.store.query`,
 :mod:`minescan.store.stats`, :mod:`minescan.store.runs`) and its backend
 primitives: statistics of one jurisdiction over a range of periods with its
-compliance share, search, a mine's page with its names and verdicts, the
-alert list, and unpublishing a run (the store has only publish).
+compliance share, search, and a mine's page with its name, alerts and verdicts.
 """
 
 from __future__ import annotations
-
-import json
 
 import pandas as pd
 import shapely
 
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.period import Period
-from minescan.serve.annotations import mine_names, verdicts
-from minescan.store import audit
 from minescan.store.backend import Backend
 from minescan.store.boundaries import KINDS
 from minescan.store.query import mine
-from minescan.store.runs import current_pairs, rebuild_mines, refresh_increments, run_row
+from minescan.store.reviews import alerts, mine_names
 from minescan.store.stats import TOTAL, statistics
 
-#: Columns of the statistics download.
-STATS_COLUMNS = [
-    "kind",
-    "jurisdiction",
-    "period",
-    "area_ha",
-    "new_area_ha",
-    "concession_ha",
-    "outside_concession_ha",
-    "nogo_ha",
-    "run_id",
-    "as_of_run",
-]
 SEARCH_LIMIT = 20
 
 
@@ -73,7 +55,7 @@ def jurisdiction_stats(
         ends = ends[table.index]
     if end is not None:
         table = table[ends <= Period.parse(end).end]
-    return table[STATS_COLUMNS].reset_index(drop=True)
+    return table.reset_index(drop=True)
 
 
 def compliance_share(row: dict) -> dict:
@@ -114,14 +96,9 @@ def search(backend: Backend, text: str) -> list[dict]:
 def mine_page(backend: Backend, mine_id: int) -> dict:
     """The store's page of one mine with its name, alerts (with verdicts) and area profile."""
     page = mine(backend, mine_id)
-    page["name"] = mine_names(backend).get(int(mine_id))
-    verdict = verdicts(backend)
+    page["name"] = mine_names(backend, [mine_id]).get(int(mine_id))
     records = page.pop("monitor")
-    page["alerts"] = [
-        {"id": r["id"], **r["payload"], "triage": verdict.get(r["id"])}
-        for r in records
-        if r["record"] == "alert"
-    ]
+    page["alerts"] = alerts(backend, str(mine_id))
     page["violations"] = [r["payload"] for r in records if r["record"] == "violation"]
     page["area_profile"] = [r["payload"] for r in records if r["record"] == "area_profile"]
     page["periods"] = _observed_periods(page["observations"])
@@ -137,45 +114,3 @@ def _observed_periods(observations: list[dict]) -> list[dict]:
         area[row["period"]] = area.get(row["period"], 0.0) + (row["area_ha"] or 0.0)
     order = sorted(area, key=lambda p: (Period.parse(p).start, Period.parse(p).end))
     return [{"period": p, "area_ha": round(area[p], 6)} for p in order]
-
-
-def alerts(backend: Backend) -> list[dict]:
-    """Every monitor alert with its mine, compliance category and latest verdict."""
-    verdict = verdicts(backend)
-    rows = backend.select("monitor", {"record": "alert"}, order_by=["id"])
-    return [
-        {
-            "id": r["id"],
-            "run_id": r["run_id"],
-            **json.loads(r["payload"]),
-            "triage": verdict.get(r["id"]),
-        }
-        for r in rows
-    ]
-
-
-def unpublish(backend: Backend, run_id: str) -> dict:
-    """Withdraw published run ``run_id`` in one transaction; readers see it all or none.
-
-    The mirror of :func:`minescan.store.runs.publish`: the run leaves the
-    view, the periods it restated fall back to the newest earlier published
-    run, the increments and mines it touched are rebuilt and the statistics
-    it made stale dropped. Audited.
-    """
-    with backend.transaction():
-        run = run_row(backend, run_id)
-        if not run["published"]:
-            raise MinescanError(f"run {run_id} is not published")
-        before = current_pairs(backend)
-        backend.update("runs", [{"run_id": run_id, "published": 0, "published_at": None}])
-        after = current_pairs(backend)
-        mines = refresh_increments(backend, before ^ after, after)
-        rebuild_mines(backend, mines, after)
-        stale = [
-            r["run_id"]
-            for r in backend.select("runs", columns=["run_id", "seq"])
-            if r["seq"] >= run["seq"]
-        ]
-        backend.delete("stats", {"as_of_run": stale})
-        audit.record(backend, "unpublish", {"run_id": run_id, "mines": len(mines)})
-    return {"run_id": run_id, "mines_updated": len(mines)}

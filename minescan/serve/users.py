@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from minescan.serve.accounts import ROLES
+from minescan.store.accounts import ROLES
 
 store_option = click.option(
     "--store", "target", required=True, help="The store: a .gpkg file or a postgresql:// URL."
@@ -26,14 +26,14 @@ def add_command(name, role, target):
     """Add (or reset) user NAME; asks for the password, or reads one line from stdin."""
     from minescan.serve.accounts import add_user
     from minescan.store import open_store
-    from minescan.store.audit import actor
+    from minescan.store.audit import current_actor
 
     if sys.stdin.isatty():
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\n")
     with open_store(target, create=False) as backend:
-        done = add_user(backend, name, role, password, by=actor())
+        done = add_user(backend, name, role, password, by=current_actor())
     click.echo(f"user {done['user']} ({done['role']}) saved in {target}")
 
 
@@ -41,8 +41,8 @@ def add_command(name, role, target):
 @store_option
 def list_command(target):
     """Every user with role and creation time."""
-    from minescan.serve.accounts import users
     from minescan.store import open_store
+    from minescan.store.accounts import users
 
     with open_store(target, create=False) as backend:
         for user in users(backend):
@@ -54,10 +54,9 @@ def list_command(target):
 @store_option
 def remove_command(name, target):
     """Remove user NAME and end their sessions."""
-    from minescan.serve.accounts import remove_user
     from minescan.store import open_store
-    from minescan.store.audit import actor
+    from minescan.store.accounts import remove_user
 
     with open_store(target, create=False) as backend:
-        remove_user(backend, name, by=actor())
+        remove_user(backend, name)  # audited under current_actor()
     click.echo(f"user {name} removed")

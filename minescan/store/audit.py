@@ -23,8 +23,12 @@ from minescan.store.backend import Backend
 GENESIS = "0" * 64
 
 
-def actor() -> str:
-    """Who is acting: ``$MINESCAN_ACTOR`` when set (a service names its user), else the login."""
+def current_actor() -> str:
+    """Who runs this process: ``$MINESCAN_ACTOR`` when set, else the login.
+
+    What :func:`record` writes when its caller names nobody else (a command
+    line user); the dashboard names its logged-in user instead.
+    """
     try:
         return os.environ.get("MINESCAN_ACTOR") or getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in a bare container
@@ -48,13 +52,19 @@ def row_hash(prev_hash: str, seq: int, at: str, who: str, action: str, detail: s
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def record(backend: Backend, action: str, detail: dict[str, Any]) -> dict[str, Any]:
-    """Append one row for ``action`` (with its ``detail``) inside the caller's transaction."""
+def record(
+    backend: Backend, action: str, detail: dict[str, Any], actor: str | None = None
+) -> dict[str, Any]:
+    """Append one row for ``action`` (with its ``detail``) inside the caller's transaction.
+
+    ``actor`` is who acted: a dashboard user for a web action, so the change
+    is recorded once under that user; ``None`` is :func:`current_actor`.
+    """
     with backend.transaction():
         last = backend.select("audit", order_by=["seq"], columns=["seq", "hash"])[-1:]
         seq = last[0]["seq"] + 1 if last else 1
         prev = last[0]["hash"] if last else GENESIS
-        row = {"seq": seq, "at": now(), "actor": actor(), "action": action}
+        row = {"seq": seq, "at": now(), "actor": actor or current_actor(), "action": action}
         row["detail"] = json.dumps(detail, sort_keys=True, default=str)
         row["prev_hash"] = prev
         row["hash"] = row_hash(prev, seq, row["at"], row["actor"], action, row["detail"])

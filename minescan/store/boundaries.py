@@ -45,12 +45,18 @@ def normalise_kind(text: str) -> str:
 
 
 def import_boundaries(
-    backend: Backend, path, kind: str, name_column: str, layer: str | None = None
+    backend: Backend,
+    path,
+    kind: str,
+    name_column: str,
+    layer: str | None = None,
+    actor: str | None = None,
 ) -> dict:
     """Import a boundary layer, replacing an earlier import of the same file and kind.
 
     Cached statistics are dropped in the same transaction: they no longer
-    match the boundaries.
+    match the boundaries. ``actor`` is who imports (see
+    :func:`minescan.store.audit.record`).
     """
     kind = normalise_kind(kind)
     source_path = NATURAL_EARTH if str(path) == NATURAL_EARTH_NAME else Path(path)
@@ -73,7 +79,7 @@ def import_boundaries(
         backend.insert("boundaries", rows)
         backend.delete("stats", {})
         detail = {"kind": kind, "file": str(source_path), "boundaries": len(rows)}
-        audit.record(backend, "boundaries", {**detail, "replaced": replaced})
+        audit.record(backend, "boundaries", {**detail, "replaced": replaced}, actor)
     return {**detail, "replaced": replaced}
 
 

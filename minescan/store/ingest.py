@@ -37,13 +37,20 @@ UNITS = {
 
 
 def ingest_polygons(
-    backend: Backend, frame, run: Row, periods: list[str], draft: bool = False
+    backend: Backend,
+    frame,
+    run: Row,
+    periods: list[str],
+    draft: bool = False,
+    actor: str | None = None,
 ) -> dict:
     """Store ``frame`` (EPSG:4326, a ``period`` label column, an optional ``score``) as ``run``.
 
     ``periods`` lists every period the run covers, those where it found
     nothing included: a restatement with no mines removes the old ones.
+    ``actor`` is who ingests (see :func:`minescan.store.audit.record`).
     """
+    actor = actor or audit.current_actor()
     parsed = {label: Period.parse(label) for label in periods}
     with backend.transaction():
         if backend.select("runs", {"run_id": run["run_id"]}, columns=["run_id"]):
@@ -51,7 +58,7 @@ def ingest_polygons(
         seq = (backend.max_value("runs", "seq") or 0) + 1
         backend.insert(
             "runs",
-            [{**run, "seq": seq, "published": 0, "created": audit.now(), "actor": audit.actor()}],
+            [{**run, "seq": seq, "published": 0, "created": audit.now(), "actor": actor}],
         )
         counts = {}
         for label in sorted(parsed, key=lambda p: (parsed[p].start, parsed[p].end)):
@@ -70,11 +77,10 @@ def ingest_polygons(
                 for p, n in counts.items()
             ],
         )
-        audit.record(
-            backend, "ingest", {"run_id": run["run_id"], "kind": run["kind"], "polygons": counts}
-        )
+        detail = {"run_id": run["run_id"], "kind": run["kind"], "polygons": counts}
+        audit.record(backend, "ingest", detail, actor)
         if not draft:
-            publish(backend, run["run_id"])
+            publish(backend, run["run_id"], actor)
     return {
         "run_id": run["run_id"],
         "polygons": int(sum(counts.values())),
@@ -164,7 +170,7 @@ def _merge(backend: Backend, events: list[tuple[str, int, int]], footprints: dic
             backend.update(name, [{"obs_id": r["obs_id"], "mine_id": survivor} for r in rows])
 
 
-def ingest_scan(backend: Backend, run_dir, draft: bool = False) -> dict:
+def ingest_scan(backend: Backend, run_dir, draft: bool = False, actor: str | None = None) -> dict:
     """A ``minescan scan`` run folder: its candidates for the scan's period, its manifest as provenance."""
     folder = Path(run_dir)
     manifest = _read_json(require_file(folder / "manifest.json", "scan manifest"))
@@ -183,7 +189,7 @@ def ingest_scan(backend: Backend, run_dir, draft: bool = False) -> dict:
         "path": str(folder.resolve()),
         "manifest": json.dumps(manifest, default=str),
     }
-    return ingest_polygons(backend, frame, run, [period], draft)
+    return ingest_polygons(backend, frame, run, [period], draft, actor)
 
 
 def period_labels(values: pd.Series, unit: str | None = None) -> pd.Series:

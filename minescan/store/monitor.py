@@ -21,8 +21,12 @@ from minescan.store import audit
 from minescan.store.backend import Backend, Row
 
 
-def ingest_monitor(backend: Backend, run_dir) -> dict:
-    """Store one monitor run folder (see the module docstring); what was stored."""
+def ingest_monitor(backend: Backend, run_dir, actor: str | None = None) -> dict:
+    """Store one monitor run folder (see the module docstring); what was stored.
+
+    ``actor`` is who ingests (see :func:`minescan.store.audit.record`).
+    """
+    actor = actor or audit.current_actor()
     folder = Path(run_dir)
     summary_file = require_file(folder / "mines.csv", "monitor mines.csv")
     run_id = "monitor-" + _run_digest(folder)
@@ -57,13 +61,14 @@ def ingest_monitor(backend: Backend, run_dir) -> dict:
                     "published": 1,
                     "published_at": now,
                     "created": now,
-                    "actor": audit.actor(),
+                    "actor": actor,
                 }
             ],
         )
         backend.insert("monitor", records)
         counts = pd.Series([r["record"] for r in records], dtype=object).value_counts().to_dict()
-        audit.record(backend, "ingest", {"run_id": run_id, "kind": "monitor", "records": counts})
+        detail = {"run_id": run_id, "kind": "monitor", "records": counts}
+        audit.record(backend, "ingest", detail, actor)
     return {"run_id": run_id, "records": counts, "mines": len({r["mine_id"] for r in records})}
 
 

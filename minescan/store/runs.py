@@ -9,7 +9,7 @@ is how ``diff-runs`` shows what an earlier run said before it was restated.
 Publishing a run is one transaction: it marks the run published, refreshes
 the increments ("new ground") it changes and every mine it touches, and
 drops the cached statistics it makes stale. Readers see the store before or
-after it, never half a run.
+after it, never half a run. Unpublishing is the same switch the other way.
 """
 
 from __future__ import annotations
@@ -93,17 +93,44 @@ def order_key(row: Row) -> tuple:
     return row["period_start"], row["period_end"], row["obs_id"]
 
 
-def publish(backend: Backend, run_id: str) -> dict:
-    """Publish ``run_id`` atomically (see the module docstring); what changed."""
+def publish(backend: Backend, run_id: str, actor: str | None = None) -> dict:
+    """Publish ``run_id`` atomically (see the module docstring); what changed. Audited."""
+    return _switch(backend, run_id, published=True, actor=actor)
+
+
+def unpublish(backend: Backend, run_id: str, actor: str | None = None) -> dict:
+    """Withdraw published run ``run_id`` atomically, the mirror of :func:`publish`. Audited.
+
+    The run leaves the view and the periods it restated fall back to the
+    newest earlier published run; readers see it all or none.
+    """
+    return _switch(backend, run_id, published=False, actor=actor)
+
+
+def _switch(backend: Backend, run_id: str, published: bool, actor: str | None) -> dict:
+    """Move ``run_id`` into (or out of) the view in one transaction.
+
+    Refreshes the increments the move changes and every mine it touches, and
+    drops the cached statistics of every view that includes the run.
+    """
     with backend.transaction():
         run = run_row(backend, run_id)
-        if run["published"]:
-            raise MinescanError(f"run {run_id} is already published")
+        if bool(run["published"]) == published:
+            state = "already published" if published else "not published"
+            raise MinescanError(f"run {run_id} is {state}")
         before = current_pairs(backend)
-        backend.update("runs", [{"run_id": run_id, "published": 1, "published_at": audit.now()}])
+        backend.update(
+            "runs",
+            [
+                {
+                    "run_id": run_id,
+                    "published": int(published),
+                    "published_at": audit.now() if published else None,
+                }
+            ],
+        )
         after = current_pairs(backend)
-        changed = before ^ after
-        mines = refresh_increments(backend, changed, after)
+        mines = refresh_increments(backend, before ^ after, after)
         rebuild_mines(backend, mines, after)
         stale = [
             r["run_id"]
@@ -111,7 +138,8 @@ def publish(backend: Backend, run_id: str) -> dict:
             if r["seq"] >= run["seq"]
         ]
         backend.delete("stats", {"as_of_run": stale})
-        audit.record(backend, "publish", {"run_id": run_id, "mines": len(mines)})
+        action = "publish" if published else "unpublish"
+        audit.record(backend, action, {"run_id": run_id, "mines": len(mines)}, actor)
     return {"run_id": run_id, "mines_updated": len(mines)}
 
 

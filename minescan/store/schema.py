@@ -21,7 +21,7 @@ GEOMETRY = "geometry"
 SRID = 4326
 #: ``PRAGMA application_id`` of a minescan GeoPackage ("GPKG", as the spec asks) and the
 #: schema version written to the ``meta`` table: a store is recognised by that row.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 #: The ``meta`` row that marks a minescan store: any other file or database is refused.
 MARK = ("application", "minescan-store")
 
@@ -187,6 +187,53 @@ TABLES: tuple[Table, ...] = (
         key="id",
         auto_key=True,
         indexed=("mine_id", "run_id"),
+    ),
+    Table(
+        "previews",  # a true-colour PNG (base64) of the imagery one observation was seen in
+        (("obs_id", "int"), ("run_id", "text"), ("period", "text"), ("png", "text")),
+        key="obs_id",
+        indexed=("run_id",),
+    ),
+    Table(
+        "users",  # dashboard accounts: a scrypt hash, never the password
+        (
+            ("user_name", "text"),
+            ("role", "text"),
+            ("password_hash", "text"),
+            ("created", "text"),
+        ),
+        key="user_name",
+    ),
+    Table(
+        "sessions",  # live logins, keyed by the SHA-256 of the cookie token (never the token)
+        (
+            ("token_hash", "text"),
+            ("user_name", "text"),
+            ("role", "text"),
+            ("csrf", "text"),
+            ("expires", "text"),
+        ),
+        key="token_hash",
+        indexed=("user_name",),
+    ),
+    Table(
+        "triage",  # reviewers' verdicts on monitor alerts, appended: the newest one counts
+        (
+            ("id", "int"),
+            ("alert_id", "int"),
+            ("state", "text"),
+            ("reviewer", "text"),
+            ("note", "text"),
+            ("at", "text"),
+        ),
+        key="id",
+        auto_key=True,
+        indexed=("alert_id",),
+    ),
+    Table(
+        "mine_names",  # display names reviewers give mines (searchable)
+        (("mine_id", "int"), ("name", "text"), ("named_by", "text"), ("named_at", "text")),
+        key="mine_id",
     ),
     Table(
         "audit",  # append-only, hash-chained

@@ -18,11 +18,11 @@ import pytest
 import shapely
 
 from minescan.serve.accounts import add_user
-from minescan.serve.annotations import name_mine
 from minescan.store import open_store
 from minescan.store.boundaries import import_boundaries
 from minescan.store.ingest import ingest_periods
 from minescan.store.monitor import ingest_monitor
+from minescan.store.reviews import name_mine
 
 PASSWORDS = {"ada": "admin-password", "ana": "analyst-password"}
 XSS_NAME = "<script>window.pwned = 1</script> Obuasi pit"

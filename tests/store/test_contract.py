@@ -7,6 +7,7 @@ import shapely
 
 from minescan.kernel.errors import MinescanError
 from minescan.store import open_store
+from minescan.store.schema import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def backend(store_url):
 
 
 def test_a_new_store_has_every_table_and_its_mark(backend):
-    assert backend.get_meta("schema_version") == "1"
+    assert backend.get_meta("schema_version") == SCHEMA_VERSION == "2"
     for name in ("runs", "mines", "observations", "increments", "boundaries", "stats", "audit"):
         assert backend.select(name) == []
 

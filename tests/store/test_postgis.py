@@ -7,6 +7,7 @@ import pytest
 from minescan.kernel.errors import MinescanError
 from minescan.store import open_store
 from minescan.store.postgis import redact
+from minescan.store.schema import SCHEMA_VERSION
 from tests.store.postgis_server import postgis_url
 
 
@@ -28,7 +29,7 @@ def test_a_missing_database_is_created_with_the_schema_and_a_gist_index():
 
     url = postgis_url().rsplit("/", 1)[0] + "/made_by_open"
     with open_store(url) as store:
-        assert store.get_meta("schema_version") == "1"
+        assert store.get_meta("schema_version") == SCHEMA_VERSION == "2"
     with psycopg.connect(url) as connection:
         methods = connection.execute(
             "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
