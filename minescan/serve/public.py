@@ -20,6 +20,7 @@ from minescan.serve import queries
 from minescan.serve.app import inside, server_of
 from minescan.serve.view import map_features
 from minescan.store.boundaries import KINDS
+from minescan.store.previews import preview_png
 from minescan.store.query import MINE_COLUMNS, write_layer
 from minescan.store.stats import TOTAL
 
@@ -136,6 +137,13 @@ def boundaries(request: Request, kind: str, bbox: str):
 @router.get("/api/mines/{mine_id}")
 def mine_json(request: Request, mine_id: int):
     return queries.mine_page(server_of(request).backend(), mine_id)
+
+
+@router.get("/api/previews/{obs_id}.png")
+def preview(request: Request, obs_id: int):
+    """The true-colour preview of one observation, as the store keeps it."""
+    png = preview_png(server_of(request).backend(), obs_id)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/api/search")

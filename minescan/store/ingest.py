@@ -24,6 +24,7 @@ from minescan.store import audit
 from minescan.store.areas import area_ha, clean
 from minescan.store.backend import Backend, Row
 from minescan.store.identity import DRAFT, MERGED, assign
+from minescan.store.previews import render_previews, store_previews
 from minescan.store.runs import publish
 
 #: How ``--period-unit`` coarsens a date column: a map dated 2017-01-01 means the year 2017.
@@ -189,7 +190,11 @@ def ingest_scan(backend: Backend, run_dir, draft: bool = False, actor: str | Non
         "path": str(folder.resolve()),
         "manifest": json.dumps(manifest, default=str),
     }
-    return ingest_polygons(backend, frame, run, [period], draft, actor)
+    images = render_previews(manifest, list(frame.geometry), period)  # before locking the store
+    with backend.transaction():
+        summary = ingest_polygons(backend, frame, run, [period], draft, actor)
+        summary["previews"] = store_previews(backend, run_id, list(frame.geometry), images)
+    return summary
 
 
 def period_labels(values: pd.Series, unit: str | None = None) -> pd.Series:

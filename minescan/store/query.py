@@ -20,6 +20,7 @@ from minescan.kernel.io import atomic_path, write_geoparquet, write_vector
 from minescan.kernel.period import Period
 from minescan.store.backend import Backend, BBox, Row
 from minescan.store.identity import DRAFT, MERGED
+from minescan.store.previews import previews_of
 from minescan.store.runs import current_pairs
 from minescan.store.stats import statistics
 
@@ -65,7 +66,11 @@ def runs_table(backend: Backend) -> pd.DataFrame:
 
 
 def mine(backend: Backend, mine_id: int) -> dict:
-    """One mine's page: its state, its observations, merges and splits, and monitor records."""
+    """One mine's page: state, observations, merges and splits, monitor records, previews.
+
+    ``previews`` lists the observations that have a true-colour preview
+    (:func:`minescan.store.previews.preview_png` returns each image).
+    """
     rows = backend.select("mines", {"mine_id": int(mine_id)})
     if not rows:
         raise MinescanError(f"no mine {mine_id} in the store")
@@ -86,6 +91,7 @@ def mine(backend: Backend, mine_id: int) -> dict:
         "observations": observations,
         "events": sorted(events, key=lambda e: e["event_id"]),
         "monitor": [{**m, "payload": json.loads(m["payload"])} for m in monitor],
+        "previews": previews_of(backend, [o["obs_id"] for o in observations]),
     }
 
 

@@ -252,3 +252,22 @@ def test_jobs_are_queued_and_refuse_bad_arguments(client, monkeypatch):
             break
         time.sleep(0.05)
     assert state == "failed"
+
+
+def test_mine_page_shows_the_imagery_previews_of_a_simulated_scan(client, store, tmp_path):
+    from minescan.config import section
+    from minescan.store.ingest import ingest_scan
+    from tests.store.builders import scan_run, square
+
+    simulated = section("source", kind="simulated").model_dump()
+    run = scan_run(tmp_path, "scan-a", "2022", [square(0.25, 5.25, 0.002)], source=simulated)
+    with open_store(store) as backend:
+        assert ingest_scan(backend, run)["previews"] == 1
+        (obs,) = backend.select("observations", {"run_id": "scan-a"}, columns=["obs_id", "mine_id"])
+    page = client.get(f"/api/mines/{obs['mine_id']}").json()
+    assert page["previews"] == [{"obs_id": obs["obs_id"], "run_id": "scan-a", "period": "2022"}]
+    assert f'src="/api/previews/{obs["obs_id"]}.png"' in client.get(f"/mine/{obs['mine_id']}").text
+    image = client.get(f"/api/previews/{obs['obs_id']}.png")
+    assert image.headers["content-type"] == "image/png" and image.content[:4] == b"\x89PNG"
+    assert client.get("/api/previews/9999.png").status_code == 400
+    assert "no imagery previews" in client.get("/mine/1").text

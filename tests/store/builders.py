@@ -34,15 +34,27 @@ def boundary_file(folder: Path, name: str, names: list[str], geometries: list) -
     return path
 
 
-def scan_run(folder: Path, run_id: str, period: str, geometries: list, aoi: str = "demo") -> Path:
-    """A folder as ``minescan scan`` leaves it, as far as the store reads it."""
+def scan_run(
+    folder: Path,
+    run_id: str,
+    period: str,
+    geometries: list,
+    aoi: str = "demo",
+    source: dict | None = None,
+) -> Path:
+    """A folder as ``minescan scan`` leaves it, as far as the store reads it.
+
+    ``source`` is the manifest's ``source:`` section (none: the store cannot
+    read the run's imagery again, so it makes no previews).
+    """
     folder = Path(folder) / run_id
     folder.mkdir(parents=True)
     frame = gpd.GeoDataFrame(
         {"score": [0.9] * len(geometries), "run_id": run_id}, geometry=geometries, crs=4326
     )
     frame.to_parquet(folder / "candidates.parquet")
-    manifest = {"run_id": run_id, "aoi": {"name": aoi}, "config": {"scan": {"period": period}}}
+    config = {"scan": {"period": period}, **({"source": source} if source else {})}
+    manifest = {"run_id": run_id, "aoi": {"name": aoi}, "config": config}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
