@@ -9,7 +9,7 @@ export MINESCAN_CACHE ?= $(CURDIR)/.cache
 export MPLCONFIGDIR   := $(MINESCAN_CACHE)/matplotlib
 export XDG_CACHE_HOME := $(MINESCAN_CACHE)/xdg
 
-.PHONY: help install postgis browser test test-all lint format grid train scan monitor serve bench clean
+.PHONY: help install postgis browser test test-all lint format grid train scan monitor serve demo-store bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -68,14 +68,25 @@ monitor: $(STAMP)  ## per-mine excavation history of a simulated mine growing 20
 	$(BIN)/minescan monitor --growth configs/monitor-demo-growth.geojson \
 		--start 2016-01-01 --end 2020-12-31 --out runs/monitor-demo
 
+# The dashboard's demo: make scan's and make monitor's runs, and the store built from them.
+DEMO_SCAN    ?= runs/demo
+DEMO_MONITOR ?= runs/monitor-demo
+DEMO_STORE   ?= runs/demo-store.gpkg
+
 serve: $(STAMP)  ## serves a store built from the demo scan and monitor runs on 127.0.0.1:8000
-	@test -f runs/demo/manifest.json || $(MAKE) scan
-	@test -f runs/monitor-demo/mines.csv || $(MAKE) monitor
-	@test -f runs/demo-store.gpkg || { rm -f runs/demo-store.gpkg.tmp.gpkg; \
-	  $(BIN)/minescan store ingest-scan runs/demo --store runs/demo-store.gpkg.tmp.gpkg && \
-	  $(BIN)/minescan store ingest-monitor runs/monitor-demo --store runs/demo-store.gpkg.tmp.gpkg && \
-	  mv runs/demo-store.gpkg.tmp.gpkg runs/demo-store.gpkg; }
-	$(BIN)/minescan serve --store runs/demo-store.gpkg
+	@test -f $(DEMO_SCAN)/manifest.json || $(MAKE) scan
+	@test -f $(DEMO_MONITOR)/mines.csv || $(MAKE) monitor
+	@test -f $(DEMO_STORE) || $(MAKE) --no-print-directory demo-store
+	$(BIN)/minescan serve --store $(DEMO_STORE)
+
+# Built aside and renamed, so a failed build leaves no half store for the next make serve.
+demo-store:  ## the demo store: DEMO_SCAN (with previews), DEMO_MONITOR, Natural Earth countries
+	rm -f $(DEMO_STORE).tmp.gpkg
+	$(BIN)/minescan store ingest-scan $(DEMO_SCAN) --store $(DEMO_STORE).tmp.gpkg
+	$(BIN)/minescan store ingest-monitor $(DEMO_MONITOR) --store $(DEMO_STORE).tmp.gpkg
+	$(BIN)/minescan store boundaries natural-earth --kind country --name-column name \
+	  --store $(DEMO_STORE).tmp.gpkg
+	mv $(DEMO_STORE).tmp.gpkg $(DEMO_STORE)
 
 bench: $(STAMP)  ## run every benchmark and print its figures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
