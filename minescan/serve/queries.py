@@ -17,6 +17,7 @@ from minescan.store.backend import Backend
 from minescan.store.boundaries import KINDS
 from minescan.store.query import mine
 from minescan.store.reviews import alerts, mine_names
+from minescan.store.runs import in_time_order
 from minescan.store.stats import TOTAL, statistics
 
 SEARCH_LIMIT = 20
@@ -112,5 +113,4 @@ def _observed_periods(observations: list[dict]) -> list[dict]:
     area: dict[str, float] = {}
     for row in observations:
         area[row["period"]] = area.get(row["period"], 0.0) + (row["area_ha"] or 0.0)
-    order = sorted(area, key=lambda p: (Period.parse(p).start, Period.parse(p).end))
-    return [{"period": p, "area_ha": round(area[p], 6)} for p in order]
+    return [{"period": p, "area_ha": round(area[p], 6)} for p in in_time_order(area)]

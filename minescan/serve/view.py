@@ -23,7 +23,7 @@ from minescan.kernel.errors import MinescanError
 from minescan.kernel.period import Period
 from minescan.store.backend import Backend, BBox
 from minescan.store.identity import CONFIRMED, PROVISIONAL
-from minescan.store.runs import current_pairs
+from minescan.store.runs import current_pairs, in_time_order
 
 LAYERS = ("cumulative", "new", "provisional")
 #: The most outlines one map request draws; beyond it the map shows aggregated points.
@@ -43,7 +43,7 @@ def view_key(backend: Backend) -> tuple:
 def periods(backend: Backend) -> list[dict]:
     """The periods of the published view in time order, each with its start and end day."""
     labels = {label for _, label in current_pairs(backend)}
-    parsed = sorted((Period.parse(label) for label in labels), key=lambda p: (p.start, p.end))
+    parsed = [Period.parse(label) for label in in_time_order(labels)]
     return [{"period": p.label, "start": str(p.start), "end": str(p.end)} for p in parsed]
 
 

@@ -175,9 +175,57 @@ def check_columns(name: str, columns: Iterable[str]) -> Table:
     return declared
 
 
+def select_plan(
+    name: str, where: Where | None, bbox: BBox | None, columns, order_by
+) -> tuple[Table, Where, list[str]]:
+    """What a :meth:`Backend.select` reads: the declared table, the filters, the columns.
+
+    Every name is checked (:func:`check_columns`), a bounding box on a table
+    without geometry is refused, and no ``columns`` means all of them.
+
+    Examples
+    --------
+    >>> declared, where, columns = select_plan("events", None, None, None, ["event_id"])
+    >>> where, columns[:2]
+    ({}, ['event_id', 'kind'])
+    >>> select_plan("runs", {}, (0, 0, 1, 1), ["run_id"], ())
+    Traceback (most recent call last):
+    ...
+    minescan.kernel.errors.MinescanError: table runs has no geometry to query by bounding box
+    """
+    where = where or {}
+    declared = check_columns(name, [*where, *(columns or ()), *order_by])
+    if bbox is not None and not declared.spatial:
+        raise MinescanError(f"table {name} has no geometry to query by bounding box")
+    return declared, where, list(columns) if columns is not None else list(declared.names)
+
+
+def sorted_rows(rows: list[Row], order_by: Sequence[str], limit: int | None) -> list[Row]:
+    """``rows`` in ``order_by`` order (NULLs first), at most ``limit``: parts read apart, joined.
+
+    Examples
+    --------
+    >>> sorted_rows([{"a": 2}, {"a": None}, {"a": 1}], ["a"], 2)
+    [{'a': None}, {'a': 1}]
+    """
+    if order_by:
+        rows = sorted(rows, key=lambda r: [(r[c] is not None, r[c]) for c in order_by])
+    return rows if limit is None else rows[: int(limit)]
+
+
 def row_values(declared: Table, row: Row) -> list[Any]:
     """``row``'s values in the table's column order (geometry excluded), missing ones None."""
     return [row.get(column) for column, _ in declared.columns]
 
 
-__all__ = ["GEOMETRY", "BBox", "Backend", "Row", "Where", "check_columns", "row_values"]
+__all__ = [
+    "GEOMETRY",
+    "BBox",
+    "Backend",
+    "Row",
+    "Where",
+    "check_columns",
+    "row_values",
+    "select_plan",
+    "sorted_rows",
+]

@@ -30,7 +30,16 @@ import shapely
 
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.kernel.io import atomic_path
-from minescan.store.backend import Backend, BBox, Row, Where, check_columns, row_values
+from minescan.store.backend import (
+    Backend,
+    BBox,
+    Row,
+    Where,
+    check_columns,
+    row_values,
+    select_plan,
+    sorted_rows,
+)
 from minescan.store.gpkg_schema import create_schema
 from minescan.store.schema import GEOMETRY, MARK, SCHEMA_VERSION, SRID
 
@@ -142,18 +151,14 @@ class GeopackageBackend(Backend):
         order_by: Sequence[str] = (),
         limit: int | None = None,
     ) -> list[Row]:
-        where = where or {}
+        declared, where, columns = select_plan(name, where, bbox, columns, order_by)
         parts = _chunks(where)
-        if len(parts) > 1:
+        if len(parts) > 1:  # a long IN list, read in parts: ordered and cut once joined
             found = [self.select(name, p, bbox=bbox, columns=columns) for p in parts]
-            return [row for rows in found for row in rows]
-        declared = check_columns(name, [*where, *(columns or ()), *order_by])
-        columns = list(columns or declared.names)
+            return sorted_rows([row for rows in found for row in rows], order_by, limit)
         clause, params = _where(where, prefix="t.")
         source = f'"{name}" AS t'
         if bbox is not None:
-            if not declared.spatial:
-                raise MinescanError(f"table {name} has no geometry to query by bounding box")
             source += (
                 f' JOIN "rtree_{name}_{GEOMETRY}" AS r ON r.id = t."{declared.key}"'
                 " AND r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from minescan.kernel.errors import MinescanError, first_line
-from minescan.store.backend import GEOMETRY, Backend, BBox, Row, Where, check_columns
+from minescan.store.backend import GEOMETRY, Backend, BBox, Row, Where, check_columns, select_plan
 from minescan.store.postgis_sql import (
     COPY_TYPES,
     as_rows,
@@ -268,11 +268,7 @@ class PostgisBackend(Backend):
     ) -> list[Row]:
         from psycopg import sql
 
-        where = where or {}
-        declared = check_columns(name, [*(columns or ()), *where, *order_by])
-        if bbox is not None and not declared.spatial:
-            raise MinescanError(f"table {name} has no geometry to query by bounding box")
-        wanted = list(columns) if columns is not None else list(declared.names)
+        declared, where, wanted = select_plan(name, where, bbox, columns, order_by)
         selected = [
             sql.SQL("ST_AsBinary({})").format(sql.Identifier(c))
             if c == GEOMETRY

@@ -88,6 +88,17 @@ def stored_period(label: str) -> Period:
     return Period.parse(label)
 
 
+def in_time_order(labels: Iterable[str]) -> list[str]:
+    """Period labels by start, then by end (a year before its quarters' successors).
+
+    Examples
+    --------
+    >>> in_time_order(["2020", "2019Q4", "2019"])
+    ['2019', '2019Q4', '2020']
+    """
+    return sorted(labels, key=lambda p: (stored_period(p).start, stored_period(p).end))
+
+
 def order_key(row: Row) -> tuple:
     """Older periods first, then shorter ones, then ingest order: who owns shared ground."""
     return row["period_start"], row["period_end"], row["obs_id"]

@@ -49,6 +49,17 @@ class Table:
         return tuple(n for n, _ in self.columns) + ((GEOMETRY,) if self.spatial else ())
 
 
+#: The columns an observation and its increment share: which polygon, whose, when, how big.
+OBSERVED = (
+    ("obs_id", "int"),
+    ("mine_id", "int"),
+    ("run_id", "text"),
+    ("period", "text"),
+    ("period_start", "text"),
+    ("period_end", "text"),
+    ("area_ha", "float"),
+)
+
 TABLES: tuple[Table, ...] = (
     Table("meta", (("key", "text"), ("value", "text")), key="key"),
     Table(
@@ -83,31 +94,14 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "observations",  # one polygon of one run in one period, with the mine it belongs to
-        (
-            ("obs_id", "int"),
-            ("mine_id", "int"),
-            ("run_id", "text"),
-            ("period", "text"),
-            ("period_start", "text"),
-            ("period_end", "text"),
-            ("area_ha", "float"),
-            ("score", "float"),
-        ),
+        (*OBSERVED, ("score", "float")),
         key="obs_id",
         spatial=True,
         indexed=("mine_id", "run_id", "period"),
     ),
     Table(
         "increments",  # the ground an observation adds to its mine: "new" is a query on this
-        (
-            ("obs_id", "int"),
-            ("mine_id", "int"),
-            ("run_id", "text"),
-            ("period", "text"),
-            ("period_start", "text"),
-            ("period_end", "text"),
-            ("area_ha", "float"),
-        ),
+        OBSERVED,
         key="obs_id",
         spatial=True,
         indexed=("mine_id", "period"),

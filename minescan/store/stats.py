@@ -30,7 +30,7 @@ from minescan.kernel.period import Period
 from minescan.store.areas import M2_PER_HA, increments, to_equal_area
 from minescan.store.backend import Backend, Row
 from minescan.store.boundaries import kinds_in, layer_union, partition
-from minescan.store.runs import current_observations, current_pairs, run_row
+from minescan.store.runs import current_observations, current_pairs, in_time_order, run_row
 
 UNATTRIBUTED, TOTAL = "unattributed", "total"
 COLUMNS = [
@@ -45,16 +45,8 @@ COLUMNS = [
     "run_id",
     "as_of_run",
 ]
-STORED = [
-    "kind",
-    "jurisdiction",
-    "period",
-    "area_ha",
-    "new_area_ha",
-    "concession_ha",
-    "nogo_ha",
-    "run_id",
-]
+#: What the ``stats`` table keeps per row; the other two columns are derived when read.
+STORED = [c for c in COLUMNS if c not in ("outside_concession_ha", "as_of_run")]
 
 
 def latest_run(backend: Backend) -> Row:
@@ -121,8 +113,7 @@ def _periods(backend: Backend, pairs) -> dict[str, str]:
     for run_id, label in pairs:
         if label not in newest or seq[newest[label]] < seq[run_id]:
             newest[label] = run_id
-    order = sorted(newest, key=lambda p: (Period.parse(p).start, Period.parse(p).end))
-    return {label: newest[label] for label in order}
+    return {label: newest[label] for label in in_time_order(newest)}
 
 
 def _pieces(backend: Backend, pairs, current: bool) -> list[Row]:
