@@ -75,6 +75,9 @@ def test_long_in_lists_are_accepted(backend):
         )
         == 25_000
     )
+    wanted = {"run_id": [f"r{i}" for i in range(25_000)]}
+    newest = backend.select("runs", wanted, columns=["seq"], order_by=["seq"], limit=3)
+    assert [r["seq"] for r in newest] == [0, 1, 2]  # ordered and cut across the whole list
 
 
 def test_a_raising_transaction_leaves_nothing(backend):
