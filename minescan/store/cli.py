@@ -188,6 +188,17 @@ def publish_command(run_id, target):
         _echo_json(publish(backend, run_id))
 
 
+@cli.command("unpublish")
+@click.argument("run_id")
+@store_option
+def unpublish_command(run_id, target):
+    """Withdraw a published run: readers fall back to what the store said before it, at once."""
+    from minescan.store.runs import unpublish
+
+    with open_store(target, create=False) as backend:
+        _echo_json(unpublish(backend, run_id))
+
+
 @cli.command("diff-runs")
 @store_option
 @click.option("--from", "first", required=True, help="The earlier run id.")

@@ -50,6 +50,8 @@ def test_the_contract_commands(store_url, tmp_path, capsys):
     )
     assert store_cli("ingest-scan", scan, "--store", store_url, "--draft") == 0
     assert store_cli("publish", "scan-1", "--store", store_url) == 0
+    assert store_cli("unpublish", "scan-1", "--store", store_url) == 0
+    assert store_cli("publish", "scan-1", "--store", store_url) == 0
     assert store_cli("ingest-monitor", monitor_run(tmp_path), "--store", store_url) == 0
     assert (
         store_cli(
@@ -128,6 +130,7 @@ def test_the_contract_commands(store_url, tmp_path, capsys):
         (["diff", "--from", "2019", "--to", "2019", "--out", "n.gpkg"], "must end after"),
         (["export", "--out", "m.shp"], "cannot write m.shp"),
         (["publish", "nope"], "no run 'nope'"),
+        (["unpublish", "nope"], "no run 'nope'"),
         (["boundaries", "missing.gpkg", "--kind", "country", "--name-column", "n"], "not found"),
         (["ingest-periods", "missing.gpkg", "--period-column", "y"], "not found"),
     ],
