@@ -25,7 +25,7 @@ from minescan.detect.settings import ScanSettings
 from minescan.grid.settings import GridSettings
 from minescan.kernel.errors import MinescanError
 from minescan.monitor.settings import MonitorSettings
-from minescan.train.settings import TrainSettings
+from minescan.train.settings import TrainSettings, VerifierSettings
 
 #: Repository root when running from a checkout (editable install).
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,7 @@ class Settings(BaseModel):
     source: SourceSettings
     datasets: DatasetSettings
     train: TrainSettings
+    verifier: VerifierSettings
     scan: ScanSettings
     monitor: MonitorSettings
 

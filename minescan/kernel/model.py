@@ -11,6 +11,8 @@ the folder every other stage reads:
 - ``scaling.json``: reflectance to uint8 per band (:class:`~minescan.kernel.scaling.Scaling`);
 - ``screen.json``: the spectral screen (:class:`~minescan.kernel.screen.Screen`),
   with ``lasso_path.csv`` / ``.png``, the L1 paths it was chosen from;
+- ``verifier.json``: the real-imagery verifier (:class:`~minescan.kernel.verifier.Verifier`),
+  an L1-logistic second opinion that rescales detector scores on real sources;
 - ``model_card.json`` / ``.md``: how the detector was trained and how well it does.
 """
 
@@ -26,6 +28,7 @@ DETECTOR_ONNX = "detector.onnx"
 DETECTOR_PT = "detector.pt"
 SCALING = "scaling.json"
 SCREEN = "screen.json"
+VERIFIER = "verifier.json"
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
 LASSO_PATH_CSV = "lasso_path.csv"
@@ -43,6 +46,7 @@ SHIPPED_FILES = (
     DETECTOR_ONNX,
     SCALING,
     SCREEN,
+    VERIFIER,
     CARD_MD,
     CARD_JSON,
     LASSO_PATH_CSV,

@@ -1,5 +1,7 @@
 """Settings of the training stage (section ``train:`` of the config)."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -27,3 +29,23 @@ class TrainSettings(BaseModel):
         ge=0, le=20, description="make train: tile zoom of the held-out split blocks."
     )
     chip_workers: int = Field(ge=1, description="make train: processes writing chips.")
+
+
+class VerifierSettings(BaseModel):
+    """The real-imagery verifier (``minescan train verifier``; section ``verifier:``).
+
+    Types and checks only: the values, and how they were chosen, are in ``configs/default.yaml``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    holdout_fraction: float = Field(
+        gt=0, lt=0.5, description="Share of each class held out as whole 5-degree regions."
+    )
+    seed: int = Field(description="Seed of the region hold-out.")
+    folds: int = Field(ge=2, description="Region-grouped cross-validation folds.")
+    strengths: list[Annotated[float, Field(gt=0)]] = Field(
+        min_length=1, description="Inverse L1 penalties tried by cross-validation."
+    )
+    weight: float = Field(ge=0, description="How far the verifier's odds move a detector score.")
+    window_m: float = Field(gt=0, description="Ground size of the window around a scan candidate.")
