@@ -191,6 +191,28 @@ def detector_batch(chips: list, channels: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def verify_boxes(verifier, chip, pred: np.ndarray, conf: float) -> np.ndarray:
+    """Boxes whose score, rescaled by the verifier on the window around each, still reaches ``conf``.
+
+    The window is ``verifier.window_m`` on a side (a labelled patch's size),
+    centred on the box and cut to the chip; its features are relative to it.
+    """
+    if not len(pred):
+        return pred
+    h, w = chip.data.shape[1:]
+    half = max(2, int(round(verifier.window_m / abs(chip.transform.a) / 2)))
+    out = pred.copy()
+    for k, (x0, y0, x1, y1, score) in enumerate(pred):
+        cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
+        window = chip.data[
+            :, max(0, cy - half) : min(h, cy + half), max(0, cx - half) : min(w, cx + half)
+        ]
+        probability = verifier.probability(window, chip.bands)
+        if probability is not None:
+            out[k, 4] = float(verifier.rescale(score, probability))
+    return out[out[:, 4] >= conf]
+
+
 def scan_batch(task: Task, tools: Tools) -> BatchResult:
     """Read, screen and detect one batch of tiles.
 
@@ -198,6 +220,8 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     pixels; only boxes whose centre lies in the tile are kept as its boxes. A hit
     opens the next level's tiles under its boxes and those where the screen sees
     mine-like pixels (:func:`opened_children`).
+    On a real source with a verifier (:func:`verify_boxes`), each box's score is
+    rescaled first and a box below ``task.conf`` after it is dropped.
     With the screen on (and ``screen_boxes``), a box counts only when its own
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
@@ -230,6 +254,8 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
     opened = [np.zeros((0, 3), dtype=np.int64)]
     for i, pred in zip(rows, predictions, strict=True):
+        if tools.verifier is not None:
+            pred = verify_boxes(tools.verifier, chips[i], pred, task.conf)
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
             pred = pred[keeps_tile(box_fractions(pred, flagged, valid), floors, task.zoom)]

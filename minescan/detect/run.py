@@ -41,7 +41,7 @@ from minescan.kernel.io import (
     write_json,
     write_vector,
 )
-from minescan.kernel.model import file_hashes, load_screen, model_folder, scan_files
+from minescan.kernel.model import VERIFIER, file_hashes, load_screen, model_folder, scan_files
 from minescan.kernel.period import Period
 from minescan.kernel.source import truth_of
 
@@ -181,6 +181,21 @@ def plan_line(area_km2: float, first_tiles: int, zooms: list[int]) -> str:
     )
 
 
+def verifier_note(verifier, source_kind: str) -> str:
+    """What ``scan_report.json`` says of the verifier (see :func:`~minescan.detect.tools.scan_verifier`).
+
+    Examples
+    --------
+    >>> verifier_note(None, "simulated")
+    'off: the simulated world (it is fitted on real pixels)'
+    """
+    if verifier is not None:
+        return f"on: candidate scores rescaled by verifier.json (weight {verifier.weight:g})"
+    if source_kind == "simulated":
+        return "off: the simulated world (it is fitted on real pixels)"
+    return "off: the model has no verifier.json, or the source lacks its bands"
+
+
 def scan(
     aoi: AOI,
     source: SourceSettings,
@@ -204,8 +219,9 @@ def scan(
     out = ensure_dir(out)
     model_dir = model_folder(settings.model)
     use_screen = settings.screen and not settings.exhaustive
+    use_verifier = source.kind != "simulated" and (model_dir / VERIFIER).is_file()
     if tools is None:
-        model = file_hashes(model_dir, scan_files(settings.backend, use_screen))
+        model = file_hashes(model_dir, scan_files(settings.backend, use_screen, use_verifier))
     else:
         model = {"tools": type(tools.detector).__name__}
     if (settings.workers > 1 or settings.scheduler) and tools is not None:
@@ -284,6 +300,7 @@ def scan(
         "aoi": aoi.name,
         "mode": "exhaustive" if settings.exhaustive else "pyramid",
         "screen": screen_note,
+        "verifier": verifier_note(tools.verifier, source.kind),
         "levels": {f"z{lv.zoom}": lv.summary() for lv in levels},
         "cost_estimate": cost,
         "totals": {

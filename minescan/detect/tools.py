@@ -21,12 +21,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Tools:
-    """A worker's imagery source, detector and screen, and the bands it reads."""
+    """A worker's imagery source, detector and screen, and the bands it reads.
+
+    ``verifier`` (real sources only, see :func:`scan_verifier`) rescales candidate scores.
+    """
 
     source: object
     detector: object
     screen: object | None
     bands: tuple[str, ...]
+    verifier: object | None = None
 
 
 def source_bands(source) -> tuple[str, ...]:
@@ -71,6 +75,21 @@ class ToolSpec:
     threads: int
 
 
+def scan_verifier(source_kind: str, model_dir, offered: tuple[str, ...]):
+    """The model's verifier when a scan of ``source_kind`` uses it, else None.
+
+    It is fitted on real pixels, so it runs on real sources only (never on the
+    simulated world, whose figures it cannot change), and only where the
+    source offers every band it reads.
+    """
+    from minescan.kernel.model import load_verifier
+    from minescan.kernel.verifier import VERIFIER_BANDS
+
+    if source_kind == "simulated" or any(b not in offered for b in VERIFIER_BANDS):
+        return None
+    return load_verifier(model_dir)
+
+
 def build_tools(spec: ToolSpec) -> Tools:
     """Build source, detector and screen (the executor caches them once per process)."""
     from minescan.datasets.sources import open_source
@@ -84,4 +103,6 @@ def build_tools(spec: ToolSpec) -> Tools:
         from minescan.kernel.model import load_screen
 
         screen = load_screen(scan.model)
-    return make_tools(source, detector, screen)
+    tools = make_tools(source, detector, screen)
+    tools.verifier = scan_verifier(spec.source.kind, scan.model, source_bands(source))
+    return tools

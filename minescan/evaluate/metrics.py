@@ -184,3 +184,23 @@ def screen_summary(table: pd.DataFrame) -> dict:
         part = table[rows.astype(bool)]
         out[f"{name}_patches_kept"] = float(part["screen_kept"].mean()) if len(part) else None
     return out
+
+
+def verifier_summary(table: pd.DataFrame, verifier) -> dict:
+    """Whether the verifier ran, on how many patches, and the detector's own figures beside it.
+
+    ``score`` in ``table`` is the verified score; ``detector_score`` the best box before it.
+    """
+    if verifier is None:
+        return {"rule": "off: the model folder holds no verifier.json"}
+    ran = table["verifier_probability"].notna()
+    detector_only = table.assign(
+        score=table["detector_score"], detected=table["detector_score"] >= table["threshold"]
+    )
+    return {
+        "rule": "on: scores rescaled by the verifier's odds where a patch has its bands",
+        "patches_verified": int(ran.sum()),
+        "weight": verifier.weight,
+        "detector_alone": summary(detector_only),
+        "verifier_alone_auc": auc(table.loc[ran, "label"], table.loc[ran, "verifier_probability"]),
+    }

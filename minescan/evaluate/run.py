@@ -76,13 +76,14 @@ def evaluate(
     from minescan.evaluate.report import write_report
     from minescan.evaluate.score import score_patches, score_table
     from minescan.kernel.io import ensure_dir, write_json, write_text, write_vector
-    from minescan.kernel.model import SCREEN, model_folder
+    from minescan.kernel.model import SCREEN, load_verifier, model_folder
     from minescan.kernel.screen import Screen
 
     model_dir = model_folder(settings.model)
     detector = load_detector(model_dir, settings.backend, settings.device, settings.threads)
     screen_path = Path(model_dir) / SCREEN
     screen = Screen.load(screen_path) if settings.screen and screen_path.is_file() else None
+    verifier = load_verifier(model_dir)
     patches = load_patches(
         inputs.labels,
         inputs.label_column,
@@ -91,8 +92,8 @@ def evaluate(
         inputs.bands,
         inputs.min_mine_fraction,
         inputs.classes,
-        inputs.outlines_layer,
-        progress,
+        progress=progress,
+        outlines_layer=inputs.outlines_layer,
     )
     labels = np.array([p.label for p in patches], dtype=bool)
     if labels.all() or not labels.any():
@@ -115,6 +116,7 @@ def evaluate(
         inputs.window_px,
         lonlat[:, 1],
         progress,
+        verifier,
     )
     table = score_table(patches, scores, settings.conf_at)
     table["lon"], table["lat"] = lonlat[:, 0], lonlat[:, 1]
@@ -138,6 +140,7 @@ def evaluate(
         write_text(out / f"breakdown_{column}.csv", part.to_csv(index=False))
         figures["by"][column] = part.to_dict("records")
     figures["model"] = str(model_dir)
+    figures["verifier"] = metrics.verifier_summary(table, verifier)
     figures["protocol"] = {
         **asdict(inputs),
         "iou": settings.iou,

@@ -14,6 +14,10 @@ The protocol (README "How well does it work on real imagery?"):
 5. The screen, where the patch has its bands, gives the share of mine-like
    valid pixels and keeps the patch when that reaches the floor of the same
    zoom; without its bands it is off and keeps everything.
+6. Where the model folder holds a verifier (``verifier.json``) and the patch
+   has its bands, the best box score is rescaled by the verifier's odds
+   (:meth:`~minescan.kernel.verifier.Verifier.rescale`), as a scan on a real
+   source rescales its candidates; the detector's own score is kept beside it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class PatchScore:
     screen_fraction: float | None
     screen_kept: bool
     zoom: int
+    detector_score: float | None = None
+    verifier_probability: float | None = None
 
 
 def native_zoom(res_m: float, lat: float = 0.0) -> int:
@@ -130,6 +136,24 @@ def screen_patch(screen, patch: Patch, zoom: int) -> tuple[float | None, bool]:
     return fraction, keeps_tile(fraction, screen.tile_min_fraction, zoom)
 
 
+def verify_patch(verifier, patch: Patch, boxes: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """The patch's boxes with verified scores, and the verifier's probability.
+
+    Boxes come back as they are, with None, when there is no verifier or the
+    patch lacks its bands or valid pixels.
+    """
+    from minescan.kernel.verifier import VERIFIER_BANDS
+
+    if verifier is None or any(b not in patch.bands for b in VERIFIER_BANDS):
+        return boxes, None
+    probability = verifier.probability(patch.data, patch.bands)
+    if probability is None:
+        return boxes, None
+    out = boxes.copy()
+    out[:, 4] = verifier.rescale(boxes[:, 4], probability)
+    return out, probability
+
+
 def score_patches(
     patches: list[Patch],
     detector,
@@ -139,6 +163,7 @@ def score_patches(
     window_px: int = 256,
     lats: np.ndarray | None = None,
     progress: bool = True,
+    verifier=None,
 ) -> list[PatchScore]:
     """Every patch's best box score, boxes, zoom and screen verdict (see the module protocol)."""
     from tqdm import tqdm
@@ -153,7 +178,9 @@ def score_patches(
         boxes = detect_patch(detector, data, floor, iou, window_px)
         fraction, kept = screen_patch(screen, patch, zoom)
         best = float(boxes[:, 4].max()) if len(boxes) else 0.0
-        out.append(PatchScore(best, boxes, fraction, kept, zoom))
+        boxes, probability = verify_patch(verifier, patch, boxes)
+        verified = float(boxes[:, 4].max()) if len(boxes) else 0.0
+        out.append(PatchScore(verified, boxes, fraction, kept, zoom, best, probability))
     return out
 
 
@@ -171,6 +198,8 @@ def score_table(patches: list[Patch], scores: list[PatchScore], thresholds) -> p
                 "file": str(patch.attrs.get("file", patch.path.name)),
                 "label": bool(patch.label),
                 "score": s.score,
+                "detector_score": s.detector_score,
+                "verifier_probability": s.verifier_probability,
                 "threshold": thresholds(s.zoom),
                 "detected": s.score >= thresholds(s.zoom),
                 "boxes": int(len(s.boxes)),

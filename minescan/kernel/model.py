@@ -84,15 +84,21 @@ def model_folder(spec: str | os.PathLike) -> Path:
     return next((p for p in shipped if p.is_dir()), given.resolve())
 
 
-def scan_files(backend: str, use_screen: bool) -> list[str]:
+def scan_files(backend: str, use_screen: bool, use_verifier: bool = False) -> list[str]:
     """The files a scan with ``backend`` reads from the model folder (hashed into its run id).
 
     Examples
     --------
     >>> scan_files("ultralytics", use_screen=False)
     ['detector.pt', 'scaling.json']
+    >>> scan_files("onnx", use_screen=True, use_verifier=True)[-1]
+    'verifier.json'
     """
-    return [DETECTOR_FILES[backend], SCALING] + ([SCREEN] if use_screen else [])
+    return (
+        [DETECTOR_FILES[backend], SCALING]
+        + ([SCREEN] if use_screen else [])
+        + ([VERIFIER] if use_verifier else [])
+    )
 
 
 def model_file(
@@ -131,6 +137,14 @@ def load_screen(model_dir: str | os.PathLike):
     from minescan.kernel.screen import Screen
 
     return Screen.load(model_file(model_dir, SCREEN, "the pyramid needs the spectral screen"))
+
+
+def load_verifier(model_dir: str | os.PathLike):
+    """The folder's :class:`~minescan.kernel.verifier.Verifier`, or None: a model may ship without one."""
+    from minescan.kernel.verifier import Verifier
+
+    path = Path(model_dir) / VERIFIER
+    return Verifier.load(path) if path.is_file() else None
 
 
 def verify_pickle(path: Path) -> None:
