@@ -193,7 +193,9 @@ def verifier_note(verifier, source_kind: str) -> str:
         return f"on: candidate scores rescaled by verifier.json (weight {verifier.weight:g})"
     if source_kind == "simulated":
         return "off: the simulated world (it is fitted on real pixels)"
-    return "off: the model has no verifier.json, or the source lacks its bands"
+    return (
+        "off: scan.verifier is false, the model has no verifier.json, or the source lacks its bands"
+    )
 
 
 def scan(
@@ -219,7 +221,9 @@ def scan(
     out = ensure_dir(out)
     model_dir = model_folder(settings.model)
     use_screen = settings.screen and not settings.exhaustive
-    use_verifier = source.kind != "simulated" and (model_dir / VERIFIER).is_file()
+    use_verifier = (
+        settings.verifier and source.kind != "simulated" and (model_dir / VERIFIER).is_file()
+    )
     if tools is None:
         model = file_hashes(model_dir, scan_files(settings.backend, use_screen, use_verifier))
     else:

@@ -62,6 +62,9 @@ class ScanSettings(BaseModel):
         "mine-like pixels at the share the screen asks of a tile (drops boxes on sandbars, "
         "bare fields and other confusers with no mine-like pixel)."
     )
+    verifier: bool = Field(
+        description="On real sources, rescale candidate scores by the model's verifier.json."
+    )
     exhaustive: bool = Field(
         description="Every land tile at the finest zoom; no pyramid, no screen."
     )

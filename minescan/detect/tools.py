@@ -104,5 +104,6 @@ def build_tools(spec: ToolSpec) -> Tools:
 
         screen = load_screen(scan.model)
     tools = make_tools(source, detector, screen)
-    tools.verifier = scan_verifier(spec.source.kind, scan.model, source_bands(source))
+    if scan.verifier:
+        tools.verifier = scan_verifier(spec.source.kind, scan.model, source_bands(source))
     return tools
