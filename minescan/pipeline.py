@@ -19,6 +19,7 @@ from pathlib import Path
 
 from minescan.kernel.errors import MinescanError, first_line
 from minescan.kernel.io import ensure_dir, write_json
+from minescan.kernel.lock import writes_output
 from minescan.kernel.model import CARD_JSON, DETECTOR_ONNX, PIPELINE, SCREEN, ship_model
 
 
@@ -116,6 +117,7 @@ def plan(config_file: str | None, build: Path) -> list[Step]:
     ]
 
 
+@writes_output("build")
 def run(config_file: str | None, build: str | Path, ship: str | Path | None, force: bool) -> dict:
     """Run every step; copy the model into ``ship`` when given (an existing one needs ``force``)."""
     build = ensure_dir(build)

@@ -15,8 +15,10 @@ from pathlib import Path
 from minescan.datasets.settings import DatasetSettings
 from minescan.datasets.sources.settings import SourceSettings
 from minescan.kernel.bands import parse_bands
+from minescan.kernel.lock import writes_output
 
 
+@writes_output("out")
 def chips(
     source: SourceSettings,
     settings: DatasetSettings,
@@ -59,6 +61,7 @@ def chips(
     return write_chips(table, job, workers=workers, progress=progress)
 
 
+@writes_output("out")
 def yolo(
     settings: DatasetSettings, chips_dir: str | Path, out: str | Path, progress: bool = True
 ) -> dict:
@@ -80,6 +83,7 @@ def yolo(
     )
 
 
+@writes_output("out", file=True)
 def pixels(
     settings: DatasetSettings,
     chips_dir: str | Path,

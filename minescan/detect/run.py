@@ -41,6 +41,7 @@ from minescan.kernel.io import (
     write_json,
     write_vector,
 )
+from minescan.kernel.lock import writes_output
 from minescan.kernel.model import VERIFIER, file_hashes, load_screen, model_folder, scan_files
 from minescan.kernel.period import Period
 from minescan.kernel.source import truth_of
@@ -198,6 +199,7 @@ def verifier_note(verifier, source_kind: str) -> str:
     )
 
 
+@writes_output("out")
 def scan(
     aoi: AOI,
     source: SourceSettings,

@@ -16,6 +16,7 @@ import numpy as np
 
 from minescan.detect.settings import ScanSettings
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.lock import writes_output
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def boxes_frame(patches, scores, thresholds):
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
 
 
+@writes_output("out")
 def evaluate(
     settings: ScanSettings, inputs: EvaluateInputs, out: str | Path, progress=True
 ) -> dict:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from minescan.grid.settings import GridSettings
+from minescan.kernel.lock import writes_output
 
 
 class StepTimer:
@@ -43,6 +44,7 @@ class StepTimer:
         return self.seconds
 
 
+@writes_output("out")
 def build_grid(
     settings: GridSettings,
     polygons: str,

@@ -26,6 +26,7 @@ from minescan.kernel.bands import check_sentinel2_period
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import WorkerContext, open_executor
 from minescan.kernel.io import ensure_dir, read_vector, write_json
+from minescan.kernel.lock import writes_output
 from minescan.kernel.period import parse_day
 from minescan.monitor import compliance, evaluate, forecast, nogo, outputs
 from minescan.monitor.detection import detect
@@ -220,6 +221,7 @@ def run_jobs(
         return list(tqdm(executor.map_unordered(monitor_job, jobs), **bar))
 
 
+@writes_output("out")
 def monitor(
     source: SourceSettings,
     settings: MonitorSettings,

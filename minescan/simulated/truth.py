@@ -17,6 +17,7 @@ from rasterio.features import shapes
 
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import atomic_path
+from minescan.kernel.lock import writes_output
 from minescan.kernel.mercator import ground_scale, lattice_res, lattice_window, to_lonlat
 from minescan.simulated.catalogue import Catalogue
 from minescan.simulated.mines import ALWAYS, Mine, footprint_at
@@ -158,6 +159,7 @@ def confusers_table(codes: np.ndarray, grid: Grid, merc):
     )
 
 
+@writes_output("out", file=True)
 def export_truth(
     settings, area, out: str | Path, date=None, confusers: bool = True
 ) -> dict[str, int]:

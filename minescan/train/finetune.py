@@ -49,6 +49,7 @@ from minescan.datasets.patches import (
 )
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.io import atomic_path, ensure_dir, require_file, write_json, write_text
+from minescan.kernel.lock import writes_output
 from minescan.kernel.model import CARD_JSON, CARD_MD, DETECTOR_PT, SCALING, SCREEN_FILES, ship_model
 from minescan.kernel.scaling import Scaling
 from minescan.train.card import ATTRIBUTION, VALIDATED, finetune_markdown
@@ -192,6 +193,7 @@ def _counts(patches: list[Patch], split: np.ndarray, regions: np.ndarray) -> dic
     }
 
 
+@writes_output("out")
 def finetune(
     labels: Labels,
     base: str | Path,

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.lock import writes_output
 from minescan.kernel.model import SCREEN
 from minescan.train.settings import TrainSettings
 
@@ -49,6 +50,7 @@ def check_model(model: str) -> None:
         raise MinescanError(f"--model {model}: file not found")
 
 
+@writes_output("out")
 def detector(
     settings: TrainSettings,
     data_yaml: str | Path,
@@ -70,6 +72,7 @@ def detector(
     return train_detector(data_yaml, out, opts, resume=resume, force=force, channels=channels)
 
 
+@writes_output("out")
 def screen(
     pixels: str | Path,
     out: str | Path,

@@ -22,6 +22,7 @@ import numpy as np
 
 from minescan.datasets.patches import holdout_regions, load_patches, patch_centres, region_ids
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.lock import writes_output
 from minescan.kernel.verifier import VERIFIER_BANDS, Verifier, feature_names, patch_features
 
 
@@ -140,6 +141,7 @@ def fit_verifier(x, y, groups, settings) -> Verifier:
     )
 
 
+@writes_output("out_dir")
 def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=True) -> Verifier:
     """Fit the verifier on the training regions of the labelled patches; write ``verifier.json``.
 
@@ -189,4 +191,8 @@ def summary_of(y: np.ndarray, regions: np.ndarray) -> dict:
     >>> summary_of(np.array([True, False]), np.array(["b", "a"]))
     {'mine': 1, 'other': 1, 'regions': ['a', 'b']}
     """
-    return {"mine": int(y.sum()), "other": int((~y).sum()), "regions": sorted({str(r) for r in regions})}
+    return {
+        "mine": int(y.sum()),
+        "other": int((~y).sum()),
+        "regions": sorted({str(r) for r in regions}),
+    }
