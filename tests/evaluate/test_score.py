@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from minescan.datasets.patches import Patch, read_patch
-from minescan.kernel.scaling import Scaling
 from minescan.evaluate import score as sc
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.scaling import Scaling
 
 from .conftest import BANDS, bright_patch, write_patch
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from minescan.kernel.scaling import DEFAULT_HIGH, Scaling
 from minescan.kernel.errors import MinescanError
+from minescan.kernel.scaling import DEFAULT_HIGH, Scaling
 
 
 def test_default_ranges():
