@@ -182,6 +182,9 @@ def config_for(kind: str, args, mosaic: Path, stac_url: str | None) -> Path:
     """The demo config with ``source:`` set for ``kind``."""
     doc = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     doc["scan"]["aoi"] = f"bbox:{args.bbox}"
+    # the verifier rescales candidates on real sources only: off, so the runs compare
+    # the sources (read, reprojection) on the detector alone, as test_scan_real does
+    doc["scan"]["verifier"] = False
     if kind == "geotiff":
         doc["source"] = {
             "kind": "geotiff", "files": [str(mosaic)], "bands": list(S2_BANDS),

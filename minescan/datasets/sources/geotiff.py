@@ -209,6 +209,8 @@ class GeoTiffSource:
         """Reflectance of ``bands`` on each grid (one cluster); with ``stats``, only count the reads.
 
         Parts of a mosaic fill in file order: the first file with data wins.
+        Counting returns no arrays (``[]``): an estimate plans a whole level,
+        and a NaN chip per tile would cost more than the planning.
         """
         missing = [b for b in bands if b not in layer.bands]
         if missing:
@@ -261,6 +263,8 @@ class GeoTiffSource:
                         continue
                     fill = np.isnan(outs[k][i]) & ~np.isnan(band)
                     outs[k][i][fill] = band[fill]
+        if stats is not None:
+            return [], methods
         outs = [
             g.nan_stack(len(bands)) if o is None else o for g, o in zip(grids, outs, strict=True)
         ]
