@@ -28,6 +28,34 @@ def cli() -> None:
     """
 
 
+def labelled_patch_options(func):
+    """``--labels``, ``--label-column``, ``--classes`` and ``--bands``: the labelled real
+    patches that ``train finetune`` and ``train verifier`` both learn from."""
+    for option in reversed(
+        [
+            click.option(
+                "--labels",
+                required=True,
+                type=click.Path(dir_okay=False),
+                help="Table (CSV or vector) with a 'file' column, paths relative to it, and a class "
+                "column.",
+            ),
+            label_column_option,
+            click.option(
+                "--classes",
+                default=None,
+                help="Train only on rows whose class is one of these, comma-separated "
+                "(e.g. mine,no_mine_hard_negative).",
+            ),
+            click.option(
+                "--bands", default=None, help="Band names when the files' descriptions lack them."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 @cli.command()
 @click.option(
     "--data",
@@ -200,19 +228,7 @@ def demo(config_file, build_dir, ship_dir, force):
 
 
 @cli.command()
-@click.option(
-    "--labels",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Table (CSV or vector) with a 'file' column, paths relative to it, and a class column.",
-)
-@label_column_option
-@click.option(
-    "--classes",
-    default=None,
-    help="Train only on rows whose class is one of these, comma-separated "
-    "(e.g. mine,no_mine_hard_negative).",
-)
+@labelled_patch_options
 @click.option(
     "--outlines",
     type=click.Path(dir_okay=False),
@@ -221,7 +237,6 @@ def demo(config_file, build_dir, ship_dir, force):
     "outlines is boxed whole.",
 )
 @click.option("--outlines-layer", default=None, help="Layer of --outlines that holds the polygons.")
-@click.option("--bands", default=None, help="Band names when the files' descriptions lack them.")
 @click.option(
     "--base",
     default="models/demo",
@@ -355,20 +370,7 @@ def finetune(
 
 
 @cli.command()
-@click.option(
-    "--labels",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Table (CSV or vector) with a 'file' column, paths relative to it, and a class column.",
-)
-@label_column_option
-@click.option(
-    "--classes",
-    default=None,
-    help="Train only on rows whose class is one of these, comma-separated "
-    "(e.g. mine,no_mine_hard_negative).",
-)
-@click.option("--bands", default=None, help="Band names when the files' descriptions lack them.")
+@labelled_patch_options
 @click.option(
     "--out",
     "out_dir",
