@@ -53,6 +53,8 @@ SETTING_FLAGS = {
     ("train verifier", "holdout_fraction"): "verifier.holdout_fraction",
     ("train verifier", "seed"): "verifier.seed",
     ("train verifier", "folds"): "verifier.folds",
+    ("train verifier", "members"): "verifier.members",
+    ("train verifier", "epochs"): "verifier.epochs",
     ("train verifier", "weight"): "verifier.weight",
     ("simulate truth", "mines"): "source.mines",
     ("simulate truth", "seed"): "source.seed",

@@ -242,7 +242,7 @@ def patch_centres(patches: list[Patch]) -> np.ndarray:
     out = np.empty((len(patches), 2))
     for i, p in enumerate(patches):
         h, w = p.data.shape[1:]
-        x, y = p.transform * (w / 2, h / 2)
+        x, y = p.transform @ (w / 2, h / 2)
         if p.crs is None or p.crs.is_geographic:
             out[i] = x, y
         else:

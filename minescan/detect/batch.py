@@ -191,25 +191,39 @@ def detector_batch(chips: list, channels: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def chip_pixel_m(chip) -> float:
+    """Ground metres of one pixel of a web-mercator chip, at its centre's latitude."""
+    from minescan.kernel.mercator import ground_scale
+
+    h = chip.data.shape[1]
+    return abs(chip.transform.a) * ground_scale(chip.transform.f + chip.transform.e * h / 2)
+
+
 def verify_boxes(verifier, chip, pred: np.ndarray, conf: float) -> np.ndarray:
-    """Boxes whose score, rescaled by the verifier on the window around each, still reaches ``conf``.
+    """Boxes whose score, rescaled by the verifier on the window around each, reaches ``conf``.
 
     The window is ``verifier.window_m`` on a side (a labelled patch's size),
-    centred on the box and cut to the chip; its features are relative to it.
+    centred on the box and cut to the chip; its input is relative to it. Box
+    centres are snapped to a lattice of a quarter window, so the many weak
+    boxes around one feature share one window; a chip's windows go to the
+    verifier as one batch.
     """
     if not len(pred):
         return pred
     h, w = chip.data.shape[1:]
     half = max(2, int(round(verifier.window_m / abs(chip.transform.a) / 2)))
+    step = max(1, half // 2)
+    centres = np.rint((pred[:, [0, 1]] + pred[:, [2, 3]]) / 2 / step).astype(np.int64) * step
+    lattice, which = np.unique(centres, axis=0, return_inverse=True)
+    windows = [
+        chip.data[:, max(0, cy - half) : min(h, cy + half), max(0, cx - half) : min(w, cx + half)]
+        for cx, cy in lattice
+    ]
+    probabilities = verifier.probabilities(windows, chip.bands, chip_pixel_m(chip))
     out = pred.copy()
-    for k, (x0, y0, x1, y1, score) in enumerate(pred):
-        cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
-        window = chip.data[
-            :, max(0, cy - half) : min(h, cy + half), max(0, cx - half) : min(w, cx + half)
-        ]
-        probability = verifier.probability(window, chip.bands)
-        if probability is not None:
-            out[k, 4] = float(verifier.rescale(score, probability))
+    for k, window in enumerate(which.reshape(-1)):
+        if probabilities[window] is not None:
+            out[k, 4] = float(verifier.rescale(out[k, 4], probabilities[window]))
     return out[out[:, 4] >= conf]
 
 
@@ -220,8 +234,10 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     pixels; only boxes whose centre lies in the tile are kept as its boxes. A hit
     opens the next level's tiles under its boxes and those where the screen sees
     mine-like pixels (:func:`opened_children`).
-    On a real source with a verifier (:func:`verify_boxes`), each box's score is
-    rescaled first and a box below ``task.conf`` after it is dropped.
+    On a real source with a verifier, at a zoom whose pixels it applies to
+    (:func:`verify_boxes`), the detector reports boxes down to the verifier's
+    ``floor``; each box's score is rescaled and a box below ``task.conf`` after
+    it is dropped.
     With the screen on (and ``screen_boxes``), a box counts only when its own
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.
@@ -243,10 +259,14 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     t2 = time.perf_counter()
     rows = np.flatnonzero(kept)
     predictions = []
+    verifier = tools.verifier
+    if verifier is not None and not (len(chips) and verifier.applies_at(chip_pixel_m(chips[0]))):
+        verifier = None
     if len(rows):
         batch = detector_batch([chips[i] for i in rows], tools.detector.channels)
+        floor = min(task.conf, verifier.floor) if verifier is not None else task.conf
         predictions = tools.detector.predict(
-            tools.detector.scaling.to_uint8(batch), task.conf, scan.iou
+            tools.detector.scaling.to_uint8(batch), floor, scan.iou
         )
     t3 = time.perf_counter()
     n = len(chips)
@@ -254,8 +274,8 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
     opened = [np.zeros((0, 3), dtype=np.int64)]
     for i, pred in zip(rows, predictions, strict=True):
-        if tools.verifier is not None:
-            pred = verify_boxes(tools.verifier, chips[i], pred, task.conf)
+        if verifier is not None:
+            pred = verify_boxes(verifier, chips[i], pred, task.conf)
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
             pred = pred[keeps_tile(box_fractions(pred, flagged, valid), floors, task.zoom)]

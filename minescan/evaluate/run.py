@@ -48,7 +48,7 @@ def boxes_frame(patches, scores, thresholds):
             continue
         geoms = []
         for x0, y0, x1, y1, _ in kept:
-            (ax, ay), (bx, by) = patch.transform * (x0, y0), patch.transform * (x1, y1)
+            (ax, ay), (bx, by) = patch.transform @ (x0, y0), patch.transform @ (x1, y1)
             geoms.append(box(min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))
         part = gpd.GeoDataFrame(
             {"file": patch.path.name, "score": kept[:, 4].astype(float)},

@@ -15,9 +15,11 @@ The protocol (README "How well does it work on real imagery?"):
    valid pixels and keeps the patch when that reaches the floor of the same
    zoom; without its bands it is off and keeps everything.
 6. Where the model folder holds a verifier (``verifier.json``) and the patch
-   has its bands, the best box score is rescaled by the verifier's odds
+   has its bands at a pixel it applies to, boxes are kept down to the
+   verifier's own ``floor`` and rescaled by its odds on the patch
    (:meth:`~minescan.kernel.verifier.Verifier.rescale`), as a scan on a real
-   source rescales its candidates; the detector's own score is kept beside it.
+   source rescales its candidates; the detector's own score (its best box at
+   or above ``floor`` of step 3) is kept beside it.
 """
 
 from __future__ import annotations
@@ -136,17 +138,26 @@ def screen_patch(screen, patch: Patch, zoom: int) -> tuple[float | None, bool]:
     return fraction, keeps_tile(fraction, screen.tile_min_fraction, zoom)
 
 
+def verifies(verifier, patch: Patch) -> bool:
+    """Whether ``verifier`` runs on ``patch``: it has the verifier's bands at a pixel it applies to."""
+    from minescan.kernel.verifier import VERIFIER_BANDS
+
+    return (
+        verifier is not None
+        and all(b in patch.bands for b in VERIFIER_BANDS)
+        and verifier.applies_at(patch.res_m)
+    )
+
+
 def verify_patch(verifier, patch: Patch, boxes: np.ndarray) -> tuple[np.ndarray, float | None]:
     """The patch's boxes with verified scores, and the verifier's probability.
 
-    Boxes come back as they are, with None, when there is no verifier or the
-    patch lacks its bands or valid pixels.
+    Boxes come back as they are, with None, when the verifier does not run on
+    the patch (:func:`verifies`) or the patch has too few valid pixels.
     """
-    from minescan.kernel.verifier import VERIFIER_BANDS
-
-    if verifier is None or any(b not in patch.bands for b in VERIFIER_BANDS):
+    if not verifies(verifier, patch):
         return boxes, None
-    probability = verifier.probability(patch.data, patch.bands)
+    probability = verifier.probability(patch.data, patch.bands, patch.res_m)
     if probability is None:
         return boxes, None
     out = boxes.copy()
@@ -175,9 +186,11 @@ def score_patches(
     ):
         zoom = native_zoom(patch.res_m, float(lat))
         data = patch.select(detector.channels)
-        boxes = detect_patch(detector, data, floor, iou, window_px)
+        lowest = min(floor, verifier.floor) if verifies(verifier, patch) else floor
+        boxes = detect_patch(detector, data, lowest, iou, window_px)
         fraction, kept = screen_patch(screen, patch, zoom)
-        best = float(boxes[:, 4].max()) if len(boxes) else 0.0
+        best = float(boxes[:, 4].max(initial=0.0))
+        best = best if best >= floor else 0.0
         boxes, probability = verify_patch(verifier, patch, boxes)
         verified = float(boxes[:, 4].max()) if len(boxes) else 0.0
         out.append(PatchScore(verified, boxes, fraction, kept, zoom, best, probability))

@@ -53,7 +53,7 @@ class Chip:
         return _replace(
             self,
             data=self.data[:, m:-m, m:-m],
-            transform=self.transform * Affine.translation(m, m),
+            transform=self.transform @ Affine.translation(m, m),
             margin_px=0,
             valid=valid,
         )
@@ -72,8 +72,8 @@ class Chip:
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) in EPSG:3857, margin included."""
         h, w = self.shape
-        x0, y0 = self.transform * (0, 0)
-        x1, y1 = self.transform * (w, h)
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (w, h)
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 

@@ -11,8 +11,9 @@ the folder every other stage reads:
 - ``scaling.json``: reflectance to uint8 per band (:class:`~minescan.kernel.scaling.Scaling`);
 - ``screen.json``: the spectral screen (:class:`~minescan.kernel.screen.Screen`),
   with ``lasso_path.csv`` / ``.png``, the L1 paths it was chosen from;
-- ``verifier.json``: the real-imagery verifier (:class:`~minescan.kernel.verifier.Verifier`),
-  an L1-logistic second opinion that rescales detector scores on real sources;
+- ``verifier.json`` / ``verifier.onnx``: the real-imagery verifier
+  (:class:`~minescan.kernel.verifier.Verifier`), a small CNN ensemble fitted on real
+  patches, a second opinion that rescales detector scores on real sources;
 - ``model_card.json`` / ``.md``: how the detector was trained and how well it does.
 """
 
@@ -29,6 +30,7 @@ DETECTOR_PT = "detector.pt"
 SCALING = "scaling.json"
 SCREEN = "screen.json"
 VERIFIER = "verifier.json"
+VERIFIER_NET = "verifier.onnx"
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
 LASSO_PATH_CSV = "lasso_path.csv"
@@ -47,6 +49,7 @@ SHIPPED_FILES = (
     SCALING,
     SCREEN,
     VERIFIER,
+    VERIFIER_NET,
     CARD_MD,
     CARD_JSON,
     LASSO_PATH_CSV,
@@ -92,12 +95,12 @@ def scan_files(backend: str, use_screen: bool, use_verifier: bool = False) -> li
     >>> scan_files("ultralytics", use_screen=False)
     ['detector.pt', 'scaling.json']
     >>> scan_files("onnx", use_screen=True, use_verifier=True)[-1]
-    'verifier.json'
+    'verifier.onnx'
     """
     return (
         [DETECTOR_FILES[backend], SCALING]
         + ([SCREEN] if use_screen else [])
-        + ([VERIFIER] if use_verifier else [])
+        + ([VERIFIER, VERIFIER_NET] if use_verifier else [])
     )
 
 
@@ -143,8 +146,8 @@ def load_verifier(model_dir: str | os.PathLike):
     """The folder's :class:`~minescan.kernel.verifier.Verifier`, or None: a model may ship without one."""
     from minescan.kernel.verifier import Verifier
 
-    path = Path(model_dir) / VERIFIER
-    return Verifier.load(path) if path.is_file() else None
+    folder = Path(model_dir)
+    return Verifier.load(folder) if (folder / VERIFIER).is_file() else None
 
 
 def verify_pickle(path: Path) -> None:

@@ -1,172 +1,117 @@
-"""The real-imagery verifier: a sparse logistic score on patch-relative spectral features.
+"""The real-imagery verifier: a small convolutional classifier of 480 m windows, fitted on real patches.
 
 The detector is trained on the simulated world and ranks real patches near
 chance; the verifier is a second opinion fitted on real labelled patches
-(``minescan train verifier``) and kept small and readable: its coefficients
-sit in ``verifier.json`` in the model folder, one per named feature.
+(``minescan train verifier``). It is an ensemble of small CNNs, exported to
+one ONNX graph (``verifier.onnx``) that also averages the four rotations of
+its input; ``verifier.json`` beside it holds how to prepare a window, the
+combination rule's constants and how it was fitted and validated.
 
-Its features are **relative to the patch** (quantile spreads of spectral
-indices, texture over the band's own median, the brightest bare pixels over
-the patch median), so a hazier composite, another season or a sensor offset
-moves them less than it moves absolute reflectance. The same function
-computes them for a labelled patch (``minescan evaluate``) and for the window
-around a scan candidate.
+Its input is **relative to the window**: log reflectance minus each band's
+own median over the window, so a hazier composite, another season or a
+sensor gain moves it less than it moves absolute reflectance (measured: a
+classifier of absolute log reflectance ranked held-out regions worse). The
+same function prepares a labelled patch (``minescan evaluate``) and the window
+around a scan candidate. Windows finer than the verifier's resolution
+(``res_m``, 10 m) are averaged down to it by whole pixel blocks; it is not
+applied where the imagery's pixels are much coarser (``max_pixel_m``), since
+it never saw such windows.
 
 The verifier rescales a detector score ``s`` by its own evidence: with ``p``
 its probability and ``prior`` the mine share it was fitted on,
-``logit(s') = logit(s) + weight * (logit(p) - logit(prior))``. A patch the
+``logit(s') = logit(s) + weight * (logit(p) - logit(prior))``. A window the
 verifier finds as likely as the prior keeps its score; ``s = 0`` (no box)
-stays 0, so the verifier never adds a box.
+stays 0, so the verifier never adds a box. It may lift a weak box, down to
+``floor``, which is why the scan and ``minescan evaluate`` ask the detector
+for boxes down to ``floor`` where the verifier runs.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from minescan.kernel.errors import MinescanError, first_line
-from minescan.kernel.model import VERIFIER
+from minescan.kernel.model import VERIFIER, VERIFIER_NET
 
-#: The bands the features read (the six of the usual L2A composites).
+#: The bands the verifier reads (the six of the usual L2A composites), in its input order.
 VERIFIER_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
-#: Spectral indices, each a normalized difference ``(a - b) / (a + b)`` of band sums.
-INDICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "ndvi": (("B08",), ("B04",)),
-    "bsi": (("B11", "B04"), ("B08", "B02")),
-    "ndwi": (("B03",), ("B08",)),
-    "mndwi": (("B03",), ("B11",)),
-    "nbr": (("B08",), ("B12",)),
-    "swir": (("B11",), ("B12",)),
-}
-#: Bands whose texture (1 px neighbour difference over the band median) is a feature.
-TEXTURE_BANDS: tuple[str, ...] = ("B04", "B08", "B11")
-#: Bands compared between the brightest-bare pixels and the patch median.
-CONTRAST_BANDS: tuple[str, ...] = ("B02", "B04", "B11")
-#: Share of the patch's pixels, by bare-soil index, that make its "brightest bare" set.
-BRIGHT_BARE_SHARE = 0.1
-#: Bare: NDVI below this; wet: MNDWI above WET_MNDWI; water: MNDWI above WATER_MNDWI.
-BARE_NDVI, WET_MNDWI, WATER_MNDWI = 0.3, -0.2, 0.0
-#: Guards ratios and normalized differences against zero (dark water, nodata).
-EPS = 1e-6
-#: Fewest valid pixels a window needs for its quantiles to mean anything.
-MIN_VALID_PX = 16
+#: Reflectance floor before the log (dark water, rounding to 0).
+MIN_REFLECTANCE = 1e-3
+#: Share of a window's pixels that must hold every band for a verdict.
+MIN_VALID_SHARE = 0.5
+#: Fewest pixels on a side a window needs after averaging down (the CNN pools twice).
+MIN_SIDE_PX = 8
 
 
-def feature_names() -> list[str]:
-    """Every feature :func:`patch_features` computes, in its order.
+def downsample_factor(pixel_m: float, res_m: float) -> int:
+    """Whole-pixel block size that brings ``pixel_m`` pixels closest to ``res_m`` without going finer.
 
     Examples
     --------
-    >>> names = feature_names()
-    >>> names[:3], len(names)
-    (['ndvi_p50', 'ndvi_hi', 'ndvi_lo'], 27)
+    >>> downsample_factor(4.8, 10.0), downsample_factor(9.5, 10.0), downsample_factor(19.0, 10.0)
+    (2, 1, 1)
     """
-    out = [f"{i}_{q}" for i in INDICES for q in ("p50", "hi", "lo")]
-    out += [f"tex_{b}" for b in TEXTURE_BANDS]
-    out += ["bare_share", "water_share", "bare_wet_share"]
-    out += [f"bright_bare_{b}" for b in CONTRAST_BANDS]
-    return out
+    return max(1, int(round(res_m / pixel_m)))
 
 
-def index_image(data: np.ndarray, bands, name: str) -> np.ndarray:
-    """The ``name`` index of ``data`` ``(B, H, W)`` as ``(H, W)``; NaN where a band is NaN.
+def block_mean(data: np.ndarray, factor: int) -> np.ndarray:
+    """``data`` ``(B, H, W)`` averaged over ``factor`` x ``factor`` blocks, NaN ignored, edges cut.
 
     Examples
     --------
-    >>> x = np.array([[[0.1]], [[0.3]]])
-    >>> round(float(index_image(x, ("B04", "B08"), "ndvi")[0, 0]), 6)
-    0.5
+    >>> block_mean(np.arange(16.0).reshape(1, 4, 4), 2)[0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
     """
-    bands = list(bands)
-    plus, minus = INDICES[name]
-    a = sum(data[bands.index(b)] for b in plus)
-    b = sum(data[bands.index(b)] for b in minus)
-    return (a - b) / np.maximum(a + b, EPS)
+    if factor == 1:
+        return data
+    b, h, w = data.shape
+    h, w = h // factor * factor, w // factor * factor
+    blocks = data[:, :h, :w].reshape(b, h // factor, factor, w // factor, factor)
+    with warnings.catch_warnings():  # an all-NaN block is NaN, as it should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(blocks, axis=(2, 4))
 
 
-def spread(values: np.ndarray) -> tuple[float, float, float]:
-    """Median, p90 - median and median - p10 of ``values``: the level and both tails.
+def relative_log(data: np.ndarray, bands, pixel_m: float = 10.0, res_m: float = 10.0):
+    """The verifier's window input: log reflectance minus each band's median, ``(6, H, W)`` float32.
 
-    Examples
-    --------
-    >>> spread(np.arange(11.0))
-    (5.0, 4.0, 4.0)
-    """
-    p10, p50, p90 = np.percentile(values, (10, 50, 90))
-    return float(p50), float(p90 - p50), float(p50 - p10)
-
-
-def texture(band: np.ndarray) -> float:
-    """Mean absolute 1 px neighbour difference over the band's median (a gain cancels out).
+    ``data`` is ``(B, H, W)`` reflectance with NaN for no data, in ``bands``
+    order (any order, extra bands ignored). Pixels with no data become 0, the
+    band's median. None when under ``MIN_VALID_SHARE`` of the pixels are valid
+    or the window is under ``MIN_SIDE_PX`` on a side.
 
     Examples
     --------
-    >>> texture(np.array([[1.0, 2.0], [1.0, 2.0]]))
-    0.333...
-    """
-    dx = np.abs(band[:, 1:] - band[:, :-1]).ravel()
-    dy = np.abs(band[1:, :] - band[:-1, :]).ravel()
-    diffs = np.concatenate([dx, dy])
-    diffs = diffs[np.isfinite(diffs)]
-    if not len(diffs):
-        return 0.0
-    return float(diffs.mean() / max(float(np.nanmedian(band)), EPS))
-
-
-def bright_bare_contrast(band: np.ndarray, bsi: np.ndarray) -> float:
-    """Log ratio of the band's mean over the most bare-soil-like pixels to the band's median.
-
-    Both sides are the same patch's pixels, so a haze offset or a gain moves them together.
-
-    Examples
-    --------
-    >>> band = np.array([1.0] * 9 + [4.0])
-    >>> bsi = np.array([0.0] * 9 + [1.0])
-    >>> round(bright_bare_contrast(band, bsi), 3)
-    1.386
-    """
-    k = max(1, int(round(BRIGHT_BARE_SHARE * len(band))))
-    top = np.argsort(bsi)[-k:]
-    return float(np.log(max(float(band[top].mean()), EPS) / max(float(np.median(band)), EPS)))
-
-
-def patch_features(data: np.ndarray, bands) -> np.ndarray | None:
-    """The :func:`feature_names` values of one patch ``(B, H, W)`` reflectance, NaN for no data.
-
-    Quantiles and shares are over the pixels where every verifier band is
-    finite; None when fewer than ``MIN_VALID_PX`` are.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.uniform(0.02, 0.4, (6, 8, 8))
-    >>> patch_features(x, VERIFIER_BANDS).shape
-    (27,)
-    >>> patch_features(np.full((6, 8, 8), np.nan), VERIFIER_BANDS) is None
+    >>> x = np.full((6, 10, 10), 0.2)
+    >>> x[:, 0, 0] = 0.4
+    >>> z = relative_log(x, VERIFIER_BANDS)
+    >>> z.shape, round(float(z[0, 0, 0]), 4), float(z[0, 5, 5])
+    ((6, 10, 10), 0.6931, 0.0)
+    >>> relative_log(np.full((6, 10, 10), np.nan), VERIFIER_BANDS) is None
     True
     """
     bands = list(bands)
     missing = [b for b in VERIFIER_BANDS if b not in bands]
     if missing:
         raise MinescanError(f"the verifier needs band(s) {','.join(missing)}")
-    data = np.asarray(data, dtype=np.float64)
-    valid = np.isfinite(data[[bands.index(b) for b in VERIFIER_BANDS]]).all(axis=0)
-    if valid.sum() < MIN_VALID_PX:
+    x = np.asarray(data, dtype=np.float32)[[bands.index(b) for b in VERIFIER_BANDS]]
+    x = block_mean(x, downsample_factor(pixel_m, res_m))
+    if min(x.shape[1:]) < MIN_SIDE_PX:
         return None
-    index = {name: index_image(data, bands, name) for name in INDICES}
-    out = []
-    for name in INDICES:
-        out.extend(spread(index[name][valid]))
-    out += [texture(np.where(valid, data[bands.index(b)], np.nan)) for b in TEXTURE_BANDS]
-    ndvi, mndwi, bsi = index["ndvi"][valid], index["mndwi"][valid], index["bsi"][valid]
-    bare = ndvi < BARE_NDVI
-    out += [float(bare.mean()), float((mndwi > WATER_MNDWI).mean())]
-    out.append(float((bare & (mndwi > WET_MNDWI)).mean()))
-    out += [bright_bare_contrast(data[bands.index(b)][valid], bsi) for b in CONTRAST_BANDS]
-    return np.array(out)
+    valid = np.isfinite(x).all(axis=0)
+    if valid.mean() < MIN_VALID_SHARE:
+        return None
+    log = np.log(np.maximum(np.where(valid, x, 1.0), MIN_REFLECTANCE))
+    median = np.array([np.median(band[valid]) for band in log], dtype=np.float32)
+    out = log - median[:, None, None]
+    out[:, ~valid] = 0.0
+    return out.astype(np.float32)
 
 
 def logit(p) -> np.ndarray:
@@ -175,53 +120,91 @@ def logit(p) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+class OnnxNet:
+    """``verifier.onnx`` as a function of a standardised ``(N, 6, H, W)`` batch to ``(N,)`` probabilities."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own classes for a bad file
+            raise MinescanError(f"cannot read verifier network {path}: {first_line(exc)}") from None
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: batch.astype(np.float32)})[0].reshape(-1)
+
+
 @dataclass(frozen=True)
 class Verifier:
-    """A fitted verifier: standardisation, coefficients and how it rescales detector scores.
+    """A fitted verifier: how to prepare a window, its network, and how it rescales detector scores.
 
-    ``coef`` holds one value per name in ``features`` (zero for those the L1
-    penalty dropped); ``mean`` and ``scale`` standardise the features first.
-    ``info`` records how it was fitted and validated (read by the model card).
+    ``band_mean`` and ``band_scale`` standardise :func:`relative_log` per band
+    (fitted on the training patches); ``net`` maps a standardised batch to
+    probabilities (the ONNX graph once loaded). ``info`` records how it was
+    fitted and validated (read by the model card).
     """
 
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
+    band_mean: tuple[float, ...]
+    band_scale: tuple[float, ...]
     prior: float
-    weight: float = 1.0
-    window_m: float = 480.0
+    weight: float
+    window_m: float
+    res_m: float
+    max_pixel_m: float
+    floor: float
     info: dict = field(default_factory=dict, compare=False)
+    net: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        n = len(self.features)
-        if not (len(self.mean) == len(self.scale) == len(self.coef) == n):
-            raise MinescanError("verifier: features, mean, scale and coef differ in length")
-        unknown = sorted(set(self.features) - set(feature_names()))
-        if unknown:
-            raise MinescanError(f"verifier: unknown features {', '.join(unknown)}")
+        if not (len(self.band_mean) == len(self.band_scale) == len(VERIFIER_BANDS)):
+            raise MinescanError(
+                f"verifier: band_mean and band_scale need {len(VERIFIER_BANDS)} values"
+            )
         if not 0.0 < self.prior < 1.0:
             raise MinescanError(f"verifier: prior {self.prior} is not strictly between 0 and 1")
+        if not 0.0 < self.floor < 1.0:
+            raise MinescanError(f"verifier: floor {self.floor} is not strictly between 0 and 1")
 
-    def probability_of(self, x: np.ndarray) -> np.ndarray:
-        """Mine probability of feature rows ``x`` ``(N, len(feature_names()))``."""
-        names = feature_names()
-        cols = np.asarray(x, dtype=np.float64)[..., [names.index(f) for f in self.features]]
-        z = (cols - np.array(self.mean)) / np.array(self.scale)
-        return 1.0 / (1.0 + np.exp(-(z @ np.array(self.coef) + self.intercept)))
+    def applies_at(self, pixel_m: float) -> bool:
+        """Whether imagery of ``pixel_m`` ground pixels is fine enough for this verifier."""
+        return pixel_m <= self.max_pixel_m
 
-    def probability(self, data: np.ndarray, bands) -> float | None:
-        """Mine probability of one patch ``(B, H, W)``; None when it has too few valid pixels."""
-        x = patch_features(data, bands)
-        return None if x is None else float(self.probability_of(x[None])[0])
+    def probabilities(self, windows, bands, pixel_m: float = 10.0) -> list[float | None]:
+        """Mine probability of each window ``(B, H, W)``; None where one has too few valid pixels.
+
+        Windows of one shape go to the network as one batch.
+        """
+        if self.net is None:
+            raise MinescanError("verifier: no network loaded (Verifier.load reads verifier.onnx)")
+        prepared = [relative_log(w, bands, pixel_m, self.res_m) for w in windows]
+        mean = np.array(self.band_mean, dtype=np.float32)[:, None, None]
+        scale = np.array(self.band_scale, dtype=np.float32)[:, None, None]
+        out: list[float | None] = [None] * len(prepared)
+        shapes = {x.shape for x in prepared if x is not None}
+        for shape in shapes:
+            rows = [i for i, x in enumerate(prepared) if x is not None and x.shape == shape]
+            batch = np.stack([(prepared[i] - mean) / scale for i in rows])
+            for i, p in zip(rows, self.net(batch), strict=True):
+                out[i] = float(p)
+        return out
+
+    def probability(self, data: np.ndarray, bands, pixel_m: float = 10.0) -> float | None:
+        """Mine probability of one window ``(B, H, W)``; None when it has too few valid pixels."""
+        return self.probabilities([data], bands, pixel_m)[0]
 
     def rescale(self, score, probability) -> np.ndarray:
         """Detector scores moved by the verifier's odds against its prior (module docstring).
 
         Examples
         --------
-        >>> v = Verifier(("ndvi_p50",), (0.0,), (1.0,), (1.0,), 0.0, prior=0.5)
+        >>> v = Verifier((0.0,) * 6, (1.0,) * 6, 0.5, 1.0, 480.0, 10.0, 15.0, 1e-4)
         >>> v.rescale([0.2, 0.2, 0.0], [0.5, 0.8, 0.9]).round(3).tolist()
         [0.2, 0.5, 0.0]
         """
@@ -231,33 +214,33 @@ class Verifier:
         return np.where(score > 0, out, 0.0)
 
     def to_dict(self) -> dict:
-        """The JSON document ``verifier.json`` holds."""
-        return asdict(self)
+        """The JSON document ``verifier.json`` holds (the network is ``verifier.onnx``)."""
+        doc = asdict(self)
+        doc.pop("net")
+        return doc
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``verifier.json`` (into ``path`` when it is a folder)."""
+    def save(self, folder: str | Path) -> Path:
+        """Write ``verifier.json`` into ``folder`` (the network is written by the trainer)."""
         from minescan.kernel.io import write_json
 
-        p = Path(path)
-        return write_json(p / VERIFIER if p.is_dir() else p, self.to_dict())
+        return write_json(Path(folder) / VERIFIER, self.to_dict())
 
     @classmethod
-    def load(cls, path: str | Path) -> Verifier:
-        """Read ``verifier.json`` (a model folder is accepted too); a one-line error otherwise."""
-        p = Path(path)
-        p = p / VERIFIER if p.is_dir() else p
+    def load(cls, folder: str | Path, threads: int = 1) -> Verifier:
+        """Read ``verifier.json`` and ``verifier.onnx`` from a model folder; a one-line error otherwise."""
+        folder = Path(folder)
+        p = folder / VERIFIER
         try:
             doc = json.loads(p.read_text())
-            return cls(
-                features=tuple(doc["features"]),
-                mean=tuple(float(v) for v in doc["mean"]),
-                scale=tuple(float(v) for v in doc["scale"]),
-                coef=tuple(float(v) for v in doc["coef"]),
-                intercept=float(doc["intercept"]),
-                prior=float(doc["prior"]),
-                weight=float(doc.get("weight", 1.0)),
-                window_m=float(doc.get("window_m", 480.0)),
-                info=dict(doc.get("info", {})),
-            )
+            fields = {
+                k: tuple(float(v) for v in doc[k]) if k.startswith("band_") else float(doc[k])
+                for k in ("band_mean", "band_scale", "prior", "weight", "window_m", "res_m")
+                + ("max_pixel_m", "floor")
+            }
+            info = dict(doc.get("info", {}))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise MinescanError(f"cannot read verifier {p}: {first_line(exc)}") from None
+        net_path = folder / VERIFIER_NET
+        if not net_path.is_file():
+            raise MinescanError(f"verifier {p} has no {VERIFIER_NET} beside it")
+        return cls(**fields, info=info, net=OnnxNet(net_path, threads))

@@ -14,7 +14,7 @@ from minescan.clitools import (
     with_default,
 )
 from minescan.kernel.bands import parse_bands
-from minescan.kernel.model import SCREEN, VERIFIER
+from minescan.kernel.model import SCREEN, VERIFIER, VERIFIER_NET
 
 
 @click.group(name="train")
@@ -376,7 +376,7 @@ def finetune(
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Model folder that receives verifier.json (scan and evaluate read it from there).",
+    help="Model folder that receives verifier.json and verifier.onnx (scan and evaluate read it from there).",
 )
 @click.option(
     "--holdout-fraction",
@@ -396,6 +396,18 @@ def finetune(
     help=with_default("Region-grouped cross-validation folds.", "verifier.folds"),
 )
 @click.option(
+    "--members",
+    type=int,
+    default=None,
+    help=with_default("Networks in the ensemble.", "verifier.members"),
+)
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    help=with_default("Training epochs of each network.", "verifier.epochs"),
+)
+@click.option(
     "--weight",
     type=float,
     default=None,
@@ -403,24 +415,26 @@ def finetune(
 )
 @quiet_option
 @config_option("verifier")
-def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, seed, folds, weight,
-             quiet, config_file):  # fmt: skip
-    """Fit the real-imagery verifier: an L1-logistic score on patch-relative spectral features.
+def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, seed, folds, members,
+             epochs, weight, quiet, config_file):  # fmt: skip
+    """Fit the real-imagery verifier: small CNNs on window-relative log reflectance.
 
     \b
     minescan train verifier --labels scenes.csv --label-column group \\
         --classes mine,no_mine_hard_negative --out models/demo
 
     Whole 5-degree regions are held out first and never fitted or tuned on
-    (named in verifier.json); the penalty is chosen by cross-validation with
-    folds of whole training regions. On real sources the scan and `minescan
-    evaluate` then rescale each detector score by the verifier's odds.
+    (named in verifier.json); cross-validation over folds of whole training
+    regions reports the AUC to expect elsewhere. Writes verifier.json and
+    verifier.onnx. On real sources the scan and `minescan evaluate` then
+    rescale each detector score by the verifier's odds. A few minutes on CPU.
     """
     from minescan.config import load_settings
     from minescan.train.verifier import PatchLabels, train_verifier
 
     overrides = {"holdout_fraction": holdout_fraction, "seed": seed, "folds": folds}
-    settings = load_settings(config_file, {"verifier": {**overrides, "weight": weight}})
+    overrides |= {"members": members, "epochs": epochs, "weight": weight}
+    settings = load_settings(config_file, {"verifier": overrides})
     fitted = train_verifier(
         PatchLabels(
             labels, label_column, parse_classes(classes), parse_bands(bands) if bands else None
@@ -430,10 +444,8 @@ def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, se
         progress=not quiet,
     )
     cv, held = fitted.info["cv"], fitted.info["holdout"]
-    best = next(r for r in cv["strengths"] if r["strength"] == cv["chosen_strength"])
     click.echo(
-        f"region-grouped CV AUC {best['cv_auc']:.3f} at strength {cv['chosen_strength']:g}, "
-        f"{len(fitted.info['kept_features'])} of {len(fitted.features)} features kept; held out "
+        f"region-grouped CV AUC {cv['out_of_fold_auc']} ({cv['folds']} folds); held out "
         f"{held['mine']} mine and {held['other']} other patches in {', '.join(held['regions'])}"
     )
-    click.echo(f"verifier written to {Path(out_dir) / VERIFIER}")
+    click.echo(f"verifier written to {Path(out_dir) / VERIFIER} and {VERIFIER_NET}")

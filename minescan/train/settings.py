@@ -1,7 +1,5 @@
 """Settings of the training stage (section ``train:`` of the config)."""
 
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -42,10 +40,24 @@ class VerifierSettings(BaseModel):
     holdout_fraction: float = Field(
         gt=0, lt=0.5, description="Share of each class held out as whole 5-degree regions."
     )
-    seed: int = Field(description="Seed of the region hold-out.")
+    seed: int = Field(description="Seed of the region hold-out and of the networks.")
     folds: int = Field(ge=2, description="Region-grouped cross-validation folds.")
-    strengths: list[Annotated[float, Field(gt=0)]] = Field(
-        min_length=1, description="Inverse L1 penalties tried by cross-validation."
+    members: int = Field(ge=1, description="Networks in the shipped ensemble.")
+    epochs: int = Field(gt=0, description="Training epochs of each network.")
+    width: int = Field(gt=0, description="Channels of the first convolution (doubling twice).")
+    batch_size: int = Field(ge=2, description="Patches per training step.")
+    learning_rate: float = Field(gt=0, description="AdamW learning rate.")
+    weight_decay: float = Field(ge=0, description="AdamW weight decay.")
+    augment_offset: float = Field(
+        ge=0, description="Std of a random per-band log shift (a gain) added in training."
     )
+    augment_noise: float = Field(ge=0, description="Std of per-pixel noise added in training.")
     weight: float = Field(ge=0, description="How far the verifier's odds move a detector score.")
     window_m: float = Field(gt=0, description="Ground size of the window around a scan candidate.")
+    res_m: float = Field(gt=0, description="Ground pixel the verifier reads (finer is averaged).")
+    max_pixel_m: float = Field(
+        gt=0, description="Coarsest ground pixel the verifier is applied to."
+    )
+    floor: float = Field(
+        gt=0, lt=1, description="Weakest detector box the verifier may lift over the threshold."
+    )

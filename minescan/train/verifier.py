@@ -1,16 +1,22 @@
 """Fit the real-imagery verifier on labelled real patches: ``minescan train verifier``.
 
-The verifier (:mod:`minescan.kernel.verifier`) is an L1-penalised logistic
-regression on patch-relative spectral features. Real labels are regional (a
-five-degree square may hold only mines, or only look-alikes), so a random
-split rewards learning the landscape; everything here is grouped by region:
+The verifier (:mod:`minescan.kernel.verifier`) is an ensemble of small CNNs on
+window-relative log reflectance. Real labels are regional (a five-degree
+square may hold only mines, or only look-alikes), so a random split rewards
+learning the landscape; everything here is grouped by region:
 
 1. Whole regions are held out first (:func:`~minescan.datasets.patches.holdout_regions`)
-   and never seen: not for fitting, not for choosing the penalty. They are
-   named in ``verifier.json`` so ``minescan evaluate`` can score exactly them.
-2. The penalty strength is chosen by cross-validation with folds of whole
-   training regions (the best mean out-of-fold AUC, ties to the sparser model).
-3. The verifier is refitted at that strength on every training region.
+   and never seen: not for fitting, not for choosing anything. They are named
+   in ``verifier.json`` so ``minescan evaluate`` can score exactly them.
+2. Cross-validation with folds of whole training regions gives out-of-fold
+   probabilities and the AUC they reach, recorded in ``info["cv"]``: the
+   honest figure a user gets before touching the held-out regions.
+3. ``members`` networks, each from its own seed, are fitted on every training
+   region and exported as one ONNX graph that averages them over the four
+   rotations of the window.
+
+Training sees each patch rotated, flipped, with a random per-band gain (a
+log shift) and pixel noise, so it cannot lean on one composite's brightness.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import numpy as np
 from minescan.datasets.patches import holdout_regions, load_patches, patch_centres, region_ids
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.lock import writes_output
-from minescan.kernel.verifier import VERIFIER_BANDS, Verifier, feature_names, patch_features
+from minescan.kernel.model import VERIFIER_NET
+from minescan.kernel.verifier import VERIFIER_BANDS, Verifier, relative_log
 
 
 @dataclass(frozen=True)
@@ -34,30 +41,6 @@ class PatchLabels:
     label_column: str = "label"
     classes: tuple[str, ...] | None = None
     bands: tuple[str, ...] | None = None
-
-
-def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and scales (1 where a column is constant, so it standardises to 0).
-
-    Examples
-    --------
-    >>> mean, scale = standardise(np.array([[1.0, 5.0], [3.0, 5.0]]))
-    >>> mean.tolist(), scale.tolist()
-    ([2.0, 5.0], [1.0, 1.0])
-    """
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    return mean, np.where(scale > 0, scale, 1.0)
-
-
-def fit_l1(x: np.ndarray, y: np.ndarray, strength: float, seed: int = 0):
-    """The L1-logistic fit at inverse penalty ``strength`` on standardised ``x``: (coef, intercept)."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(
-        l1_ratio=1.0, C=strength, solver="liblinear", max_iter=5000, random_state=seed
-    )
-    model.fit(x, y)
-    return model.coef_[0], float(model.intercept_[0])
 
 
 def region_folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:
@@ -84,71 +67,187 @@ def region_folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:
     return masks
 
 
-def out_of_fold(x, y, groups, strength: float, folds: int) -> np.ndarray:
-    """Out-of-fold verifier probabilities, folds of whole regions (each fold standardised on its own)."""
+def band_standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and scale of ``x`` ``(N, B, H, W)`` (scale 1 where a band is constant).
+
+    Examples
+    --------
+    >>> mean, scale = band_standardisation(np.stack([np.zeros((2, 2, 2)), np.ones((2, 2, 2))]))
+    >>> mean.tolist(), scale.tolist()
+    ([0.5, 0.5], [0.5, 0.5])
+    """
+    mean, scale = x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+def make_network(width: int):
+    """One verifier CNN: three 3x3 stages (width, 2x, 4x), two poolings, global average, one logit.
+
+    Fully convolutional up to the global average, so a window of any size of
+    at least ``MIN_SIDE_PX`` goes through it.
+    """
+    from torch import nn
+
+    def stage(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    return nn.Sequential(
+        *stage(len(VERIFIER_BANDS), width),
+        *stage(width, width),
+        nn.MaxPool2d(2),
+        *stage(width, 2 * width),
+        nn.MaxPool2d(2),
+        *stage(2 * width, 4 * width),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(4 * width, 1),
+    )
+
+
+def rotations(x):
+    """The four 90-degree rotations of a batch ``(N, C, H, W)``, built from transposes and flips."""
+    r90 = x.transpose(2, 3).flip(3)
+    return [x, r90, x.flip(2).flip(3), r90.flip(2).flip(3)]
+
+
+def augment(batch, generator, settings):
+    """A training batch rotated, maybe mirrored, with a per-band log gain and pixel noise."""
+    import torch
+
+    k = int(torch.randint(4, (1,), generator=generator))
+    batch = rotations(batch)[k]
+    if torch.rand(1, generator=generator) < 0.5:
+        batch = batch.flip(3)
+    n, c = batch.shape[:2]
+    gain = torch.randn(n, c, 1, 1, generator=generator) * settings.augment_offset
+    return batch + gain + torch.randn(batch.shape, generator=generator) * settings.augment_noise
+
+
+def fit_network(x: np.ndarray, y: np.ndarray, settings, seed: int):
+    """One CNN fitted on standardised windows ``x`` ``(N, 6, H, W)`` and labels ``y``."""
+    import torch
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    net = make_network(settings.width)
+    optimiser = torch.optim.AdamW(
+        net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
+    for _ in range(settings.epochs):
+        net.train()
+        order = torch.randperm(len(xt), generator=generator)
+        for start in range(0, len(xt), settings.batch_size):
+            rows = order[start : start + settings.batch_size]
+            if len(rows) < 2:  # batch norm needs two
+                continue
+            logits = net(augment(xt[rows], generator, settings))[:, 0]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[rows])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return net.eval()
+
+
+def ensemble(networks):
+    """A module that averages the networks' probabilities over the four rotations of its input."""
+    import torch
+    from torch import nn
+
+    class Ensemble(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.members = nn.ModuleList(networks)
+
+        def forward(self, x):
+            views = rotations(x)
+            probs = [torch.sigmoid(m(v))[:, 0] for m in self.members for v in views]
+            return torch.stack(probs).mean(dim=0)
+
+    return Ensemble().eval()
+
+
+def predict(module, x: np.ndarray) -> np.ndarray:
+    """Probabilities of an :func:`ensemble` on standardised windows, in torch (no export)."""
+    import torch
+
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()
+
+
+def export_onnx(module, path: Path) -> Path:
+    """Write the ensemble as ONNX with a dynamic batch and window size, atomically."""
+    import torch
+
+    from minescan.kernel.io import atomic_path
+
+    example = torch.zeros(2, len(VERIFIER_BANDS), 48, 48)
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            module,
+            (example,),
+            str(tmp),
+            input_names=["window"],
+            output_names=["probability"],
+            dynamic_axes={"window": {0: "n", 2: "h", 3: "w"}, "probability": {0: "n"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return path
+
+
+def out_of_fold(x, y, groups, settings, progress: bool = False) -> np.ndarray:
+    """Out-of-fold probabilities of one network per fold of whole regions (NaN where a fold is one class)."""
+    from tqdm import tqdm
+
     p = np.full(len(y), np.nan)
-    for val in region_folds(groups, folds):
+    folds = region_folds(groups, settings.folds)
+    for k, val in enumerate(
+        tqdm(folds, desc="cross-validation", unit="fold", disable=not progress)
+    ):
         train = ~val
         if y[train].all() or not y[train].any():
-            p[val] = y[train].mean()
             continue
-        mean, scale = standardise(x[train])
-        coef, intercept = fit_l1((x[train] - mean) / scale, y[train], strength)
-        p[val] = 1.0 / (1.0 + np.exp(-(((x[val] - mean) / scale) @ coef + intercept)))
+        net = fit_network(x[train], y[train], settings, settings.seed + 1000 + k)
+        p[val] = predict(ensemble([net]), x[val])
     return p
 
 
-def choose_strength(x, y, groups, strengths, folds: int) -> tuple[float, list[dict]]:
-    """The strength with the best region-grouped out-of-fold AUC, and the table of all of them.
-
-    Ties (within 0.005 AUC) go to the smaller strength: fewer features.
-    """
+def auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """ROC AUC where both classes and a probability are present, else None."""
     from sklearn.metrics import roc_auc_score
 
-    table = []
-    for strength in sorted(strengths):
-        p = out_of_fold(x, y, groups, strength, folds)
-        table.append({"strength": strength, "cv_auc": round(float(roc_auc_score(y, p)), 4)})
-    best = max(row["cv_auc"] for row in table)
-    chosen = next(row["strength"] for row in table if row["cv_auc"] >= best - 0.005)
-    return chosen, table
+    ok = np.isfinite(p)
+    if y[ok].all() or not y[ok].any():
+        return None
+    return round(float(roc_auc_score(y[ok], p[ok])), 4)
 
 
-def fit_verifier(x, y, groups, settings) -> Verifier:
-    """Choose the strength by region-grouped CV, refit on every row, and say how in ``info``."""
-    strength, table = choose_strength(x, y, groups, settings.strengths, settings.folds)
-    mean, scale = standardise(x)
-    coef, intercept = fit_l1((x - mean) / scale, y, strength, settings.seed)
-    names = feature_names()
-    return Verifier(
-        features=tuple(names),
-        mean=tuple(float(v) for v in mean),
-        scale=tuple(float(v) for v in scale),
-        coef=tuple(float(v) for v in coef),
-        intercept=intercept,
-        prior=float(y.mean()),
-        weight=settings.weight,
-        window_m=settings.window_m,
-        info={
-            "kept_features": [n for n, c in zip(names, coef, strict=True) if c != 0],
-            "cv": {
-                "folds": settings.folds,
-                "grouped_by": "5-degree region",
-                "strengths": table,
-                "chosen_strength": strength,
-            },
-        },
-    )
+def windows_of(patches) -> tuple[np.ndarray, np.ndarray]:
+    """The patches' verifier inputs stacked (cropped to their smallest common size) and which were usable."""
+    rows = [relative_log(p.data, p.bands, p.res_m) for p in patches]
+    usable = np.array([r is not None for r in rows])
+    if usable.sum() < 2:
+        raise MinescanError(
+            f"only {usable.sum()} patches have enough valid {VERIFIER_BANDS} pixels"
+        )
+    kept = [r for r in rows if r is not None]
+    h = min(r.shape[1] for r in kept)
+    w = min(r.shape[2] for r in kept)
+    return np.stack([r[:, :h, :w] for r in kept]).astype(np.float32), usable
 
 
 @writes_output("out_dir")
 def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=True) -> Verifier:
-    """Fit the verifier on the training regions of the labelled patches; write ``verifier.json``.
+    """Fit the verifier on the training regions of the labelled patches; write ``verifier.json``/``.onnx``.
 
     ``settings`` is the ``verifier:`` section. The held-out regions are named
     in ``info["holdout"]`` (names and counts only: no patch or label is
     copied into the model folder).
     """
+    from tqdm import tqdm
+
     from minescan.kernel.io import ensure_dir
 
     patches = load_patches(
@@ -158,29 +257,52 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
         classes=labels.classes,
         progress=progress,
     )
-    rows = [patch_features(p.data, p.bands) for p in patches]
-    usable = np.array([r is not None for r in rows])
-    if usable.sum() < 2:
-        raise MinescanError(
-            f"only {usable.sum()} patches have enough valid {VERIFIER_BANDS} pixels"
-        )
-    x = np.vstack([r for r in rows if r is not None])
-    y = np.array([p.label for p, ok in zip(patches, usable, strict=True) if ok], dtype=bool)
+    x, usable = windows_of(patches)
+    used = [p for p, ok in zip(patches, usable, strict=True) if ok]
+    y = np.array([p.label for p in used], dtype=bool)
     if y.all() or not y.any():
         raise MinescanError("the verifier needs mine and non-mine patches")
-    regions = region_ids(patch_centres([p for p, ok in zip(patches, usable, strict=True) if ok]))
+    regions = region_ids(patch_centres(used))
     held = holdout_regions(regions, y, settings.holdout_fraction, settings.seed)
-    verifier = fit_verifier(x[~held], y[~held], regions[~held], settings)
-    verifier.info["fitted_on"] = summary_of(y[~held], regions[~held])
-    verifier.info["holdout"] = {
-        **summary_of(y[held], regions[held]),
-        "fraction": settings.holdout_fraction,
-        "seed": settings.seed,
-        "rule": "datasets.patches.holdout_regions: never used for fitting or choosing",
-    }
-    verifier.info["skipped_patches"] = int((~usable).sum())
-    verifier.save(ensure_dir(out_dir))
-    return verifier
+    mean, scale = band_standardisation(x[~held])
+    z = ((x - mean[:, None, None]) / scale[:, None, None]).astype(np.float32)
+    z_fit, y_fit, groups = z[~held], y[~held], regions[~held]
+    oof = out_of_fold(z_fit, y_fit, groups, settings, progress)
+    networks = [
+        fit_network(z_fit, y_fit, settings, settings.seed + m)
+        for m in tqdm(range(settings.members), desc="verifier", unit="net", disable=not progress)
+    ]
+    folder = ensure_dir(out_dir)
+    export_onnx(ensemble(networks), folder / VERIFIER_NET)
+    verifier = Verifier(
+        band_mean=tuple(float(v) for v in mean),
+        band_scale=tuple(float(v) for v in scale),
+        prior=float(y_fit.mean()),
+        weight=settings.weight,
+        window_m=settings.window_m,
+        res_m=settings.res_m,
+        max_pixel_m=settings.max_pixel_m,
+        floor=settings.floor,
+        info={
+            "network": f"{settings.members} CNNs (width {settings.width}), 4 rotations each",
+            "input": "log reflectance minus each band's window median, standardised per band",
+            "cv": {
+                "folds": settings.folds,
+                "grouped_by": "5-degree region",
+                "out_of_fold_auc": auc(y_fit, oof),
+            },
+            "fitted_on": summary_of(y_fit, groups),
+            "holdout": {
+                **summary_of(y[held], regions[held]),
+                "fraction": settings.holdout_fraction,
+                "seed": settings.seed,
+                "rule": "datasets.patches.holdout_regions: never used for fitting or choosing",
+            },
+            "skipped_patches": int((~usable).sum()),
+        },
+    )
+    verifier.save(folder)
+    return Verifier.load(folder)
 
 
 def summary_of(y: np.ndarray, regions: np.ndarray) -> dict:

@@ -1,4 +1,4 @@
-"""The real-imagery verifier's features, JSON file and score rescaling."""
+"""The real-imagery verifier's window input, JSON + ONNX files and score rescaling."""
 
 import json
 
@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 
 from minescan.kernel.errors import MinescanError
-from minescan.kernel.model import load_verifier, model_folder
+from minescan.kernel.model import VERIFIER_NET, load_verifier, model_folder
 from minescan.kernel.verifier import (
     VERIFIER_BANDS,
     Verifier,
-    bright_bare_contrast,
-    feature_names,
-    patch_features,
-    spread,
-    texture,
+    block_mean,
+    downsample_factor,
+    relative_log,
 )
 
 
@@ -22,76 +20,103 @@ def patch(seed=0, size=12):
     return np.random.default_rng(seed).uniform(0.02, 0.4, (len(VERIFIER_BANDS), size, size))
 
 
-def test_indices_textures_and_contrasts_ignore_a_gain_on_every_band():
-    x = patch()
-    assert np.allclose(patch_features(x, VERIFIER_BANDS), patch_features(1.7 * x, VERIFIER_BANDS))
+def verifier(net=None, prior=0.3, weight=2.0, **kw):
+    fields = dict(
+        band_mean=(0.0,) * 6,
+        band_scale=(1.0,) * 6,
+        prior=prior,
+        weight=weight,
+        window_m=480.0,
+        res_m=10.0,
+        max_pixel_m=15.0,
+        floor=1e-4,
+    )
+    return Verifier(**(fields | kw), net=net)
 
 
-def test_features_follow_band_names_not_band_order():
+def test_the_input_ignores_a_gain_on_every_band_and_follows_band_names():
     x = patch()
+    assert np.allclose(
+        relative_log(x, VERIFIER_BANDS), relative_log(1.7 * x, VERIFIER_BANDS), atol=1e-5
+    )
     order = [5, 0, 3, 1, 4, 2]
     shuffled = tuple(VERIFIER_BANDS[i] for i in order)
-    assert np.allclose(patch_features(x, VERIFIER_BANDS), patch_features(x[order], shuffled))
+    assert np.allclose(relative_log(x, VERIFIER_BANDS), relative_log(x[order], shuffled))
 
 
-def test_hand_computed_values():
-    assert spread(np.array([0.0, 1.0, 2.0, 3.0, 4.0])) == pytest.approx((2.0, 1.6, 1.6))
-    assert texture(np.array([[1.0, 1.0], [1.0, 1.0]])) == 0.0
-    band, bsi = np.array([2.0] * 19 + [8.0]), np.arange(20.0)
-    assert bright_bare_contrast(band, bsi) == pytest.approx(np.log(5.0 / 2.0))
+def test_finer_windows_are_averaged_down_never_up():
+    assert downsample_factor(4.8, 10.0) == 2 and downsample_factor(19.0, 10.0) == 1
+    x = patch(size=24)
+    assert relative_log(x, VERIFIER_BANDS, pixel_m=5.0).shape == (6, 12, 12)
+    assert relative_log(x, VERIFIER_BANDS, pixel_m=19.0).shape == (6, 24, 24)
+    holed = np.ones((1, 2, 2))
+    holed[0, 0, 0] = np.nan
+    assert block_mean(holed, 2)[0, 0, 0] == 1.0
 
 
-def test_nodata_pixels_are_left_out_and_too_few_give_none():
+def test_nodata_pixels_become_the_median_and_too_few_give_none():
     x = patch()
-    holed = x.copy()
-    holed[:, :2, :] = np.nan
-    assert np.isfinite(patch_features(holed, VERIFIER_BANDS)).all()
-    holed[:, :, :] = np.nan
-    holed[:, 0, :3] = 0.1
-    assert patch_features(holed, VERIFIER_BANDS) is None
+    x[:, :3, :] = np.nan
+    z = relative_log(x, VERIFIER_BANDS)
+    assert np.isfinite(z).all() and (z[:, :3, :] == 0).all()
+    x[:, :8, :] = np.nan
+    assert relative_log(x, VERIFIER_BANDS) is None
+    assert relative_log(patch(size=6), VERIFIER_BANDS) is None  # under MIN_SIDE_PX
     with pytest.raises(MinescanError, match="needs band"):
-        patch_features(x[:4], VERIFIER_BANDS[:4])
+        relative_log(patch()[:4], VERIFIER_BANDS[:4])
 
 
-def test_rescale_keeps_a_prior_like_patch_and_never_adds_a_box():
-    v = Verifier(("tex_B04",), (0.0,), (1.0,), (2.0,), 0.0, prior=0.3, weight=2.0)
+def test_rescale_keeps_a_prior_like_window_and_never_adds_a_box():
+    v = verifier()
     s = np.array([0.0, 0.1, 0.1, 0.1])
     out = v.rescale(s, np.array([0.99, 0.3, 0.9, 0.05]))
     assert out[0] == 0.0 and out[1] == pytest.approx(0.1)
     assert out[2] > 0.1 > out[3]
 
 
-def test_json_round_trip_gives_the_same_probabilities(tmp_path):
-    names = feature_names()
-    rng = np.random.default_rng(1)
-    v = Verifier(
-        tuple(names),
-        tuple(rng.normal(size=len(names))),
-        tuple(rng.uniform(0.5, 2, size=len(names))),
-        tuple(rng.normal(size=len(names))),
-        0.1,
-        prior=0.45,
-        weight=8.0,
-        info={"cv": {"folds": 5}},
-    )
-    v.save(tmp_path)
-    back = Verifier.load(tmp_path)
-    assert back == v and back.info == v.info
-    x = patch(2)
-    assert back.probability(x, VERIFIER_BANDS) == pytest.approx(v.probability(x, VERIFIER_BANDS))
+def test_windows_of_one_shape_go_to_the_network_as_one_batch():
+    calls = []
+
+    def net(batch):
+        calls.append(batch.shape)
+        return np.full(len(batch), 0.7)
+
+    v = verifier(net)
+    windows = [patch(0), patch(1), patch(2, size=20), np.full((6, 12, 12), np.nan)]
+    out = v.probabilities(windows, VERIFIER_BANDS)
+    assert out == [0.7, 0.7, 0.7, None]
+    assert sorted(calls) == [(1, 6, 20, 20), (2, 6, 12, 12)]
+    assert v.applies_at(9.5) and not v.applies_at(19.1)
 
 
-def test_a_broken_file_is_a_one_line_error(tmp_path):
-    (tmp_path / "verifier.json").write_text(json.dumps({"features": ["nope"]}))
+def test_bad_values_and_broken_files_are_one_line_errors(tmp_path):
+    with pytest.raises(MinescanError, match="prior"):
+        verifier(prior=1.0)
+    with pytest.raises(MinescanError, match="floor"):
+        verifier(floor=0.0)
+    with pytest.raises(MinescanError, match="band_mean"):
+        verifier(band_mean=(0.0,))
+    (tmp_path / "verifier.json").write_text(json.dumps({"band_mean": [0]}))
     with pytest.raises(MinescanError, match="cannot read verifier"):
         Verifier.load(tmp_path)
-    with pytest.raises(MinescanError, match="unknown features"):
-        Verifier(("nope",), (0.0,), (1.0,), (1.0,), 0.0, prior=0.5)
+    verifier().save(tmp_path)
+    with pytest.raises(MinescanError, match="no verifier.onnx"):
+        Verifier.load(tmp_path)
+    (tmp_path / VERIFIER_NET).write_bytes(b"not onnx")
+    with pytest.raises(MinescanError, match="cannot read verifier network"):
+        Verifier.load(tmp_path)
     assert load_verifier(tmp_path / "missing") is None
 
 
-def test_the_shipped_verifier_reads_and_names_its_held_out_regions():
+def test_the_shipped_verifier_loads_scores_windows_and_names_its_held_out_regions():
     v = load_verifier(model_folder("models/demo"))
-    assert v is not None and set(v.features) == set(feature_names())
+    assert v is not None
     held = set(v.info["holdout"]["regions"])
     assert held and not held & set(v.info["fitted_on"]["regions"])
+    p = v.probabilities([patch(0, 48), patch(1, 50)], VERIFIER_BANDS, 9.5)
+    assert all(0.0 < q < 1.0 for q in p)
+    # the graph averages rotations: a rotated window gets the same probability
+    x = patch(3, 48)
+    assert v.probability(np.rot90(x, 1, (1, 2)).copy(), VERIFIER_BANDS) == pytest.approx(
+        v.probability(x, VERIFIER_BANDS), abs=1e-5
+    )

@@ -47,9 +47,9 @@ def affine_pixel_map(src_transform, src_wkt: str, grid: Grid) -> np.ndarray | No
     w, h = grid.width, grid.height
     cols, rows = np.meshgrid([0.0, w / 2, w], [0.0, h / 2, h])
     cols, rows = cols.ravel(), rows.ravel()
-    xs, ys = grid.transform * (cols, rows)
+    xs, ys = grid.transform @ (cols, rows)
     sx, sy = _to_crs(src_wkt).transform(xs, ys)
-    sc, sr = ~src_transform * (np.asarray(sx), np.asarray(sy))
+    sc, sr = ~src_transform @ (np.asarray(sx), np.asarray(sy))
     design = np.column_stack([cols, rows, np.ones_like(cols)])
     target = np.column_stack([sc, sr])
     if not np.isfinite(target).all():

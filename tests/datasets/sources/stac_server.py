@@ -117,8 +117,8 @@ def write_stored_scene(
             asset["raster:bands"] = [meta]
         assets[keys[band]] = asset
     to4326 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    x0, y0 = transform * (0, 0)
-    x1, y1 = transform * (width, height)
+    x0, y0 = transform @ (0, 0)
+    x1, y1 = transform @ (width, height)
     xs, ys = to4326.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
     bbox = [min(xs), min(ys), max(xs), max(ys)]
     return {

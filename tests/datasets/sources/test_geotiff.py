@@ -149,7 +149,7 @@ def test_multi_file_mosaic_and_band_files(mosaics, tmp_path):
     with rasterio.open(path) as ds:
         data, transform, crs = ds.read(), ds.transform, ds.crs.to_string()
     half = data.shape[2] // 2
-    east_transform = transform * rasterio.Affine.translation(half, 0)
+    east_transform = transform @ rasterio.Affine.translation(half, 0)
     write_cog(tmp_path / "west.tif", data[:, :, :half], transform, crs=crs, nodata=0)
     write_cog(tmp_path / "east.tif", data[:, :, half:], east_transform, crs=crs, nodata=0)
     write_cog(tmp_path / "b04.tif", data[3], transform, crs=crs, nodata=0)
