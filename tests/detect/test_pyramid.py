@@ -173,8 +173,8 @@ def test_boxes_without_mine_like_pixels_are_dropped(world, model_dir, screen_box
     t = mercantile.tile(-2.03, 6.02, 15)
     x0, y0, x1, y1 = world.squares[0]
     (c0, r0), (c1, r1) = (
-        ~tile_transform(t, 256, 16) * (x0, y1),
-        ~tile_transform(t, 256, 16) * (x1, y0),
+        ~tile_transform(t, 256, 16) @ (x0, y1),
+        ~tile_transform(t, 256, 16) @ (x1, y0),
     )
     on_mine = [max(c0, 16) + 2, max(r0, 16) + 2, min(c1, 272) - 2, min(r1, 272) - 2, 0.9]
     # A box on dark land, away from the square.

@@ -267,8 +267,8 @@ def _window_of(ds, bounds) -> Window | None:
     """The pixel window of ``ds`` covering ``bounds`` plus :data:`PAD_PX`, clipped to the file."""
     xmin, ymin, xmax, ymax = bounds
     inv = ~ds.transform
-    c0, r0 = inv * (xmin, ymax)
-    c1, r1 = inv * (xmax, ymin)
+    c0, r0 = inv @ (xmin, ymax)
+    c1, r1 = inv @ (xmax, ymin)
     col0 = max(0, math.floor(min(c0, c1)) - PAD_PX)
     row0 = max(0, math.floor(min(r0, r1)) - PAD_PX)
     col1 = min(ds.width, math.ceil(max(c0, c1)) + PAD_PX)
