@@ -178,13 +178,16 @@ def fixtures(args) -> tuple[Path, list[dict]]:
     return mosaic, items
 
 
-def config_for(kind: str, args, mosaic: Path, stac_url: str | None) -> Path:
-    """The demo config with ``source:`` set for ``kind``."""
+def config_for(kind: str, args, mosaic: Path, stac_url: str | None, verifier: bool = False) -> Path:
+    """The demo config with ``source:`` set for ``kind``.
+
+    The verifier rescales candidates on real sources only, so it is off unless
+    ``verifier``: the runs compare the sources (read, reprojection) on the
+    detector alone, as test_scan_real does; the ``verifier`` mode measures its cost.
+    """
     doc = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     doc["scan"]["aoi"] = f"bbox:{args.bbox}"
-    # the verifier rescales candidates on real sources only: off, so the runs compare
-    # the sources (read, reprojection) on the detector alone, as test_scan_real does
-    doc["scan"]["verifier"] = False
+    doc["scan"]["verifier"] = verifier
     if kind == "geotiff":
         doc["source"] = {
             "kind": "geotiff", "files": [str(mosaic)], "bands": list(S2_BANDS),
@@ -194,7 +197,7 @@ def config_for(kind: str, args, mosaic: Path, stac_url: str | None) -> Path:
         cache = args.out / "stac-cache"
         shutil.rmtree(cache, ignore_errors=True)  # every stac run starts cold
         doc["source"] = {"kind": "stac", "stac_url": stac_url, "cache_dir": str(cache)}
-    path = args.out / f"{kind}.yaml"
+    path = args.out / f"{kind}{'-verifier' if verifier else ''}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
 
@@ -315,6 +318,11 @@ def main() -> None:
     parser.add_argument("--dates", type=int, default=2, help="scenes' dates (stac)")
     parser.add_argument("--scenes", type=int, default=2, help="scenes per side per date (stac)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--verifier",
+        action="store_true",
+        help="also sweep the pyramid with the shipped verifier on (its cost on a real source)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_real_sweep")
     args = parser.parse_args()
     args.out = args.out.resolve()
@@ -325,6 +333,7 @@ def main() -> None:
     # z13 alone: every land tile of the area at z13, the level the STAC target is set for
     modes = [("pyramid", ()), ("z13", ("--zooms", "13"))]
     modes += [] if args.skip_exhaustive else [("exhaustive", ("--exhaustive",))]
+    modes += [("verifier", ())] if args.verifier else []
     with StacServer(args.out / "fixtures" / "stac", items) as server:
         for mode, extra in modes:
             sim = f"simulated-{mode}"
@@ -332,7 +341,7 @@ def main() -> None:
             describe(sim, run_scan(sim, sim_config, args, *extra), None)
             for kind in kinds:
                 name = f"{kind}-{mode}"
-                config = config_for(kind, args, mosaic, server.url)
+                config = config_for(kind, args, mosaic, server.url, mode == "verifier")
                 n0, b0 = len(server.log), server.bytes_sent
                 report = run_scan(name, config, args, *extra)
                 served = (len(server.log) - n0, server.bytes_sent - b0) if kind == "stac" else None
