@@ -96,13 +96,13 @@ def test_map_renders_features(page, server):
 def test_slider_changes_counts_and_panel_equals_api(page, server):
     page.goto(server + "/")
     wait_for_map(page, "2021")
-    page.wait_for_function("document.getElementById('count-cumulative').textContent !== '-'")
-    latest = page.locator("#count-cumulative").text_content()
+    # locator assertions poll without eval, which the dashboard's CSP (script-src 'self') forbids
+    count = page.locator("#count-cumulative")
+    playwright_api.expect(count).not_to_have_text("-", timeout=10_000)
+    latest = count.text_content()
     page.locator("#period").fill("0")
     wait_for_map(page, "2019")
-    page.wait_for_function(
-        "(old) => document.getElementById('count-cumulative').textContent !== old", arg=latest
-    )
+    playwright_api.expect(count).not_to_have_text(latest, timeout=10_000)
     expected = api(page, "/api/summary?period=2019")
     shown = {
         key: page.locator(f"#{key}").text_content() for key in ("count-cumulative", "count-new")
