@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -232,10 +232,9 @@ class Verifier:
         p = folder / VERIFIER
         try:
             doc = json.loads(p.read_text())
-            fields = {
+            values = {
                 k: tuple(float(v) for v in doc[k]) if k.startswith("band_") else float(doc[k])
-                for k in ("band_mean", "band_scale", "prior", "weight", "window_m", "res_m")
-                + ("max_pixel_m", "floor")
+                for k in (f.name for f in fields(cls) if f.name not in ("info", "net"))
             }
             info = dict(doc.get("info", {}))
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -243,4 +242,4 @@ class Verifier:
         net_path = folder / VERIFIER_NET
         if not net_path.is_file():
             raise MinescanError(f"verifier {p} has no {VERIFIER_NET} beside it")
-        return cls(**fields, info=info, net=OnnxNet(net_path, threads))
+        return cls(**values, info=info, net=OnnxNet(net_path, threads))
