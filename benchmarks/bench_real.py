@@ -26,7 +26,8 @@ In one run, on the real Amazon patches of ``../shared/data/real`` (332 mine,
    kind (mine / hard negative, and the twin's dominant simulated land cover).
 4. **Screen** on the 12-band real non-mine scenes (``scenes/nomine``), cut in
    48 px tiles: the share of tiles whose mine-like share reaches the z14 floor
-   (``kernel.screen.keeps_tile`` at z14), per scene and overall. On the 6-band real
+   (``kernel.screen.keeps_tile`` at z14), per scene and overall; and how many
+   of those tiles of ordinary land the verifier calls a mine (its false alarms). On the 6-band real
    patches the screen lacks its bands and is off (keeps every patch).
 
     .venv/bin/python benchmarks/bench_real.py [--model models/demo] [--out runs/bench_real.json]
@@ -195,7 +196,13 @@ def dominant_cover(codes: np.ndarray) -> str:
 def score(patches, detector, screen, conf_at, lonlat, verifier=None) -> tuple:
     """``minescan evaluate``'s patch table and scores for ``patches`` (its functions, its protocol)."""
     scores = score_patches(
-        patches, detector, screen, lats=lonlat[:, 1], progress=True, verifier=verifier
+        patches,
+        detector,
+        screen,
+        lats=lonlat[:, 1],
+        progress=True,
+        verifier=verifier,
+        conf_at=conf_at,
     )
     table = score_table(patches, scores, conf_at)
     return table, scores
@@ -366,19 +373,31 @@ def tiles_of(patch: Patch, size: int) -> list[Patch]:
     ]
 
 
-def screen_scenes(screen, folder: Path, size: int = SCREEN_TILE_PX, zoom: int = SCREEN_ZOOM):
-    """Per 12-band non-mine scene: tiles, share the screen keeps at ``zoom``'s floor."""
+def verifier_passes(verifier, tiles: list[Patch]) -> int | None:
+    """How many tiles the verifier calls a mine (probability at or above its threshold)."""
+    if verifier is None:
+        return None
+    p = [verifier.probability(t.data, t.bands, t.res_m) for t in tiles]
+    return int(sum(q is not None and q >= verifier.threshold for q in p))
+
+
+def screen_scenes(
+    screen, folder: Path, size: int = SCREEN_TILE_PX, zoom: int = SCREEN_ZOOM, verifier=None
+):
+    """Per 12-band non-mine scene: tiles, share the screen keeps at ``zoom``'s floor, verifier passes."""
     from minescan.kernel.screen import nearest_zoom_value
 
     rows = []
     for path in sorted(folder.glob("*.tif")):
         scene = read_patch(path)
-        verdicts = [screen_patch(screen, t, zoom) for t in tiles_of(scene, size)]
+        tiles = tiles_of(scene, size)
+        verdicts = [screen_patch(screen, t, zoom) for t in tiles]
         fractions = [f for f, _ in verdicts if f is not None]
         rows.append(
             {
                 "scene": path.stem,
                 "tiles": len(verdicts),
+                "verifier_passed": verifier_passes(verifier, tiles),
                 "kept": int(sum(k for _, k in verdicts)),
                 "kept_share": float(np.mean([k for _, k in verdicts])) if verdicts else None,
                 "median_mine_like_share": float(np.median(fractions)) if fractions else None,
@@ -387,9 +406,11 @@ def screen_scenes(screen, folder: Path, size: int = SCREEN_TILE_PX, zoom: int = 
         )
     tiles = sum(r["tiles"] for r in rows)
     kept = sum(r["kept"] for r in rows)
+    passed = [r["verifier_passed"] for r in rows if r["verifier_passed"] is not None]
     return {
         "zoom": zoom,
         "tile_px": size,
+        "verifier_passed": sum(passed) if passed else None,
         "floor": nearest_zoom_value(screen.tile_min_fraction, zoom),
         "scenes": rows,
         "tiles": tiles,
@@ -475,11 +496,14 @@ def print_screen(s: dict) -> None:
         print(
             f"  {r['scene']:48s} {r['kept']:4d}/{r['tiles']:<4d} kept {fmt(r['kept_share'], 3)}"
             f"  (median mine-like share {fmt(r['median_mine_like_share'], 4)})"
+            + ("" if r["verifier_passed"] is None else f"  verifier: {r['verifier_passed']} mines")
         )
     print(
         f"  overall {s['kept']}/{s['tiles']} tiles kept: {fmt(s['kept_share'])} "
         f"(mean of scenes {fmt(s['kept_share_scene_mean'])})"
     )
+    if s["verifier_passed"] is not None:
+        print(f"  the verifier calls {s['verifier_passed']} of the {s['tiles']} tiles a mine")
 
 
 # ----------------------------------------------------------------------------- main
@@ -577,7 +601,7 @@ def main(argv=None) -> int:
 
     nomine = None
     if screen is not None and (args.data / "scenes" / "nomine").is_dir():
-        nomine = screen_scenes(screen, args.data / "scenes" / "nomine")
+        nomine = screen_scenes(screen, args.data / "scenes" / "nomine", verifier=verifier)
         print_screen(nomine)
     stages["screen scenes"] = time.time() - t
     print(

@@ -181,7 +181,7 @@ def fixtures(args) -> tuple[Path, list[dict]]:
 def config_for(kind: str, args, mosaic: Path, stac_url: str | None, verifier: bool = False) -> Path:
     """The demo config with ``source:`` set for ``kind``.
 
-    The verifier rescales candidates on real sources only, so it is off unless
+    The verifier judges candidates on real sources only, so it is off unless
     ``verifier``: the runs compare the sources (read, reprojection) on the
     detector alone, as test_scan_real does; the ``verifier`` mode measures its cost.
     """

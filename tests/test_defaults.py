@@ -55,7 +55,7 @@ SETTING_FLAGS = {
     ("train verifier", "folds"): "verifier.folds",
     ("train verifier", "members"): "verifier.members",
     ("train verifier", "epochs"): "verifier.epochs",
-    ("train verifier", "weight"): "verifier.weight",
+    ("train verifier", "sensitivity"): "verifier.sensitivity",
     ("simulate truth", "mines"): "source.mines",
     ("simulate truth", "seed"): "source.seed",
     ("evaluate", "model"): "scan.model",

@@ -200,30 +200,48 @@ def chip_pixel_m(chip) -> float:
 
 
 def verify_boxes(verifier, chip, pred: np.ndarray, conf: float) -> np.ndarray:
-    """Boxes whose score, rescaled by the verifier on the window around each, reaches ``conf``.
+    """The chip's boxes judged by the verifier, with its own proposals; those reaching ``conf``.
 
     The window is ``verifier.window_m`` on a side (a labelled patch's size),
     centred on the box and cut to the chip; its input is relative to it. Box
     centres are snapped to a lattice of a quarter window, so the many weak
-    boxes around one feature share one window; a chip's windows go to the
+    boxes around one feature share one window. Windows tiling the chip's core
+    (:func:`~minescan.kernel.verifier.proposal_centres`) that hold no box
+    centre are judged too, and each becomes a box the size of its window: a
+    mine the detector gave no box can still be found. A box whose window has
+    too few valid pixels keeps its detector score. A chip's windows go to the
     verifier as one batch.
     """
-    if not len(pred):
-        return pred
+    from minescan.kernel.verifier import proposal_centres
+
     h, w = chip.data.shape[1:]
+    m = chip.margin_px
     half = max(2, int(round(verifier.window_m / abs(chip.transform.a) / 2)))
     step = max(1, half // 2)
     centres = np.rint((pred[:, [0, 1]] + pred[:, [2, 3]]) / 2 / step).astype(np.int64) * step
-    lattice, which = np.unique(centres, axis=0, return_inverse=True)
+    lattice, which = np.unique(centres.reshape(-1, 2), axis=0, return_inverse=True)
+    xs = proposal_centres(m, w - 2 * m, 2 * half)
+    ys = proposal_centres(m, h - 2 * m, 2 * half)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    box_centres = (pred[:, [0, 1]] + pred[:, [2, 3]]) / 2
+    taken = (np.abs(grid[:, None, :] - box_centres[None]) < half).all(axis=2).any(axis=1)
+    proposals = grid[~taken]
     windows = [
         chip.data[:, max(0, cy - half) : min(h, cy + half), max(0, cx - half) : min(w, cx + half)]
-        for cx, cy in lattice
+        for cx, cy in np.concatenate([lattice, proposals])
     ]
     probabilities = verifier.probabilities(windows, chip.bands, chip_pixel_m(chip))
     out = pred.copy()
     for k, window in enumerate(which.reshape(-1)):
         if probabilities[window] is not None:
-            out[k, 4] = float(verifier.rescale(out[k, 4], probabilities[window]))
+            out[k, 4] = float(verifier.judged_score(probabilities[window], conf))
+    proposed = [
+        [max(0, cx - half), max(0, cy - half), min(w, cx + half), min(h, cy + half),
+         float(verifier.judged_score(p, conf))]
+        for (cx, cy), p in zip(proposals, probabilities[len(lattice) :], strict=True)
+        if p is not None
+    ]  # fmt: skip
+    out = np.concatenate([out, np.asarray(proposed, dtype=out.dtype).reshape(-1, 5)])
     return out[out[:, 4] >= conf]
 
 
@@ -236,8 +254,8 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     mine-like pixels (:func:`opened_children`).
     On a real source with a verifier, at a zoom whose pixels it applies to
     (:func:`verify_boxes`), the detector reports boxes down to the verifier's
-    ``floor``; each box's score is rescaled and a box below ``task.conf`` after
-    it is dropped.
+    ``floor``; the verifier's verdict on each box's window becomes its score,
+    windows with no box are proposed, and a box below ``task.conf`` is dropped.
     With the screen on (and ``screen_boxes``), a box counts only when its own
     pixels hold mine-like pixels at the share the screen asks of a tile: a
     detector box on a sandbar or a bare field, with no mine-like pixel, is dropped.

@@ -191,7 +191,10 @@ def verifier_note(verifier, source_kind: str) -> str:
     'off: the simulated world (it is fitted on real pixels)'
     """
     if verifier is not None:
-        return f"on: candidate scores rescaled by verifier.json (weight {verifier.weight:g})"
+        return (
+            "on: verifier.json judges every candidate and proposes windows with no box "
+            f"(threshold {verifier.threshold:.3g})"
+        )
     if source_kind == "simulated":
         return "off: the simulated world (it is fitted on real pixels)"
     return (

@@ -63,7 +63,7 @@ class ScanSettings(BaseModel):
         "bare fields and other confusers with no mine-like pixel)."
     )
     verifier: bool = Field(
-        description="On real sources, rescale candidate scores by the model's verifier.json."
+        description="On real sources, let the model's verifier.json judge candidates and propose windows."
     )
     exhaustive: bool = Field(
         description="Every land tile at the finest zoom; no pyramid, no screen."

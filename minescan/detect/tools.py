@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Tools:
     """A worker's imagery source, detector and screen, and the bands it reads.
 
-    ``verifier`` (real sources only, see :func:`scan_verifier`) rescales candidate scores.
+    ``verifier`` (real sources only, see :func:`scan_verifier`) judges candidates and proposes windows.
     """
 
     source: object

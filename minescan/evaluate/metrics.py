@@ -198,9 +198,9 @@ def verifier_summary(table: pd.DataFrame, verifier) -> dict:
         score=table["detector_score"], detected=table["detector_score"] >= table["threshold"]
     )
     return {
-        "rule": "on: scores rescaled by the verifier's odds where a patch has its bands",
+        "rule": "on: scores are the verifier's verdicts where a patch has its bands",
         "patches_verified": int(ran.sum()),
-        "weight": verifier.weight,
+        "threshold": verifier.threshold,
         "detector_alone": summary(detector_only),
         "verifier_alone_auc": auc(table.loc[ran, "label"], table.loc[ran, "verifier_probability"]),
     }

@@ -119,6 +119,7 @@ def evaluate(
         lonlat[:, 1],
         progress,
         verifier,
+        settings.conf_at,
     )
     table = score_table(patches, scores, settings.conf_at)
     table["lon"], table["lat"] = lonlat[:, 0], lonlat[:, 1]

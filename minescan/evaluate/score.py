@@ -15,11 +15,12 @@ The protocol (README "How well does it work on real imagery?"):
    valid pixels and keeps the patch when that reaches the floor of the same
    zoom; without its bands it is off and keeps everything.
 6. Where the model folder holds a verifier (``verifier.json``) and the patch
-   has its bands at a pixel it applies to, boxes are kept down to the
-   verifier's own ``floor`` and rescaled by its odds on the patch
-   (:meth:`~minescan.kernel.verifier.Verifier.rescale`), as a scan on a real
-   source rescales its candidates; the detector's own score (its best box at
-   or above ``floor`` of step 3) is kept beside it.
+   has its bands at a pixel it applies to, the verifier judges the patch as
+   one window and its verdict scores every box, kept down to the verifier's
+   own ``floor`` (:meth:`~minescan.kernel.verifier.Verifier.judged_score`, at
+   the threshold of step 4); a patch with no box gets one covering it, as a
+   scan proposes a window no box falls in. The detector's own score (its best
+   box at or above ``floor`` of step 3) is kept beside it.
 """
 
 from __future__ import annotations
@@ -149,9 +150,12 @@ def verifies(verifier, patch: Patch) -> bool:
     )
 
 
-def verify_patch(verifier, patch: Patch, boxes: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """The patch's boxes with verified scores, and the verifier's probability.
+def verify_patch(
+    verifier, patch: Patch, boxes: np.ndarray, conf: float | None
+) -> tuple[np.ndarray, float | None]:
+    """The patch's boxes scored by the verifier's verdict at threshold ``conf``, and its probability.
 
+    A patch without boxes gets one covering it, the verifier's own proposal.
     Boxes come back as they are, with None, when the verifier does not run on
     the patch (:func:`verifies`) or the patch has too few valid pixels.
     """
@@ -160,8 +164,9 @@ def verify_patch(verifier, patch: Patch, boxes: np.ndarray) -> tuple[np.ndarray,
     probability = verifier.probability(patch.data, patch.bands, patch.res_m)
     if probability is None:
         return boxes, None
-    out = boxes.copy()
-    out[:, 4] = verifier.rescale(boxes[:, 4], probability)
+    h, w = patch.data.shape[1:]
+    out = boxes.copy() if len(boxes) else np.array([[0.0, 0.0, w, h, 0.0]], np.float32)
+    out[:, 4] = verifier.judged_score(probability, conf)
     return out, probability
 
 
@@ -175,8 +180,15 @@ def score_patches(
     lats: np.ndarray | None = None,
     progress: bool = True,
     verifier=None,
+    conf_at=None,
 ) -> list[PatchScore]:
-    """Every patch's best box score, boxes, zoom and screen verdict (see the module protocol)."""
+    """Every patch's best box score, boxes, zoom and screen verdict (see the module protocol).
+
+    ``conf_at`` maps a zoom to the scan's threshold there (``ScanSettings.conf_at``);
+    it is needed with a ``verifier``, whose verdicts are scores on that scale.
+    """
+    if verifier is not None and conf_at is None:
+        raise ValueError("score_patches: a verifier needs conf_at, the scan's thresholds")
     from tqdm import tqdm
 
     out = []
@@ -191,7 +203,8 @@ def score_patches(
         fraction, kept = screen_patch(screen, patch, zoom)
         best = float(boxes[:, 4].max(initial=0.0))
         best = best if best >= floor else 0.0
-        boxes, probability = verify_patch(verifier, patch, boxes)
+        conf = conf_at(zoom) if conf_at is not None else None
+        boxes, probability = verify_patch(verifier, patch, boxes, conf)
         verified = float(boxes[:, 4].max()) if len(boxes) else 0.0
         out.append(PatchScore(verified, boxes, fraction, kept, zoom, best, probability))
     return out

@@ -13,7 +13,7 @@ the folder every other stage reads:
   with ``lasso_path.csv`` / ``.png``, the L1 paths it was chosen from;
 - ``verifier.json`` / ``verifier.onnx``: the real-imagery verifier
   (:class:`~minescan.kernel.verifier.Verifier`), a small CNN ensemble fitted on real
-  patches, a second opinion that rescales detector scores on real sources;
+  patches, which judges detector boxes and proposes windows on real sources;
 - ``model_card.json`` / ``.md``: how the detector was trained and how well it does.
 """
 

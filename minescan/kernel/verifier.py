@@ -17,13 +17,18 @@ around a scan candidate. Windows finer than the verifier's resolution
 applied where the imagery's pixels are much coarser (``max_pixel_m``), since
 it never saw such windows.
 
-The verifier rescales a detector score ``s`` by its own evidence: with ``p``
-its probability and ``prior`` the mine share it was fitted on,
-``logit(s') = logit(s) + weight * (logit(p) - logit(prior))``. A window the
-verifier finds as likely as the prior keeps its score; ``s = 0`` (no box)
-stays 0, so the verifier never adds a box. It may lift a weak box, down to
-``floor``, which is why the scan and ``minescan evaluate`` ask the detector
-for boxes down to ``floor`` where the verifier runs.
+On real pixels the detector ranks mines near chance, so where the verifier
+runs it **decides** and the detector only **proposes**: every detector box down
+to ``floor`` is judged by the verifier on the window around it, and so is every
+window of a lattice over the tile that no box falls in (:func:`proposal_centres`),
+so a mine the detector missed can still be found. A judged box's score is the
+verifier's probability ``p`` moved onto the scan's threshold scale ``conf``:
+``logit(s) = logit(conf) + logit(p) - logit(threshold)``, so it reaches
+``conf`` exactly where ``p`` reaches the verifier's ``threshold`` (fitted to
+keep a chosen share of training mines, ``minescan train verifier``) and the
+stores, maps and thresholds downstream read it as any score. Measured on the
+training regions out of fold and on held-out regions, the detector's own score
+only added noise to the verifier's ranking (BENCHMARKS.md bench:real).
 """
 
 from __future__ import annotations
@@ -114,6 +119,24 @@ def relative_log(data: np.ndarray, bands, pixel_m: float = 10.0, res_m: float = 
     return out.astype(np.float32)
 
 
+def proposal_centres(start: int, length: int, window_px: int) -> np.ndarray:
+    """Pixel centres, along one axis, of the fewest windows that tile ``[start, start + length)``.
+
+    The windows are spread evenly, so neighbours overlap or leave a gap by
+    less than half a window; the verifier proposes these where no detector
+    box falls (module docstring).
+
+    Examples
+    --------
+    >>> proposal_centres(16, 256, 50).tolist()
+    [42, 93, 144, 195, 246]
+    >>> proposal_centres(0, 48, 48).tolist(), proposal_centres(0, 20, 48).tolist()
+    ([24], [10])
+    """
+    n = max(1, int(round(length / window_px)))
+    return np.rint(start + (np.arange(n) + 0.5) * length / n).astype(np.int64)
+
+
 def logit(p) -> np.ndarray:
     """Log odds, clipped away from 0 and 1 so every probability has a finite one."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-9, 1 - 1e-9)
@@ -143,7 +166,7 @@ class OnnxNet:
 
 @dataclass(frozen=True)
 class Verifier:
-    """A fitted verifier: how to prepare a window, its network, and how it rescales detector scores.
+    """A fitted verifier: how to prepare a window, its network, and the threshold its verdicts meet.
 
     ``band_mean`` and ``band_scale`` standardise :func:`relative_log` per band
     (fitted on the training patches); ``net`` maps a standardised batch to
@@ -153,8 +176,7 @@ class Verifier:
 
     band_mean: tuple[float, ...]
     band_scale: tuple[float, ...]
-    prior: float
-    weight: float
+    threshold: float
     window_m: float
     res_m: float
     max_pixel_m: float
@@ -167,8 +189,10 @@ class Verifier:
             raise MinescanError(
                 f"verifier: band_mean and band_scale need {len(VERIFIER_BANDS)} values"
             )
-        if not 0.0 < self.prior < 1.0:
-            raise MinescanError(f"verifier: prior {self.prior} is not strictly between 0 and 1")
+        if not 0.0 < self.threshold < 1.0:
+            raise MinescanError(
+                f"verifier: threshold {self.threshold} is not strictly between 0 and 1"
+            )
         if not 0.0 < self.floor < 1.0:
             raise MinescanError(f"verifier: floor {self.floor} is not strictly between 0 and 1")
 
@@ -199,19 +223,17 @@ class Verifier:
         """Mine probability of one window ``(B, H, W)``; None when it has too few valid pixels."""
         return self.probabilities([data], bands, pixel_m)[0]
 
-    def rescale(self, score, probability) -> np.ndarray:
-        """Detector scores moved by the verifier's odds against its prior (module docstring).
+    def judged_score(self, probability, conf) -> np.ndarray:
+        """Verifier probabilities as scores on the scan's scale: ``conf`` exactly at ``threshold``.
 
         Examples
         --------
-        >>> v = Verifier((0.0,) * 6, (1.0,) * 6, 0.5, 1.0, 480.0, 10.0, 15.0, 1e-4)
-        >>> v.rescale([0.2, 0.2, 0.0], [0.5, 0.8, 0.9]).round(3).tolist()
-        [0.2, 0.5, 0.0]
+        >>> v = Verifier((0.0,) * 6, (1.0,) * 6, 0.4, 480.0, 10.0, 15.0, 1e-4)
+        >>> v.judged_score([0.4, 0.9, 0.1], 0.02).round(4).tolist()
+        [0.02, 0.216, 0.0034]
         """
-        score = np.asarray(score, dtype=np.float64)
-        shift = self.weight * (logit(probability) - logit(self.prior))
-        out = 1.0 / (1.0 + np.exp(-(logit(score) + shift)))
-        return np.where(score > 0, out, 0.0)
+        shift = logit(probability) - logit(self.threshold)
+        return 1.0 / (1.0 + np.exp(-(logit(conf) + shift)))
 
     def to_dict(self) -> dict:
         """The JSON document ``verifier.json`` holds (the network is ``verifier.onnx``)."""

@@ -408,15 +408,19 @@ def finetune(
     help=with_default("Training epochs of each network.", "verifier.epochs"),
 )
 @click.option(
-    "--weight",
+    "--sensitivity",
     type=float,
     default=None,
-    help=with_default("How far the verifier's odds move a detector score.", "verifier.weight"),
+    help=with_default(
+        "Share of training mines (out of fold) the verifier's threshold keeps; "
+        "unset: the threshold maximising sensitivity + specificity.",
+        "verifier.sensitivity",
+    ),
 )
 @quiet_option
 @config_option("verifier")
 def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, seed, folds, members,
-             epochs, weight, quiet, config_file):  # fmt: skip
+             epochs, sensitivity, quiet, config_file):  # fmt: skip
     """Fit the real-imagery verifier: small CNNs on window-relative log reflectance.
 
     \b
@@ -427,13 +431,13 @@ def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, se
     (named in verifier.json); cross-validation over folds of whole training
     regions reports the AUC to expect elsewhere. Writes verifier.json and
     verifier.onnx. On real sources the scan and `minescan evaluate` then
-    rescale each detector score by the verifier's odds. A few minutes on CPU.
+    score each candidate by the verifier's verdict on its window. A few minutes on CPU.
     """
     from minescan.config import load_settings
     from minescan.train.verifier import PatchLabels, train_verifier
 
     overrides = {"holdout_fraction": holdout_fraction, "seed": seed, "folds": folds}
-    overrides |= {"members": members, "epochs": epochs, "weight": weight}
+    overrides |= {"members": members, "epochs": epochs, "sensitivity": sensitivity}
     settings = load_settings(config_file, {"verifier": overrides})
     fitted = train_verifier(
         PatchLabels(

@@ -52,12 +52,14 @@ class VerifierSettings(BaseModel):
         ge=0, description="Std of a random per-band log shift (a gain) added in training."
     )
     augment_noise: float = Field(ge=0, description="Std of per-pixel noise added in training.")
-    weight: float = Field(ge=0, description="How far the verifier's odds move a detector score.")
+    sensitivity: float | None = Field(
+        gt=0,
+        le=1,
+        description="Share of training mines, out of fold, its threshold keeps (None: Youden's J).",
+    )
     window_m: float = Field(gt=0, description="Ground size of the window around a scan candidate.")
     res_m: float = Field(gt=0, description="Ground pixel the verifier reads (finer is averaged).")
     max_pixel_m: float = Field(
         gt=0, description="Coarsest ground pixel the verifier is applied to."
     )
-    floor: float = Field(
-        gt=0, lt=1, description="Weakest detector box the verifier may lift over the threshold."
-    )
+    floor: float = Field(gt=0, lt=1, description="Weakest detector box the verifier judges.")

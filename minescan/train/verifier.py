@@ -11,7 +11,10 @@ learning the landscape; everything here is grouped by region:
 2. Cross-validation with folds of whole training regions gives out-of-fold
    probabilities and the AUC they reach, recorded in ``info["cv"]``: the
    honest figure a user gets before touching the held-out regions.
-3. ``members`` networks, each from its own seed, are fitted on every training
+3. The verifier's threshold is set on those out-of-fold probabilities
+   (:func:`verifier_threshold`): where sensitivity + specificity is highest
+   (Youden's J), or where a chosen share of the mines is kept.
+4. ``members`` networks, each from its own seed, are fitted on every training
    region and exported as one ONNX graph that averages them over the four
    rotations of the window.
 
@@ -224,6 +227,67 @@ def auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return round(float(roc_auc_score(y[ok], p[ok])), 4)
 
 
+def sensitivity_threshold(y: np.ndarray, p: np.ndarray, sensitivity: float) -> float:
+    """The highest probability that at least ``sensitivity`` of the mines reach (NaN ignored).
+
+    Examples
+    --------
+    >>> y = np.array([True] * 10 + [False] * 3)
+    >>> p = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.1, 0.5, 0.9])
+    >>> sensitivity_threshold(y, p, 0.9), sensitivity_threshold(y, p, 1.0)
+    (0.2, 0.1)
+    """
+    mines = np.sort(p[y & np.isfinite(p)])
+    if not len(mines):
+        raise MinescanError("no out-of-fold probability for a mine: cannot set the threshold")
+    allowed_misses = int(np.floor((1.0 - sensitivity) * len(mines) + 1e-9))
+    return float(np.clip(mines[min(allowed_misses, len(mines) - 1)], 1e-6, 1 - 1e-6))
+
+
+def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The probability threshold maximising sensitivity + specificity (Youden's J; NaN ignored).
+
+    Ties go to the lowest threshold, the one that keeps more mines.
+
+    Examples
+    --------
+    >>> y = np.array([True, True, True, False, False, False])
+    >>> youden_threshold(y, np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1]))  # 0.8 scores as well
+    0.3
+    """
+    ok = np.isfinite(p)
+    y, p = y[ok], p[ok]
+    if y.all() or not y.any():
+        raise MinescanError("out-of-fold probabilities of one class only: cannot set the threshold")
+    candidates = np.unique(p)
+    hit = p[None, :] >= candidates[:, None]
+    j = hit[:, y].mean(axis=1) + (~hit[:, ~y]).mean(axis=1)
+    return float(np.clip(candidates[int(np.argmax(j))], 1e-6, 1 - 1e-6))
+
+
+def verifier_threshold(y: np.ndarray, p: np.ndarray, sensitivity: float | None) -> float:
+    """The shipped threshold: the one keeping ``sensitivity`` of the mines, or Youden's when None."""
+    if sensitivity is None:
+        return youden_threshold(y, p)
+    return sensitivity_threshold(y, p, sensitivity)
+
+
+def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
+    """Sensitivity and specificity of ``p >= threshold`` where ``p`` is known.
+
+    Examples
+    --------
+    >>> operating_point(np.array([True, True, False, False]), np.array([0.9, 0.2, 0.1, 0.5]), 0.5)
+    {'sensitivity': 0.5, 'specificity': 0.5}
+    """
+    ok = np.isfinite(p)
+    y, hit = y[ok], p[ok] >= threshold
+    return {
+        "sensitivity": round(float(hit[y].mean()), 4) if y.any() else None,
+        "specificity": round(float((~hit[~y]).mean()), 4) if (~y).any() else None,
+    }
+
+
 def windows_of(patches) -> tuple[np.ndarray, np.ndarray]:
     """The patches' verifier inputs stacked (cropped to their smallest common size) and which were usable."""
     rows = [relative_log(p.data, p.bands, p.res_m) for p in patches]
@@ -268,6 +332,12 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
     z = ((x - mean[:, None, None]) / scale[:, None, None]).astype(np.float32)
     z_fit, y_fit, groups = z[~held], y[~held], regions[~held]
     oof = out_of_fold(z_fit, y_fit, groups, settings, progress)
+    threshold = verifier_threshold(y_fit, oof, settings.sensitivity)
+    rule = (
+        "maximises sensitivity + specificity (Youden's J)"
+        if settings.sensitivity is None
+        else f"keeps {settings.sensitivity:g} of the mines"
+    )
     networks = [
         fit_network(z_fit, y_fit, settings, settings.seed + m)
         for m in tqdm(range(settings.members), desc="verifier", unit="net", disable=not progress)
@@ -277,8 +347,7 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
     verifier = Verifier(
         band_mean=tuple(float(v) for v in mean),
         band_scale=tuple(float(v) for v in scale),
-        prior=float(y_fit.mean()),
-        weight=settings.weight,
+        threshold=threshold,
         window_m=settings.window_m,
         res_m=settings.res_m,
         max_pixel_m=settings.max_pixel_m,
@@ -290,7 +359,11 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
                 "folds": settings.folds,
                 "grouped_by": "5-degree region",
                 "out_of_fold_auc": auc(y_fit, oof),
+                "threshold_rule": f"{rule} out of fold (one network per fold; the shipped "
+                f"ensemble averages {settings.members})",
+                "at_threshold": operating_point(y_fit, oof, threshold),
             },
+            "mine_share": round(float(y_fit.mean()), 4),
             "fitted_on": summary_of(y_fit, groups),
             "holdout": {
                 **summary_of(y[held], regions[held]),

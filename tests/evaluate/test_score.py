@@ -90,3 +90,32 @@ def test_missing_model_band_is_a_one_line_error(tmp_path):
     patch = read_patch(path, True)
     with pytest.raises(MinescanError, match="needs B08,B11,B12"):
         sc.score_patches([patch], BrightestCell(), progress=False)
+
+
+class NoBoxes(BrightestCell):
+    """A stand-in detector that never finds anything."""
+
+    def predict(self, batch, conf, iou=0.5):
+        return [np.zeros((0, 5), np.float32) for _ in batch]
+
+
+def saying(probability):
+    from minescan.kernel.verifier import Verifier
+
+    net = lambda batch: np.full(len(batch), probability)  # noqa: E731
+    return Verifier((0.0,) * 6, (1.0,) * 6, 0.5, 480.0, 10.0, 15.0, 1e-4, net=net)
+
+
+def test_the_verifier_judges_every_box_and_proposes_the_patch_where_there_is_none():
+    patch = make_patch(bright_patch(bright=(10, 30, 10, 30)))
+    conf_at = lambda zoom: 0.02  # noqa: E731
+    (s,) = sc.score_patches([patch], NoBoxes(), verifier=saying(0.9), conf_at=conf_at,
+                            progress=False)  # fmt: skip
+    assert s.boxes[:, :4].tolist() == [[0, 0, 48, 48]] and s.score > 0.02
+    assert s.detector_score == 0.0 and s.verifier_probability == pytest.approx(0.9)
+    (doubtful,) = sc.score_patches([patch], BrightestCell(), verifier=saying(0.1),
+                                   conf_at=conf_at, progress=False)  # fmt: skip
+    # the detector's bright box is kept, but the verdict puts it under the scan's threshold
+    assert len(doubtful.boxes) == 1 and doubtful.score < 0.02 < doubtful.detector_score
+    with pytest.raises(ValueError, match="conf_at"):
+        sc.score_patches([patch], NoBoxes(), verifier=saying(0.9), progress=False)

@@ -1,4 +1,4 @@
-"""The real-imagery verifier's window input, JSON + ONNX files and score rescaling."""
+"""The real-imagery verifier's window input, JSON + ONNX files, verdict scores and proposals."""
 
 import json
 
@@ -12,6 +12,7 @@ from minescan.kernel.verifier import (
     Verifier,
     block_mean,
     downsample_factor,
+    proposal_centres,
     relative_log,
 )
 
@@ -20,12 +21,11 @@ def patch(seed=0, size=12):
     return np.random.default_rng(seed).uniform(0.02, 0.4, (len(VERIFIER_BANDS), size, size))
 
 
-def verifier(net=None, prior=0.3, weight=2.0, **kw):
+def verifier(net=None, threshold=0.3, **kw):
     fields = dict(
         band_mean=(0.0,) * 6,
         band_scale=(1.0,) * 6,
-        prior=prior,
-        weight=weight,
+        threshold=threshold,
         window_m=480.0,
         res_m=10.0,
         max_pixel_m=15.0,
@@ -66,12 +66,23 @@ def test_nodata_pixels_become_the_median_and_too_few_give_none():
         relative_log(patch()[:4], VERIFIER_BANDS[:4])
 
 
-def test_rescale_keeps_a_prior_like_window_and_never_adds_a_box():
-    v = verifier()
-    s = np.array([0.0, 0.1, 0.1, 0.1])
-    out = v.rescale(s, np.array([0.99, 0.3, 0.9, 0.05]))
-    assert out[0] == 0.0 and out[1] == pytest.approx(0.1)
-    assert out[2] > 0.1 > out[3]
+def test_a_verdict_reaches_the_scan_threshold_exactly_at_the_verifier_threshold():
+    v = verifier(threshold=0.3)
+    p = np.array([0.05, 0.29, 0.3, 0.31, 0.99])
+    for conf in (0.01, 0.02, 0.5):
+        s = v.judged_score(p, conf)
+        assert s[2] == pytest.approx(conf)
+        assert ((s >= conf - 1e-12) == (p >= 0.3)).all()
+        assert (np.diff(s) > 0).all()  # the ranking is the verifier's
+    # certain verdicts stay finite and ordered
+    assert 0.0 < v.judged_score(0.0, 0.02) < v.judged_score(1.0, 0.02) < 1.0
+
+
+def test_proposal_windows_tile_the_core_evenly():
+    xs = proposal_centres(16, 256, 50)
+    assert len(xs) == 5 and xs[0] - 25 >= 16 - 1 and xs[-1] + 25 <= 16 + 256 + 1
+    assert np.ptp(np.diff(xs)) <= 1  # evenly spaced
+    assert proposal_centres(0, 30, 100).tolist() == [15]  # a core smaller than a window
 
 
 def test_windows_of_one_shape_go_to_the_network_as_one_batch():
@@ -90,8 +101,8 @@ def test_windows_of_one_shape_go_to_the_network_as_one_batch():
 
 
 def test_bad_values_and_broken_files_are_one_line_errors(tmp_path):
-    with pytest.raises(MinescanError, match="prior"):
-        verifier(prior=1.0)
+    with pytest.raises(MinescanError, match="threshold"):
+        verifier(threshold=1.0)
     with pytest.raises(MinescanError, match="floor"):
         verifier(floor=0.0)
     with pytest.raises(MinescanError, match="band_mean"):

@@ -16,6 +16,9 @@ from minescan.train.verifier import (
     fit_network,
     predict,
     region_folds,
+    sensitivity_threshold,
+    verifier_threshold,
+    youden_threshold,
 )
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
@@ -29,6 +32,31 @@ def test_region_folds_keep_each_region_whole_and_cover_every_row():
         assert not set(groups[mask]) & set(groups[~mask])
     with pytest.raises(MinescanError, match="cannot make 3 folds"):
         region_folds(np.array(list("aab")), 3)
+
+
+def test_the_threshold_keeps_the_asked_share_of_mines_and_no_more_than_needed():
+    rng = np.random.default_rng(0)
+    y = rng.random(200) < 0.4
+    p = np.where(y, rng.beta(4, 2, 200), rng.beta(2, 4, 200))
+    p[:5] = np.nan  # no verdict: ignored
+    mines = np.sort(p[y & np.isfinite(p)])
+    for share in (0.5, 0.9, 1.0):
+        t = sensitivity_threshold(y, p, share)
+        assert (mines >= t).mean() >= share
+        assert (mines > t).mean() < share  # the next mine up would keep too few
+    with pytest.raises(MinescanError, match="no out-of-fold probability"):
+        sensitivity_threshold(np.zeros(3, bool), np.ones(3), 0.9)
+
+
+def test_youdens_threshold_balances_both_errors_and_is_the_default_rule():
+    y = np.array([True] * 6 + [False] * 6)
+    p = np.array([0.9, 0.85, 0.8, 0.7, 0.6, 0.2, 0.75, 0.3, 0.25, 0.2, 0.1, np.nan])
+    t = youden_threshold(y, p)
+    assert t == 0.6  # 5 of 6 mines, 4 of 5 others: no threshold does better
+    assert verifier_threshold(y, p, None) == t
+    assert verifier_threshold(y, p, 1.0) == 0.2  # every mine kept
+    with pytest.raises(MinescanError, match="one class"):
+        youden_threshold(np.ones(3, bool), np.ones(3))
 
 
 def toy_windows(n=64, seed=0):
@@ -91,3 +119,6 @@ def test_on_real_patches_the_verifier_holds_out_whole_regions_and_learns(tmp_pat
     assert fitted.info["holdout"]["mine"] == 109 and fitted.info["holdout"]["other"] == 114
     assert not set(fitted.info["holdout"]["regions"]) & set(fitted.info["fitted_on"]["regions"])
     assert fitted.info["cv"]["out_of_fold_auc"] > 0.55
+    assert 0.0 < fitted.threshold < 1.0
+    at = fitted.info["cv"]["at_threshold"]  # Youden's threshold (the default rule)
+    assert at["sensitivity"] + at["specificity"] > 1.0
