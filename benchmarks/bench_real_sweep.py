@@ -15,7 +15,7 @@ real-looking inputs:
 Then ``minescan scan`` sweeps the area with ``--source geotiff``, ``--source
 stac`` and ``--source simulated``, pyramid and ``--exhaustive``, each in its own
 subprocess (``--workers 2``). For each run it prints km2/s, detector calls, the
-time split (read, screen, detect: CPU seconds summed over batches), peak RSS,
+time split (read, screen, detect, verify: seconds summed over batches), peak RSS,
 window reads and compressed bytes per km2 (the sources' own counters), for
 ``stac`` the HTTP requests and bytes the server saw, and how many candidates
 match the simulated run's (a candidate matches when it overlaps one of the
@@ -248,7 +248,7 @@ def matched(a: Path, b: Path) -> tuple[int, int, int, int]:
 def describe(name: str, report: dict, served: tuple[int, int] | None) -> None:
     totals, bench = report["totals"], report["bench"]
     area = totals["area_km2"]
-    split = {"read": 0.0, "screen": 0.0, "detect": 0.0}
+    split = {"read": 0.0, "screen": 0.0, "detect": 0.0, "verify": 0.0}
     io = {"reads": 0, "bytes": 0, "requests": 0}
     levels = []
     for zoom, lv in report["levels"].items():

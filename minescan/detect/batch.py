@@ -291,9 +291,12 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
     hit, max_score = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float64)
     boxes, box_tile = [np.zeros((0, 5))], [np.zeros(0, dtype=np.int64)]
     opened = [np.zeros((0, 3), dtype=np.int64)]
+    verify_s = 0.0
     for i, pred in zip(rows, predictions, strict=True):
         if verifier is not None:
+            start = time.perf_counter()
             pred = verify_boxes(verifier, chips[i], pred, task.conf)
+            verify_s += time.perf_counter() - start
         if screen is not None and scan.screen_boxes and len(pred):
             _, flagged, valid = screened[i]
             pred = pred[keeps_tile(box_fractions(pred, flagged, valid), floors, task.zoom)]
@@ -333,7 +336,7 @@ def scan_batch(task: Task, tools: Tools) -> BatchResult:
         boxes=np.concatenate(boxes),
         box_tile=np.concatenate(box_tile),
         opened=np.concatenate(opened).astype(np.int64),
-        seconds={"read": t1 - t0, "screen": t2 - t1, "detect": t3 - t2},
+        seconds={"read": t1 - t0, "screen": t2 - t1, "detect": t3 - t2, "verify": verify_s},
         io=io,
     )
 
