@@ -52,6 +52,9 @@ class VerifierSettings(BaseModel):
         ge=0, description="Std of a random per-band log shift (a gain) added in training."
     )
     augment_noise: float = Field(ge=0, description="Std of per-pixel noise added in training.")
+    balance_regions: bool = Field(
+        description="Weigh each region's mines and each region's other patches the same."
+    )
     sensitivity: float | None = Field(
         gt=0,
         le=1,

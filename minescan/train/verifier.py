@@ -20,6 +20,9 @@ learning the landscape; everything here is grouped by region:
 
 Training sees each patch rotated, flipped, with a random per-band gain (a
 log shift) and pixel noise, so it cannot lean on one composite's brightness.
+With ``balance_regions`` each region's mines and each region's look-alikes
+weigh the same in the loss (:func:`region_class_weights`), so a region of one
+class cannot teach its landscape as the class.
 """
 
 from __future__ import annotations
@@ -127,8 +130,34 @@ def augment(batch, generator, settings):
     return batch + gain + torch.randn(batch.shape, generator=generator) * settings.augment_noise
 
 
-def fit_network(x: np.ndarray, y: np.ndarray, settings, seed: int):
-    """One CNN fitted on standardised windows ``x`` ``(N, 6, H, W)`` and labels ``y``."""
+def region_class_weights(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Sample weights giving every (region, class) the same total, with mean 1.
+
+    A region that holds only mines (or only look-alikes) would otherwise teach
+    its landscape as the class; balanced, each region's mines weigh as much
+    as any region's look-alikes, and a one-class region half as much as a
+    region holding both.
+
+    Examples
+    --------
+    >>> y = np.array([True, True, True, False, True])
+    >>> region_class_weights(y, np.array(["a", "a", "a", "a", "b"])).round(3).tolist()
+    [0.556, 0.556, 0.556, 1.667, 1.667]
+    """
+    w = np.ones(len(y))
+    for region in np.unique(groups):
+        for label in (True, False):
+            cell = (groups == region) & (y == label)
+            if cell.any():
+                w[cell] = 1.0 / cell.sum()
+    return w * len(w) / w.sum()
+
+
+def fit_network(x: np.ndarray, y: np.ndarray, settings, seed: int, weights=None):
+    """One CNN fitted on standardised windows ``x`` ``(N, 6, H, W)`` and labels ``y``.
+
+    ``weights`` (one per window, default 1) weigh each window's loss.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -138,6 +167,7 @@ def fit_network(x: np.ndarray, y: np.ndarray, settings, seed: int):
         net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
+    wt = torch.from_numpy(np.ones(len(y)) if weights is None else np.asarray(weights)).float()
     for _ in range(settings.epochs):
         net.train()
         order = torch.randperm(len(xt), generator=generator)
@@ -146,7 +176,10 @@ def fit_network(x: np.ndarray, y: np.ndarray, settings, seed: int):
             if len(rows) < 2:  # batch norm needs two
                 continue
             logits = net(augment(xt[rows], generator, settings))[:, 0]
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[rows])
+            losses = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, yt[rows], reduction="none"
+            )
+            loss = (losses * wt[rows]).sum() / wt[rows].sum()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -200,6 +233,11 @@ def export_onnx(module, path: Path) -> Path:
     return path
 
 
+def training_weights(y: np.ndarray, groups: np.ndarray, settings) -> np.ndarray | None:
+    """The windows' loss weights: region-and-class balanced when ``settings.balance_regions``."""
+    return region_class_weights(y, groups) if settings.balance_regions else None
+
+
 def out_of_fold(x, y, groups, settings, progress: bool = False) -> np.ndarray:
     """Out-of-fold probabilities of one network per fold of whole regions (NaN where a fold is one class)."""
     from tqdm import tqdm
@@ -212,7 +250,8 @@ def out_of_fold(x, y, groups, settings, progress: bool = False) -> np.ndarray:
         train = ~val
         if y[train].all() or not y[train].any():
             continue
-        net = fit_network(x[train], y[train], settings, settings.seed + 1000 + k)
+        weights = training_weights(y[train], groups[train], settings)
+        net = fit_network(x[train], y[train], settings, settings.seed + 1000 + k, weights)
         p[val] = predict(ensemble([net]), x[val])
     return p
 
@@ -338,8 +377,9 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
         if settings.sensitivity is None
         else f"keeps {settings.sensitivity:g} of the mines"
     )
+    weights = training_weights(y_fit, groups, settings)
     networks = [
-        fit_network(z_fit, y_fit, settings, settings.seed + m)
+        fit_network(z_fit, y_fit, settings, settings.seed + m, weights)
         for m in tqdm(range(settings.members), desc="verifier", unit="net", disable=not progress)
     ]
     folder = ensure_dir(out_dir)
@@ -355,6 +395,9 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
         info={
             "network": f"{settings.members} CNNs (width {settings.width}), 4 rotations each",
             "input": "log reflectance minus each band's window median, standardised per band",
+            "loss_weights": "each region's mines and each region's other patches weigh the same"
+            if settings.balance_regions
+            else "every patch the same",
             "cv": {
                 "folds": settings.folds,
                 "grouped_by": "5-degree region",

@@ -15,6 +15,7 @@ from minescan.train.verifier import (
     export_onnx,
     fit_network,
     predict,
+    region_class_weights,
     region_folds,
     sensitivity_threshold,
     verifier_threshold,
@@ -85,6 +86,27 @@ def test_a_network_learns_a_pattern_and_the_onnx_graph_agrees_with_torch(tmp_pat
     assert onnx(np.zeros((1, 6, 24, 20), np.float32)).shape == (1,)  # any window size
     mean, scale = band_standardisation(x)
     assert mean.shape == scale.shape == (6,) and (scale > 0).all()
+
+
+def test_every_region_and_class_weighs_the_same():
+    groups = np.array(list("aaaaabbbc"))
+    y = np.array([1, 1, 1, 1, 0, 1, 0, 0, 0], bool)
+    w = region_class_weights(y, groups)
+    assert w.mean() == pytest.approx(1.0)
+    totals = {(g, c): w[(groups == g) & (y == c)].sum() for g, c in zip(groups, y, strict=True)}
+    assert np.ptp(list(totals.values())) < 1e-9  # (a, mine), (a, other), (b, ...), (c, other)
+
+
+def test_windows_of_weight_zero_teach_nothing():
+    settings = section("verifier", epochs=25, width=8)
+    x, y = toy_windows()
+    flipped = y.copy()
+    flipped[:40] = ~flipped[:40]  # most labels wrong, but weighed 0
+    weights = np.r_[np.zeros(40), np.ones(len(y) - 40)]
+    net = fit_network(x, flipped, settings, seed=0, weights=weights)
+    test_x, test_y = toy_windows(seed=1)
+    p = predict(ensemble([net]), test_x)
+    assert p[test_y].mean() > p[~test_y].mean() + 0.3
 
 
 @pytest.mark.parametrize(
