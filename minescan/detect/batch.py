@@ -218,12 +218,12 @@ def verify_boxes(verifier, chip, pred: np.ndarray, conf: float) -> np.ndarray:
     m = chip.margin_px
     half = max(2, int(round(verifier.window_m / abs(chip.transform.a) / 2)))
     step = max(1, half // 2)
-    centres = np.rint((pred[:, [0, 1]] + pred[:, [2, 3]]) / 2 / step).astype(np.int64) * step
-    lattice, which = np.unique(centres.reshape(-1, 2), axis=0, return_inverse=True)
+    box_centres = (pred[:, [0, 1]] + pred[:, [2, 3]]) / 2
+    snapped = np.rint(box_centres / step).astype(np.int64) * step
+    lattice, which = np.unique(snapped.reshape(-1, 2), axis=0, return_inverse=True)
     xs = proposal_centres(m, w - 2 * m, 2 * half)
     ys = proposal_centres(m, h - 2 * m, 2 * half)
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    box_centres = (pred[:, [0, 1]] + pred[:, [2, 3]]) / 2
     taken = (np.abs(grid[:, None, :] - box_centres[None]) < half).all(axis=2).any(axis=1)
     proposals = grid[~taken]
     windows = [
