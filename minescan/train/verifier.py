@@ -294,16 +294,14 @@ def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
     >>> youden_threshold(y, np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1]))  # 0.8 scores as well
     0.3
     """
-    from minescan.evaluate.metrics import roc_points
-
     ok = np.isfinite(p)
     y, p = y[ok], p[ok]
     if y.all() or not y.any():
         raise MinescanError("out-of-fold probabilities of one class only: cannot set the threshold")
-    fpr, tpr, cuts = (a[1:-1] for a in roc_points(y, p))  # cuts high first; ends are +-inf
-    j = tpr - fpr
-    best = cuts[j >= j.max() - 1e-12].min()  # of the tied maxima, the lowest threshold
-    return float(np.clip(best, 1e-6, 1 - 1e-6))
+    candidates = np.unique(p)
+    hit = p[None, :] >= candidates[:, None]
+    j = hit[:, y].mean(axis=1) + (~hit[:, ~y]).mean(axis=1)
+    return float(np.clip(candidates[int(np.argmax(j))], 1e-6, 1 - 1e-6))
 
 
 def verifier_threshold(y: np.ndarray, p: np.ndarray, sensitivity: float | None) -> float:
@@ -321,13 +319,11 @@ def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     >>> operating_point(np.array([True, True, False, False]), np.array([0.9, 0.2, 0.1, 0.5]), 0.5)
     {'sensitivity': 0.5, 'specificity': 0.5}
     """
-    from minescan.evaluate.metrics import confusion
-
     ok = np.isfinite(p)
-    counts = confusion(y[ok], p[ok] >= threshold)
+    y, hit = y[ok], p[ok] >= threshold
     return {
-        k: None if counts[k] is None else round(counts[k], 4)
-        for k in ("sensitivity", "specificity")
+        "sensitivity": round(float(hit[y].mean()), 4) if y.any() else None,
+        "specificity": round(float((~hit[~y]).mean()), 4) if (~y).any() else None,
     }
 
 
