@@ -79,6 +79,7 @@ def evaluate(
     from minescan.evaluate.score import score_patches, score_table
     from minescan.kernel.io import ensure_dir, write_json, write_text, write_vector
     from minescan.kernel.model import SCREEN, load_verifier, model_folder
+    from minescan.kernel.roc import roc_points
     from minescan.kernel.screen import Screen
 
     model_dir = model_folder(settings.model)
@@ -159,7 +160,7 @@ def evaluate(
     write_vector(
         boxes_frame(patches, scores, settings.conf_at), out / "boxes.gpkg", "GPKG", layer="boxes"
     )
-    roc = metrics.roc_points(table["label"], table["score"])
+    roc = roc_points(table["label"], table["score"])
     write_report(out / "report.png", table, patches, scores, roc, figures)
     write_json(out / "metrics.json", figures)
     return figures

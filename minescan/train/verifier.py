@@ -36,6 +36,7 @@ from minescan.datasets.patches import holdout_regions, load_patches, patch_centr
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.lock import writes_output
 from minescan.kernel.model import VERIFIER_NET
+from minescan.kernel.roc import auc
 from minescan.kernel.verifier import VERIFIER_BANDS, Verifier, relative_log
 
 
@@ -256,14 +257,17 @@ def out_of_fold(x, y, groups, settings, progress: bool = False) -> np.ndarray:
     return p
 
 
-def auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """ROC AUC where both classes and a probability are present, else None."""
-    from sklearn.metrics import roc_auc_score
+def finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """ROC AUC (:func:`~minescan.kernel.roc.auc`) where a probability is known, rounded; None without both classes.
 
+    Examples
+    --------
+    >>> finite_auc(np.array([True, True, False]), np.array([0.9, np.nan, 0.2]))
+    1.0
+    """
     ok = np.isfinite(p)
-    if y[ok].all() or not y[ok].any():
-        return None
-    return round(float(roc_auc_score(y[ok], p[ok])), 4)
+    value = auc(y[ok], p[ok])
+    return None if value is None else round(value, 4)
 
 
 def sensitivity_threshold(y: np.ndarray, p: np.ndarray, sensitivity: float) -> float:
@@ -401,7 +405,7 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
             "cv": {
                 "folds": settings.folds,
                 "grouped_by": "5-degree region",
-                "out_of_fold_auc": auc(y_fit, oof),
+                "out_of_fold_auc": finite_auc(y_fit, oof),
                 "threshold_rule": f"{rule} out of fold (one network per fold; the shipped "
                 f"ensemble averages {settings.members})",
                 "at_threshold": operating_point(y_fit, oof, threshold),

@@ -13,6 +13,7 @@ from minescan.train.verifier import (
     band_standardisation,
     ensemble,
     export_onnx,
+    finite_auc,
     fit_network,
     predict,
     region_class_weights,
@@ -144,3 +145,9 @@ def test_on_real_patches_the_verifier_holds_out_whole_regions_and_learns(tmp_pat
     assert 0.0 < fitted.threshold < 1.0
     at = fitted.info["cv"]["at_threshold"]  # Youden's threshold (the default rule)
     assert at["sensitivity"] + at["specificity"] > 1.0
+
+
+def test_train_verifier_auc_ignores_unknown_probabilities():
+    y = np.array([True, True, False, False])
+    assert finite_auc(y, np.array([0.9, np.nan, 0.8, 0.1])) == 1.0
+    assert finite_auc(y, np.array([0.9, 0.2, np.nan, np.nan])) is None
