@@ -383,7 +383,9 @@ def finetune(
     type=float,
     default=None,
     help=with_default(
-        "Share of each class held out as whole regions.", "verifier.holdout_fraction"
+        "Share of each class held out as whole regions; 0 fits every region (to ship a "
+        "validated recipe).",
+        "verifier.holdout_fraction",
     ),
 )
 @click.option(
@@ -448,8 +450,11 @@ def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, se
         progress=not quiet,
     )
     cv, held = fitted.info["cv"], fitted.info["holdout"]
-    click.echo(
-        f"region-grouped CV AUC {cv['out_of_fold_auc']} ({cv['folds']} folds); held out "
-        f"{held['mine']} mine and {held['other']} other patches in {', '.join(held['regions'])}"
+    kept_out = (
+        f"held out {held['mine']} mine and {held['other']} other patches in "
+        f"{', '.join(held['regions'])}"
+        if held["regions"]
+        else "nothing held out: every region fitted"
     )
+    click.echo(f"region-grouped CV AUC {cv['out_of_fold_auc']} ({cv['folds']} folds); {kept_out}")
     click.echo(f"verifier written to {Path(out_dir) / VERIFIER} and {VERIFIER_NET}")

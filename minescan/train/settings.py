@@ -38,7 +38,9 @@ class VerifierSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     holdout_fraction: float = Field(
-        gt=0, lt=0.5, description="Share of each class held out as whole 5-degree regions."
+        ge=0,
+        lt=0.5,
+        description="Share of each class held out as whole 5-degree regions (0: fit every region).",
     )
     seed: int = Field(description="Seed of the region hold-out and of the networks.")
     folds: int = Field(ge=2, description="Region-grouped cross-validation folds.")

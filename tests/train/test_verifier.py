@@ -1,5 +1,6 @@
 """Fitting the verifier: region folds, the networks, the ONNX export, the CLI, the real patches."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,17 @@ def test_train_verifier_auc_ignores_unknown_probabilities():
     y = np.array([True, True, False, False])
     assert finite_auc(y, np.array([0.9, np.nan, 0.8, 0.1])) == 1.0
     assert finite_auc(y, np.array([0.9, 0.2, np.nan, np.nan])) is None
+
+
+@pytest.mark.skipif(not (REAL / "scenes.csv").is_file(), reason=f"real patches not in {REAL}")
+def test_holdout_fraction_zero_fits_every_region_and_says_so(tmp_path):
+    args = ["--labels", str(REAL / "scenes.csv"), "--label-column", "group"]
+    args += ["--classes", "mine,no_mine_hard_negative", "--out", str(tmp_path), "--quiet"]
+    args += ["--holdout-fraction", "0", "--epochs", "2", "--members", "1", "--folds", "2"]
+    result = CliRunner().invoke(app, ["train", "verifier", *args])
+    assert result.exit_code == 0, result.output
+    assert "nothing held out: every region fitted" in result.output
+    info = json.loads((tmp_path / "verifier.json").read_text())["info"]
+    assert info["holdout"]["regions"] == [] and info["holdout"]["mine"] == 0
+    assert info["fitted_on"]["mine"] == 332 and info["fitted_on"]["other"] == 374
+    assert len(info["fitted_on"]["regions"]) == 30
