@@ -97,3 +97,11 @@ def cli(patches, labels, label_column, classes, outlines, outlines_layer, bands,
         f"specificity {point['specificity']:.3f} at threshold "
         f"{','.join(str(t) for t in point['threshold'])}; written to {out}"
     )
+    seen = figures["verifier"].get("patches_in_fitted_regions", 0)
+    if seen:
+        click.echo(
+            f"warning: {seen} of {figures['patches']} patches lie in 5-degree regions the "
+            "verifier was fitted on (verifier.json info.fitted_on): not an honest figure for "
+            "unseen land",
+            err=True,
+        )

@@ -116,6 +116,9 @@ def verifier_summary(table: pd.DataFrame, verifier) -> dict:
     """Whether the verifier ran, on how many patches, and the detector's own figures beside it.
 
     ``score`` in ``table`` is the verified score; ``detector_score`` the best box before it.
+    ``patches_in_fitted_regions`` counts the patches whose ``region_5deg`` the
+    verifier was fitted on (``verifier.json`` ``info.fitted_on``): figures on those
+    say little about land it has not seen.
     """
     if verifier is None:
         return {"rule": "off: the model folder holds no verifier.json"}
@@ -123,9 +126,12 @@ def verifier_summary(table: pd.DataFrame, verifier) -> dict:
     detector_only = table.assign(
         score=table["detector_score"], detected=table["detector_score"] >= table["threshold"]
     )
+    fitted = set(verifier.info.get("fitted_on", {}).get("regions", []))
+    seen = table["region_5deg"].isin(fitted)
     return {
         "rule": "on: scores are the verifier's verdicts where a patch has its bands",
         "patches_verified": int(ran.sum()),
+        "patches_in_fitted_regions": int(seen.sum()),
         "threshold": verifier.threshold,
         "detector_alone": summary(detector_only),
         "verifier_alone_auc": auc(table.loc[ran, "label"], table.loc[ran, "verifier_probability"]),

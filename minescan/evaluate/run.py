@@ -72,7 +72,7 @@ def evaluate(
     ``settings`` is the ``scan:`` section: patches are judged with the model,
     runtime, screen, IoU and per-zoom thresholds a scan would use.
     """
-    from minescan.datasets.patches import load_patches, patch_centres
+    from minescan.datasets.patches import load_patches, patch_centres, region_ids
     from minescan.detect.backends import load_detector
     from minescan.evaluate import metrics
     from minescan.evaluate.report import write_report
@@ -124,6 +124,7 @@ def evaluate(
     )
     table = score_table(patches, scores, settings.conf_at)
     table["lon"], table["lat"] = lonlat[:, 0], lonlat[:, 1]
+    table["region_5deg"] = region_ids(lonlat)
 
     out = ensure_dir(out)
     figures = metrics.summary(table)

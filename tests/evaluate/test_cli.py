@@ -38,6 +38,10 @@ def test_evaluate_writes_every_output_consistently(run_cli, patch_set, tmp_path)
     assert figures["screen"]["rule"].startswith("off: the patches lack B01")
     assert figures["screen"]["mine_patches_kept"] == 1.0
     assert set(pd.read_csv(out / "breakdown_region.csv")["region"]) == {"north", "south"}
+    # the patches lie (UTM 21S, about 57 W 9 S) in a square the shipped verifier was fitted on
+    assert set(table["region_5deg"]) == {"W060S10"}
+    assert figures["verifier"]["patches_in_fitted_regions"] == 8
+    assert "warning: 8 of 8 patches lie in 5-degree regions the verifier was fitted on" in stderr
     boxes = gpd.read_file(out / "boxes.gpkg", layer="boxes")
     assert boxes.crs.to_epsg() == 4326
     assert set(boxes["file"]) <= set(table.loc[table["detected"], "file"])
