@@ -11,13 +11,15 @@ labelled region (``verifier.fit_regions: all``) should do better on regions
 nobody labelled than one that leaves a quarter of them out
 (``--holdout-fraction 0``, as ``models/demo`` ships).
 
-With ``--splits N`` it also fits the recipe on N other region hold-outs
-(``holdout_regions`` seeds 1..N, a quarter of each class, whole regions) and
-scores each on its own held-out regions. Nothing was chosen on those splits,
-so their spread says how much one split's figure can be trusted.
+With ``--splits 1,2,3,4`` it also fits the recipe on other region hold-outs
+(``holdout_regions`` with those seeds, a quarter of each class, whole regions)
+and scores each on its own held-out regions; their spread says how much one
+split's figure can be trusted. ``--set key=value`` changes one ``verifier:``
+setting for every fit (``--set augment_shift_px=8``), to compare a recipe
+change over several splits rather than one.
 
     .venv/bin/python benchmarks/bench_verifier_data.py [--labels ../shared/data/real/scenes.csv]
-        [--shares 0.5,0.75,1] [--repeats 2] [--splits 0] [--members 5]
+        [--shares 0.5,0.75,1] [--repeats 2] [--splits 1,2,3,4] [--set key=value] [--members 5]
         [--out runs/bench_verifier_data.json]
 
 Needs ``../shared/data/real``; prints one row per fit and a summary per share and over splits.
@@ -62,6 +64,19 @@ def kept_regions(regions: np.ndarray, y: np.ndarray, share: float, seed: int) ->
     return ~holdout_regions(regions, y, fraction=1.0 - share, seed=seed)
 
 
+def with_overrides(settings, pairs: list[str]):
+    """``settings`` with ``key=value`` pairs (YAML values) merged over it, checked like the config."""
+    import yaml
+
+    update = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in type(settings).model_fields:
+            sys.exit(f"--set {pair}: not a verifier setting (key=value)")
+        update[key] = yaml.safe_load(value)
+    return type(settings).model_validate({**settings.model_dump(), **update})
+
+
 def fit_and_score(x, y, regions, fit, test, settings, members: int) -> dict:
     """The recipe's ensemble fitted on the ``fit`` patches, its figures on the ``test`` patches."""
     t0 = time.perf_counter()
@@ -95,14 +110,17 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", default=str(DEFAULT_LABELS))
     ap.add_argument("--shares", default="0.5,0.75,1")
     ap.add_argument("--repeats", type=int, default=2, help="region draws per share under 1")
-    ap.add_argument("--splits", type=int, default=0, help="other region hold-outs to score")
+    ap.add_argument("--splits", default="", help="hold-out seeds of other splits to score: 1,2,3,4")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a verifier setting"
+    )
     ap.add_argument("--members", type=int, default=None, help="networks per fit (default: config)")
     ap.add_argument("--out", default="runs/bench_verifier_data.json")
     args = ap.parse_args(argv)
     if not Path(args.labels).is_file():
         print(f"skipped: {args.labels} is absent (needs ../shared/data/real)")
         return 0
-    settings = defaults().verifier
+    settings = with_overrides(defaults().verifier, args.set)
     members = args.members or settings.members
     patches = load_patches(
         args.labels, "group", classes=("mine", "no_mine_hard_negative"), progress=False
@@ -126,7 +144,7 @@ def main(argv=None) -> int:
             rows.append({"share": share, "repeat": repeat, **row})
             print(f"share {share:.2f} draw {repeat}: {describe(row)}", flush=True)
     splits = []
-    for seed in range(1, args.splits + 1):
+    for seed in (int(v) for v in args.splits.split(",") if v):
         other = holdout_regions(regions, y, settings.holdout_fraction, seed)
         row = fit_and_score(x, y, regions, ~other, other, settings, members)
         row["held_out_regions"] = sorted(set(regions[other]))
@@ -146,11 +164,13 @@ def main(argv=None) -> int:
         aucs = np.array([r["heldout_auc"] for r in splits])
         sens = np.array([r["heldout_sens_at_spec95"] for r in splits])
         print(
-            f"\n{len(splits)} other splits: held-out AUC mean {aucs.mean():.3f} (sd {aucs.std(ddof=1) if len(aucs) > 1 else 0:.3f}, "
+            f"\n{len(splits)} splits: held-out AUC mean {aucs.mean():.3f} (sd {aucs.std(ddof=1) if len(aucs) > 1 else 0:.3f}, "
             f"{aucs.min():.3f}-{aucs.max():.3f}); sens at spec 0.95 mean {sens.mean():.3f} "
             f"({sens.min():.3f}-{sens.max():.3f})"
         )
-    write_json(Path(args.out), {"members": members, "shares": rows, "splits": splits})
+    write_json(
+        Path(args.out), {"set": args.set, "members": members, "shares": rows, "splits": splits}
+    )
     return 0
 
 

@@ -54,6 +54,10 @@ class VerifierSettings(BaseModel):
         ge=0, description="Std of a random per-band log shift (a gain) added in training."
     )
     augment_noise: float = Field(ge=0, description="Std of per-pixel noise added in training.")
+    augment_shift_px: int = Field(
+        ge=0,
+        description="Training windows are cut this many px smaller, at a random offset per batch.",
+    )
     balance_regions: bool = Field(
         description="Weigh each region's mines and each region's other patches the same."
     )

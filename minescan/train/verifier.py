@@ -123,9 +123,18 @@ def rotations(x):
 
 
 def augment(batch, generator, settings):
-    """A training batch rotated, maybe mirrored, with a per-band log gain and pixel noise."""
+    """A training batch rotated, maybe mirrored, cut at a random offset, with a per-band log gain and pixel noise.
+
+    The cut (``augment_shift_px`` smaller on each side's length) moves the
+    window over the patch, as a scan's window lattice falls anywhere over a mine.
+    """
     import torch
 
+    shift = settings.augment_shift_px
+    if shift:
+        dy, dx = (int(v) for v in torch.randint(shift + 1, (2,), generator=generator))
+        h, w = batch.shape[2] - shift, batch.shape[3] - shift
+        batch = batch[:, :, dy : dy + h, dx : dx + w]
     k = int(torch.randint(4, (1,), generator=generator))
     batch = rotations(batch)[k]
     if torch.rand(1, generator=generator) < 0.5:

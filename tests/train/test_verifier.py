@@ -166,3 +166,21 @@ def test_holdout_fraction_zero_fits_every_region_and_says_so(tmp_path):
     assert info["holdout"]["regions"] == [] and info["holdout"]["mine"] == 0
     assert info["fitted_on"]["mine"] == 332 and info["fitted_on"]["other"] == 374
     assert len(info["fitted_on"]["regions"]) == 30
+
+
+def test_the_shift_cuts_training_windows_at_random_offsets():
+    import torch
+
+    from minescan.train.verifier import augment
+
+    x = torch.arange(2 * 6 * 48 * 48, dtype=torch.float32).reshape(2, 6, 48, 48)
+    plain = section("verifier", augment_offset=0.0, augment_noise=0.0)
+    assert augment(x, torch.Generator().manual_seed(0), plain).shape == (2, 6, 48, 48)
+    shifted = section("verifier", augment_shift_px=8, augment_offset=0.0, augment_noise=0.0)
+    corners = set()
+    for seed in range(12):
+        out = augment(x, torch.Generator().manual_seed(seed), shifted)
+        assert out.shape == (2, 6, 40, 40)
+        assert set(out[0, 0].flatten().tolist()) <= set(x[0, 0].flatten().tolist())
+        corners.add(int(out[0, 0].min()))  # the cut's top-left pixel, whatever the rotation
+    assert len(corners) > 3  # the offset moves from batch to batch
