@@ -430,8 +430,10 @@ def verifier(labels, label_column, classes, bands, out_dir, holdout_fraction, se
         --classes mine,no_mine_hard_negative --out models/demo
 
     Whole 5-degree regions are held out first and never fitted or tuned on
-    (named in verifier.json); cross-validation over folds of whole training
-    regions reports the AUC to expect elsewhere. Writes verifier.json and
+    (named in verifier.json, so `minescan evaluate` on them is honest);
+    cross-validation over folds of whole training regions reports the AUC to
+    expect elsewhere. Once satisfied, refit with --holdout-fraction 0 to use
+    every region (models/demo ships that). Writes verifier.json and
     verifier.onnx. On real sources the scan and `minescan evaluate` then
     score each candidate by the verifier's verdict on its window. A few minutes on CPU.
     """
