@@ -284,7 +284,7 @@ def scan(
     def make_task(zoom: int, index: int, part: np.ndarray, next_zoom: int | None) -> Task:
         return Task(settings, zoom, index, part, settings.conf_at(zoom), use_screen, next_zoom)
 
-    executor = open_executor(settings.workers, settings.scheduler, context)
+    executor = open_executor(settings.workers, settings.scheduler, context, settings.run_length)
     try:
         levels = sweep(
             tiles,

@@ -70,6 +70,9 @@ class ScanSettings(BaseModel):
     )
     truth: str | None = Field(description="Polygons to score the run against.")
     workers: int = Field(ge=1)
+    run_length: int = Field(
+        ge=1, description="Consecutive batches a local worker takes at once (shared block cache)."
+    )
     scheduler: str | None = Field(description="Dask scheduler tcp://HOST:PORT.")
     threads: int = Field(ge=0, description="Detector threads per worker; 0 = cores / workers.")
     device: str = Field(pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N.")
@@ -103,5 +106,5 @@ class ScanSettings(BaseModel):
 
     def result_fields(self) -> dict:
         """The settings that decide the candidates (hashed into the run id)."""
-        execution = {"workers", "scheduler", "threads", "device", "truth", "aoi"}
+        execution = {"workers", "run_length", "scheduler", "threads", "device", "truth", "aoi"}
         return self.model_dump(exclude=execution)

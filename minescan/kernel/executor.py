@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -125,38 +125,70 @@ class Executor:
 
 
 class PoolExecutor(Executor):
-    """A local pool of ``workers`` processes; each receives the context once, at its start."""
+    """A local pool of ``workers`` processes; each receives the context once, at its start.
 
-    def __init__(self, workers: int, context: WorkerContext | None = None):
+    With ``run_length`` k > 1, every k consecutive tasks run in the same worker
+    (a free worker takes the next k), so tasks that read the same data, such as
+    neighbouring batches of a Z-ordered sweep, meet that worker's caches (GDAL's
+    block cache, open datasets) instead of each worker decompressing the same
+    blocks. Each worker then has its own single-process pool.
+    """
+
+    def __init__(self, workers: int, context: WorkerContext | None = None, run_length: int = 1):
         super().__init__(context)
+        if run_length < 1:
+            raise MinescanError(f"run_length must be 1 or more, not {run_length}")
         self.workers = workers
+        self.run_length = run_length
         ctx = multiprocessing.get_context(START_METHOD)
         preload = [__name__] + ([context.build.__module__] if context else [])
         ctx.set_forkserver_preload(preload)  # heeded when the fork server first starts
-        self.pool = cf.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=ctx,
-            initializer=exit_with_parent,  # a SIGKILLed run leaves no worker behind
-            initargs=(os.getpid(), _install, context),
-        )
+        self.pools = [
+            cf.ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=ctx,
+                initializer=exit_with_parent,  # a SIGKILLed run leaves no worker behind
+                initargs=(os.getpid(), _install, context),
+            )
+            for _ in range(workers)
+        ]
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator:
-        """Yield results as they finish; the first failing task raises its own error."""
+        """Yield results as they finish; the first failing task raises its own error.
+
+        Each worker keeps two tasks in flight; when its share of the iterator is
+        used up it takes the next ``run_length`` tasks.
+        """
         tasks = iter(tasks)
-        pending = {self.pool.submit(_run_installed, fn, t) for t in islice(tasks, 2 * self.workers)}
+        queued = [deque() for _ in self.pools]
+        pending: dict[cf.Future, int] = {}
+
+        def refill(worker: int) -> None:
+            while sum(1 for w in pending.values() if w == worker) < 2:
+                if not queued[worker]:
+                    queued[worker].extend(islice(tasks, self.run_length))
+                    if not queued[worker]:
+                        return
+                task = queued[worker].popleft()
+                pending[self.pools[worker].submit(_run_installed, fn, task)] = worker
+
+        for worker in range(len(self.pools)):
+            refill(worker)
         try:
             while pending:
-                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 for future in done:
+                    worker = pending.pop(future)
                     yield _result(future)
-                    pending |= {self.pool.submit(_run_installed, fn, t) for t in islice(tasks, 1)}
+                    refill(worker)
         finally:
             for future in pending:  # an error, or a caller that stopped reading
                 future.cancel()
 
     def close(self) -> None:
         """Cancel what has not started, wait for what has, stop the workers."""
-        self.pool.shutdown(cancel_futures=True)
+        for pool in self.pools:
+            pool.shutdown(cancel_futures=True)
 
 
 def _result(future: cf.Future):
@@ -234,11 +266,17 @@ def check_scheduler(address: str) -> str:
 
 
 def open_executor(
-    workers: int = 1, scheduler: str | None = None, context: WorkerContext | None = None
+    workers: int = 1,
+    scheduler: str | None = None,
+    context: WorkerContext | None = None,
+    run_length: int = 1,
 ) -> Executor:
-    """The executor the flags ask for: ``--scheduler`` wins, then ``--workers N > 1``."""
+    """The executor the flags ask for: ``--scheduler`` wins, then ``--workers N > 1``.
+
+    ``run_length`` (local pools only, see :class:`PoolExecutor`): consecutive tasks kept together.
+    """
     if scheduler:
         return DaskExecutor(check_scheduler(scheduler), context)
     if workers > 1:
-        return PoolExecutor(workers, context)
+        return PoolExecutor(workers, context, run_length)
     return Executor(context)

@@ -41,3 +41,5 @@ def test_process_pool_matches_in_process(model_dir, tmp_path):
     assert sum(len(level[3]) for level in local) > 0
     with PoolExecutor(2, context) as pool:
         assert sweep_with(pool, tmp_path / "pool") == local
+    with PoolExecutor(2, context, run_length=2) as pool:  # neighbouring batches kept together
+        assert sweep_with(pool, tmp_path / "runs") == local

@@ -163,3 +163,16 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_run_of_consecutive_tasks_stays_in_one_worker(tmp_path):
+    context = WorkerContext(built_in, str(tmp_path))
+    with PoolExecutor(2, context, run_length=4) as pool:
+        got = sorted(pool.map_unordered(pid_of, range(16)))
+    assert [t for t, *_ in got] == list(range(16))
+    ran = [r for *_, r in got]
+    for start in range(0, 16, 4):
+        assert len(set(ran[start : start + 4])) == 1  # tasks 4k..4k+3 met one worker's caches
+    assert len(set(ran)) == 2  # and both workers took runs
+    with pytest.raises(MinescanError, match="run_length must be 1 or more"):
+        PoolExecutor(2, run_length=0)
