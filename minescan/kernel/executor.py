@@ -163,24 +163,23 @@ class PoolExecutor(Executor):
         queued = [deque() for _ in self.pools]
         pending: dict[cf.Future, int] = {}
 
-        def refill(worker: int) -> None:
-            while sum(1 for w in pending.values() if w == worker) < 2:
-                if not queued[worker]:
-                    queued[worker].extend(islice(tasks, self.run_length))
-                    if not queued[worker]:
-                        return
+        def submit_next(worker: int) -> None:
+            if not queued[worker]:
+                queued[worker].extend(islice(tasks, self.run_length))
+            if queued[worker]:
                 task = queued[worker].popleft()
                 pending[self.pools[worker].submit(_run_installed, fn, task)] = worker
 
-        for worker in range(len(self.pools)):
-            refill(worker)
+        for _ in range(2):  # two in flight per worker, dealt out a round at a time
+            for worker in range(len(self.pools)):
+                submit_next(worker)
         try:
             while pending:
                 done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 for future in done:
                     worker = pending.pop(future)
                     yield _result(future)
-                    refill(worker)
+                    submit_next(worker)
         finally:
             for future in pending:  # an error, or a caller that stopped reading
                 future.cancel()

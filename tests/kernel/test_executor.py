@@ -176,3 +176,10 @@ def test_a_run_of_consecutive_tasks_stays_in_one_worker(tmp_path):
     assert len(set(ran)) == 2  # and both workers took runs
     with pytest.raises(MinescanError, match="run_length must be 1 or more"):
         PoolExecutor(2, run_length=0)
+
+
+def test_two_tasks_run_in_two_workers(tmp_path):
+    context = WorkerContext(built_in, str(tmp_path))
+    with PoolExecutor(2, context) as pool:
+        ran = {r for *_, r in pool.map_unordered(pid_of, range(2))}
+    assert len(ran) == 2  # a level of two batches still uses both workers
