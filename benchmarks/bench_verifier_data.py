@@ -7,9 +7,9 @@ and scored on the same held-out regions every time (``holdout_regions``,
 shares drop whole regions, chosen as the held-out ones are
 (``holdout_regions`` with another seed), so both classes shrink alike. If the
 held-out AUC still climbs at the full share, a verifier fitted on every
-labelled region (``verifier.fit_regions: all``) should do better on regions
-nobody labelled than one that leaves a quarter of them out
-(``--holdout-fraction 0``, as ``models/demo`` ships).
+labelled region (``minescan train verifier --holdout-fraction 0``, as
+``models/demo`` ships) should do better on regions nobody labelled than one
+that leaves a quarter of them out.
 
 With ``--splits 1,2,3,4`` it also fits the recipe on other region hold-outs
 (``holdout_regions`` with those seeds, a quarter of each class, whole regions)
@@ -44,8 +44,9 @@ from minescan.datasets.patches import (  # noqa: E402
     patch_centres,
     region_ids,
 )
-from minescan.evaluate.metrics import auc, sensitivity_at_specificity  # noqa: E402
 from minescan.kernel.io import write_json  # noqa: E402
+from minescan.kernel.roc import auc, sensitivity_at_specificity  # noqa: E402
+from minescan.kernel.verifier import standardise  # noqa: E402
 from minescan.train.verifier import (  # noqa: E402
     band_standardisation,
     ensemble,
@@ -80,8 +81,7 @@ def with_overrides(settings, pairs: list[str]):
 def fit_and_score(x, y, regions, fit, test, settings, members: int) -> dict:
     """The recipe's ensemble fitted on the ``fit`` patches, its figures on the ``test`` patches."""
     t0 = time.perf_counter()
-    mean, scale = band_standardisation(x[fit])
-    z = ((x - mean[:, None, None]) / scale[:, None, None]).astype(np.float32)
+    z = standardise(x, *band_standardisation(x[fit]))
     nets = [fit_network(z[fit], y[fit], settings, settings.seed + m) for m in range(members)]
     p = predict(ensemble(nets), z[test])
     return {

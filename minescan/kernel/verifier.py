@@ -119,6 +119,22 @@ def relative_log(data: np.ndarray, bands, pixel_m: float = 10.0, res_m: float = 
     return out.astype(np.float32)
 
 
+def standardise(x: np.ndarray, mean, scale) -> np.ndarray:
+    """Windows ``(..., 6, H, W)`` of :func:`relative_log` standardised per band, float32.
+
+    ``mean`` and ``scale`` are the verifier's ``band_mean`` and ``band_scale``,
+    fitted on the training windows; training and scoring both go through here.
+
+    Examples
+    --------
+    >>> standardise(np.full((1, 2, 1, 1), 3.0), [1.0, 3.0], [2.0, 1.0]).ravel().tolist()
+    [1.0, 0.0]
+    """
+    mean = np.asarray(mean, dtype=np.float32)[:, None, None]
+    scale = np.asarray(scale, dtype=np.float32)[:, None, None]
+    return ((np.asarray(x, dtype=np.float32) - mean) / scale).astype(np.float32)
+
+
 def proposal_centres(start: int, length: int, window_px: int) -> np.ndarray:
     """Pixel centres, along one axis, of the fewest windows that tile ``[start, start + length)``.
 
@@ -208,13 +224,13 @@ class Verifier:
         if self.net is None:
             raise MinescanError("verifier: no network loaded (Verifier.load reads verifier.onnx)")
         prepared = [relative_log(w, bands, pixel_m, self.res_m) for w in windows]
-        mean = np.array(self.band_mean, dtype=np.float32)[:, None, None]
-        scale = np.array(self.band_scale, dtype=np.float32)[:, None, None]
         out: list[float | None] = [None] * len(prepared)
         shapes = {x.shape for x in prepared if x is not None}
         for shape in shapes:
             rows = [i for i, x in enumerate(prepared) if x is not None and x.shape == shape]
-            batch = np.stack([(prepared[i] - mean) / scale for i in rows])
+            batch = standardise(
+                np.stack([prepared[i] for i in rows]), self.band_mean, self.band_scale
+            )
             for i, p in zip(rows, self.net(batch), strict=True):
                 out[i] = float(p)
         return out

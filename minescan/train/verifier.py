@@ -41,7 +41,7 @@ from minescan.kernel.errors import MinescanError
 from minescan.kernel.lock import writes_output
 from minescan.kernel.model import VERIFIER_NET
 from minescan.kernel.roc import auc
-from minescan.kernel.verifier import VERIFIER_BANDS, Verifier, relative_log
+from minescan.kernel.verifier import VERIFIER_BANDS, Verifier, relative_log, standardise
 
 
 @dataclass(frozen=True)
@@ -389,7 +389,7 @@ def train_verifier(labels: PatchLabels, out_dir: str | Path, settings, progress=
         else np.zeros(len(y), dtype=bool)
     )
     mean, scale = band_standardisation(x[~held])
-    z = ((x - mean[:, None, None]) / scale[:, None, None]).astype(np.float32)
+    z = standardise(x, mean, scale)
     z_fit, y_fit, groups = z[~held], y[~held], regions[~held]
     oof = out_of_fold(z_fit, y_fit, groups, settings, progress)
     threshold = verifier_threshold(y_fit, oof, settings.sensitivity)
