@@ -16,6 +16,7 @@ import numpy as np
 
 from minescan.kernel.bands import S2_BANDS
 from minescan.kernel.errors import MinescanError, first_line
+from minescan.kernel.executor import cores_per_worker
 from minescan.kernel.model import (
     DETECTOR_ONNX,
     DETECTOR_PT,
@@ -76,11 +77,6 @@ def _check_channels(channels: tuple[str, ...], n_input: int | None, where: Path)
         )
 
 
-def default_threads(workers: int = 1) -> int:
-    """Cores per worker, at least one: ``workers`` runtimes share the machine."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
 class OnnxDetector:
     """A YOLO model exported to ONNX, run with onnxruntime.
 
@@ -101,7 +97,7 @@ class OnnxDetector:
         self.scaling = load_scaling(model_dir)
         self.channels = tuple(self.scaling.bands)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
+        options.intra_op_num_threads = threads or cores_per_worker()
         options.inter_op_num_threads = 1
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
@@ -131,7 +127,8 @@ class OnnxDetector:
 
     def raw(self, batch_uint8: np.ndarray) -> np.ndarray:
         """The undecoded head output ``(N, 4 + nc, anchors)``."""
-        images = np.ascontiguousarray(batch_uint8, dtype=np.float32) / 255.0
+        images = np.ascontiguousarray(batch_uint8, dtype=np.float32)
+        images /= np.float32(255.0)
         return self.session.run(None, {self.input_name: images})[0]
 
     def predict(self, batch_uint8: np.ndarray, conf: float, iou: float = 0.5) -> list[np.ndarray]:

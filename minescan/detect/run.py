@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import sys
 import time
@@ -32,7 +31,7 @@ from minescan.grid.aoi import AOI, countries
 from minescan.grid.land import land_tiles
 from minescan.grid.tiles import quadkeys, tiles_covering, tiles_intersecting
 from minescan.kernel.errors import MinescanError
-from minescan.kernel.executor import WorkerContext, open_executor
+from minescan.kernel.executor import WorkerContext, cores_per_worker, open_executor
 from minescan.kernel.io import (
     ensure_dir,
     file_sha256,
@@ -237,7 +236,7 @@ def scan(
         raise MinescanError("stand-in tools run in this process only; drop --workers/--scheduler")
     inputs = input_hashes(source, settings, aoi_spec)
     run_id = run_id_of(source, settings, model, inputs, aoi)
-    threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
+    threads = settings.threads or cores_per_worker(settings.workers)
     if tools is None:
         spec = ToolSpec(source, settings.model_copy(update={"model": str(model_dir)}), threads)
         context = WorkerContext(build_tools, spec)

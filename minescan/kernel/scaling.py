@@ -76,8 +76,15 @@ class Scaling:
         shape[axis] = len(self.bands)
         low = np.asarray(self.low, np.float32).reshape(shape)
         span = (np.asarray(self.high, np.float32) - np.asarray(self.low, np.float32)).reshape(shape)
-        unit = np.clip((data - low) / span, 0.0, 1.0)
-        return np.rint(np.nan_to_num(unit, nan=0.0) * 255.0).astype(np.uint8)
+        # One scratch array, every step in place: a scan batch is ~100 MB of float32, and
+        # temporaries per step (and nan_to_num's inf checks) cost more than the arithmetic.
+        # fmax / fmin clip as np.clip does, and also send NaN to 0 (fmax ignores NaN).
+        unit = np.subtract(data, low)
+        np.divide(unit, span, out=unit)
+        np.fmax(unit, 0.0, out=unit)
+        np.fmin(unit, 1.0, out=unit)
+        np.multiply(unit, 255.0, out=unit)
+        return np.rint(unit, out=unit).astype(np.uint8)
 
     def to_dict(self) -> dict:
         """The ``scaling.json`` content."""

@@ -15,6 +15,7 @@ from minescan.kernel.executor import (
     Executor,
     PoolExecutor,
     WorkerContext,
+    cores_per_worker,
     open_executor,
 )
 
@@ -49,6 +50,14 @@ def slow_mark(task, context):
     (Path(context.settings) / str(task)).touch()
     time.sleep(0.3)
     return task
+
+
+def native_threads(task, context):
+    """The thread counts this worker's native pools (BLAS, OpenMP) report, and its OMP variable."""
+    import numpy  # noqa: F401  (loads OpenBLAS, if the fork server has not)
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info()}, os.environ.get("OMP_NUM_THREADS")
 
 
 def builds_per_process(folder: Path) -> dict[str, int]:
@@ -183,3 +192,16 @@ def test_two_tasks_run_in_two_workers(tmp_path):
     with PoolExecutor(2, context) as pool:
         ran = {r for *_, r in pool.map_unordered(pid_of, range(2))}
     assert len(ran) == 2  # a level of two batches still uses both workers
+
+
+def test_pool_workers_share_the_cores_between_their_native_thread_pools(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert cores_per_worker(2) == 4 and cores_per_worker(16) == 1 and cores_per_worker(0) == 8
+    monkeypatch.undo()
+    workers = 2
+    with PoolExecutor(workers) as pool:
+        got = list(pool.map_unordered(native_threads, range(workers)))
+    share = cores_per_worker(workers)
+    for counts, variable in got:
+        assert counts == {share}  # numpy's BLAS no longer sized for the whole machine
+        assert variable == str(share)  # and libraries loaded later read the same cap
