@@ -122,12 +122,15 @@ def limit_native_threads(threads: int) -> None:
     spins a thread per core) take each other's cores: on 2 cores a z13 sweep
     ran 1.4 x slower in two workers than it would have with the pools capped.
     Libraries loaded already are capped through threadpoolctl, later ones by
-    the environment variables they read when they load (a variable the user set is kept).
+    the environment variables they read when they load. Where the user has set
+    any of :data:`THREAD_VARIABLES`, nothing changes: they have sized the pools.
     """
     from threadpoolctl import threadpool_limits
 
+    if any(name in os.environ for name in THREAD_VARIABLES):
+        return
     for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
+        os.environ[name] = str(threads)
     threadpool_limits(limits=threads)
 
 

@@ -11,11 +11,13 @@ import pytest
 
 from minescan.kernel.errors import MinescanError
 from minescan.kernel.executor import (
+    THREAD_VARIABLES,
     DaskExecutor,
     Executor,
     PoolExecutor,
     WorkerContext,
     cores_per_worker,
+    limit_native_threads,
     open_executor,
 )
 
@@ -194,6 +196,10 @@ def test_two_tasks_run_in_two_workers(tmp_path):
     assert len(ran) == 2  # a level of two batches still uses both workers
 
 
+@pytest.mark.skipif(
+    any(name in os.environ for name in THREAD_VARIABLES),
+    reason="thread-pool variables set in the environment: workers keep the user's sizes",
+)
 def test_pool_workers_share_the_cores_between_their_native_thread_pools(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert cores_per_worker(2) == 4 and cores_per_worker(16) == 1 and cores_per_worker(0) == 8
@@ -205,3 +211,15 @@ def test_pool_workers_share_the_cores_between_their_native_thread_pools(monkeypa
     for counts, variable in got:
         assert counts == {share}  # numpy's BLAS no longer sized for the whole machine
         assert variable == str(share)  # and libraries loaded later read the same cap
+
+
+def test_native_thread_pools_the_user_sized_are_left_alone(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    before = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    limit_native_threads(1)
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    assert {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()} == before
