@@ -136,8 +136,9 @@ def test_on_real_patches_the_verifier_holds_out_whole_regions_and_learns(tmp_pat
     from minescan.train.verifier import PatchLabels, train_verifier
 
     labels = PatchLabels(str(REAL / "scenes.csv"), "group", ("mine", "no_mine_hard_negative"))
-    # a short fit (the shipped one is 5 networks x 40 epochs): the protocol, not the figure
-    settings = section("verifier", epochs=6, members=1, folds=3)
+    # a short fit (the shipped one is 5 networks x 40 epochs; 6 epochs of the default width 16
+    # reached CV AUC 0.544, 16 reach 0.567): the protocol, not the figure
+    settings = section("verifier", epochs=16, members=1, folds=3)
     fitted = train_verifier(labels, tmp_path, settings, progress=False)
     assert Verifier.load(tmp_path) == fitted
     assert fitted.info["holdout"]["mine"] == 109 and fitted.info["holdout"]["other"] == 114
