@@ -127,7 +127,7 @@ class OnnxDetector:
 
     def raw(self, batch_uint8: np.ndarray) -> np.ndarray:
         """The undecoded head output ``(N, 4 + nc, anchors)``."""
-        images = np.ascontiguousarray(batch_uint8, dtype=np.float32)
+        images = np.asarray(batch_uint8).astype(np.float32, order="C")  # a copy, always
         images /= np.float32(255.0)
         return self.session.run(None, {self.input_name: images})[0]
 

@@ -117,11 +117,10 @@ THREAD_VARIABLES = (
 def limit_native_threads(threads: int) -> None:
     """Cap this process's native thread pools at ``threads``, loaded now or later.
 
-    A pool worker inherits numpy's OpenBLAS sized for the whole machine. With a
-    worker per core, the two workers' BLAS threads (a screen's matrix product
-    spins a thread per core) take each other's cores: on 2 cores a z13 sweep
-    ran 1.4 x slower in two workers than it would have with the pools capped.
-    Libraries loaded already are capped through threadpoolctl, later ones by
+    A pool worker inherits numpy's OpenBLAS sized for the whole machine, so with
+    a worker per core every worker's BLAS threads compete for every core.
+    (BENCHMARKS.md: one early z13 run was 1.4 x faster capped; later runs
+    showed no difference outside noise.) Libraries loaded already are capped through threadpoolctl, later ones by
     the environment variables they read when they load. Where the user has set
     any of :data:`THREAD_VARIABLES`, nothing changes: they have sized the pools.
     """
@@ -134,9 +133,8 @@ def limit_native_threads(threads: int) -> None:
     threadpool_limits(limits=threads)
 
 
-def _install(context: WorkerContext | None, threads: int | None = None) -> None:
-    if threads is not None:
-        limit_native_threads(threads)
+def _install(context: WorkerContext | None, threads: int) -> None:
+    limit_native_threads(threads)
     _INSTALLED["context"] = context
 
 

@@ -28,6 +28,14 @@ def test_to_uint8_formula_clip_and_nan():
     assert out[0, 0].tolist() == [0, 128, 255, 255, 0, 0]
 
 
+def test_to_uint8_saturates_infinities_and_leaves_its_input_alone():
+    s = Scaling(("B04",), (0.0,), (0.2,))
+    data = np.array([[[np.inf, -np.inf, np.nan, 1e30, -1e30, 0.1]]], np.float32)
+    kept = data.copy()
+    assert s.to_uint8(data).ravel().tolist() == [255, 0, 0, 255, 0, 128]
+    np.testing.assert_array_equal(data, kept)  # scaled in a scratch array, not in place
+
+
 def test_batch_equals_per_image():
     s = Scaling.default(("B02", "B03", "B11"))
     batch = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32) * 0.7
